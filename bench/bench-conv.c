@@ -1,0 +1,121 @@
+/*
+ * bench-conv.c - single-layer convolution throughput on ResNet-50's shapes.
+ *
+ * For each 3x3 and 1x1 conv shape of ResNet-50 (at the given input size,
+ * default 224x224), runs stp_conv_run densely and prints min and median ms
+ * and GFLOP/s, per ISA level and thread count requested. Used by
+ * bench/run-bench.sh to compare against the measured FMA peak.
+ *
+ * usage: bench-conv [--size H] [--threads N] [--runs R] [--isa scalar|avx2|avx512] [--json]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/kernels.h"
+#include "ops/conv.h"
+#include "src/threadpool.h"
+
+struct shape {
+	const char *name;
+	int cin, cout, k, s, stride_in; /* stride_in: input size = image / stride_in */
+};
+
+static const struct shape shapes[] = {
+	{"layer1.conv2 3x3 64->64", 64, 64, 3, 1, 4},
+	{"layer2.conv2 3x3 128->128", 128, 128, 3, 1, 8},
+	{"layer3.conv2 3x3 256->256", 256, 256, 3, 1, 16},
+	{"layer4.conv2 3x3 512->512", 512, 512, 3, 1, 32},
+	{"layer1.conv1 1x1 256->64", 256, 64, 1, 1, 4},
+	{"layer1.conv3 1x1 64->256", 64, 256, 1, 1, 4},
+	{"layer2.conv3 1x1 128->512", 128, 512, 1, 1, 8},
+	{"layer3.conv1 1x1 1024->256", 1024, 256, 1, 1, 16},
+	{"layer3.conv3 1x1 256->1024", 256, 1024, 1, 1, 16},
+	{"layer4.conv1 1x1 2048->512", 2048, 512, 1, 1, 32},
+};
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+	int size = 224, threads = 1, runs = 10, json = 0;
+	enum stp_isa isa = stp_isa_best();
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--size") && i + 1 < argc) size = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--json")) json = 1;
+		else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
+			const char *v = argv[++i];
+			isa = !strcmp(v, "scalar") ? STP_ISA_SCALAR : !strcmp(v, "avx2") ? STP_ISA_AVX2 : STP_ISA_AVX512;
+		} else {
+			fprintf(stderr, "usage: bench-conv [--size H] [--threads N] [--runs R] [--isa L] [--json]\n");
+			return 2;
+		}
+	}
+	if (size < 32 || threads < 1 || runs < 1) {
+		fprintf(stderr, "bench-conv: bad arguments\n");
+		return 2;
+	}
+	struct stp_threadpool *pool;
+	if (stp_threadpool_create(threads, &pool) != STP_OK)
+		return 1;
+	const struct stp_kernels *kernels = stp_kernels_for(isa);
+	double *t = malloc(sizeof(double) * runs);
+	if (json)
+		printf("[");
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		const struct shape *sh = &shapes[i];
+		struct stp_conv_desc d = {sh->cin, sh->cout, 1, sh->k, sh->k, sh->s, sh->s,
+					  sh->k / 2, sh->k / 2, 1, 1, 1};
+		int h = size / sh->stride_in, w = size / sh->stride_in, oh, ow;
+		stp_conv_output_size(&d, h, w, &oh, &ow);
+		size_t wn = (size_t)sh->cout * sh->cin * sh->k * sh->k;
+		float *wt = stp_calloc(wn, sizeof(float)), *bias = stp_calloc(sh->cout, sizeof(float));
+		float *in = stp_calloc((size_t)h * w * sh->cin, sizeof(float));
+		float *out = stp_calloc((size_t)oh * ow * sh->cout, sizeof(float));
+		float *zero = stp_calloc(sh->cin, sizeof(float));
+		for (size_t j = 0; j < wn; j++) wt[j] = (float)((j * 7919) % 17) * 0.01f - 0.08f;
+		for (size_t j = 0; j < (size_t)h * w * sh->cin; j++) in[j] = (float)((j * 31) % 13) * 0.1f;
+		struct stp_conv *conv;
+		if (stp_conv_create(&d, wt, bias, kernels, &conv) != STP_OK)
+			return 1;
+		struct stp_tensor tin = {in, h, w, sh->cin, sh->cin}, tout = {out, oh, ow, sh->cout, sh->cout};
+		stp_conv_run(conv, &tin, &tout, NULL, NULL, 0, zero, pool);
+		for (int r = 0; r < runs; r++) {
+			double t0 = now_ms();
+			stp_conv_run(conv, &tin, &tout, NULL, NULL, 0, zero, pool);
+			t[r] = now_ms() - t0;
+		}
+		qsort(t, runs, sizeof(double), cmp_double);
+		double flops = 2.0 * oh * ow * (double)wn;
+		double med = t[runs / 2], min = t[0];
+		if (json)
+			printf("%s{\"layer\": \"%s\", \"size\": %d, \"threads\": %d, \"isa\": \"%s\", \"min_ms\": %.4f, "
+			       "\"median_ms\": %.4f, \"gflops_per_s_best\": %.2f, \"gflops_per_s_median\": %.2f}",
+			       i ? ", " : "", sh->name, size, threads, stp_isa_name(isa), min, med,
+			       flops / min / 1e6, flops / med / 1e6);
+		else
+			printf("%-28s %4dx%-4d  min %8.3f ms  median %8.3f ms  %7.1f GFLOP/s (best) %7.1f (median)\n",
+			       sh->name, oh, ow, min, med, flops / min / 1e6, flops / med / 1e6);
+		stp_conv_destroy(conv);
+		stp_free(wt); stp_free(bias); stp_free(in); stp_free(out); stp_free(zero);
+	}
+	if (json)
+		printf("]\n");
+	free(t);
+	stp_threadpool_destroy(pool);
+	return 0;
+}

@@ -1,0 +1,81 @@
+/*
+ * cli.h - the stipple command-line tool: commands and their option tables.
+ *
+ * Every command is described by data: a name, a one-line summary, the
+ * positional arguments it takes and a table of options (name, type, range or
+ * choices, where to store the value, help text). One parser in stipple.c
+ * walks that table, so it alone validates numbers, reports bad arguments and
+ * prints `stipple help CMD`; a new option is one more table row and one more
+ * field in the command's options struct.
+ *
+ * Exit codes: CLI_EXIT_OK, CLI_EXIT_FAIL (the work failed: a model that does
+ * not load, a run that fails), CLI_EXIT_USAGE (a bad command line).
+ */
+#ifndef STP_CLI_H
+#define STP_CLI_H
+
+#include <stddef.h>
+
+#include "stipple.h"
+
+enum {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_FAIL = 1,
+	CLI_EXIT_USAGE = 2
+};
+
+/* Input sizes accepted by --size, per side. */
+#define CLI_SIZE_MAX 16384
+/* The size used when --size is absent. */
+#define CLI_DEFAULT_H 800
+#define CLI_DEFAULT_W 1216
+
+enum cli_opt_type {
+	CLI_OPT_FLAG,    /* no value; stores int 1 */
+	CLI_OPT_INT,     /* stores int, within [min, max] */
+	CLI_OPT_SIZE,    /* "HxW"; stores int[2], each side within [min, max] */
+	CLI_OPT_CHOICE   /* one of choices[]; stores the int index of the match */
+};
+
+struct cli_option {
+	const char *name;             /* long name without dashes, e.g. "threads" */
+	enum cli_opt_type type;
+	const char *metavar;          /* value placeholder in help, e.g. "N" */
+	long min, max;                /* CLI_OPT_INT and CLI_OPT_SIZE */
+	const char *const *choices;   /* CLI_OPT_CHOICE, NULL-terminated */
+	size_t offset;                /* of the value in the command's options struct */
+	const char *doc;              /* one line, including the default */
+};
+
+struct cli_command {
+	const char *name;
+	const char *summary;          /* one line for `stipple --help` */
+	const char *positional;       /* e.g. "MODEL"; the command takes exactly one */
+	const struct cli_option *options;
+	size_t option_count;
+	size_t opts_size;             /* sizeof the command's options struct */
+	/* Fills the options struct with its defaults before parsing. */
+	void (*defaults)(void *opts);
+	/* Runs the command; returns a CLI_EXIT_* code. */
+	int (*run)(const char *positional, const void *opts);
+};
+
+/* Names of enum stp_isa values, indexed by the enum (NULL-terminated). */
+extern const char *const cli_isa_choices[];
+
+extern const struct cli_command cli_cmd_info;
+extern const struct cli_command cli_cmd_bench;
+
+/* Prints "stipple CMD: MESSAGE" on one line to stderr. */
+void cli_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Creates the engine and loads path into it. On failure prints the reason
+ * (the loader's message) and returns CLI_EXIT_FAIL with nothing to free;
+ * on success the caller destroys *model, then *engine.
+ */
+int cli_load(const char *cmd, const char *path, int threads, enum stp_isa isa,
+	     stp_engine **engine, stp_model **model);
+
+#endif /* STP_CLI_H */

@@ -1,0 +1,261 @@
+/*
+ * cmd-bench.c - `stipple bench MODEL`: wall-clock time of a forward pass.
+ *
+ * Creates an engine with --threads and --isa, loads the model, makes one
+ * session and one deterministic input (N(0,1)-like values from a fixed-seed
+ * xorshift generator, the sum of four uniforms scaled to unit variance), then
+ * runs stp_session_run --warmup times untimed and --runs times timed with
+ * CLOCK_MONOTONIC. Reports min, median and mean milliseconds, the model's
+ * dense cost at that size, achieved GFLOP/s (total FLOPs over the median),
+ * the session's workspace and the process's peak RSS. Memory is in MiB
+ * (2^20 bytes) though the keys say "mb". With --json the report is one JSON
+ * object on one line, for scripts (bench/run-bench.sh).
+ */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+
+struct bench_opts {
+	int size[2];   /* input height, width */
+	int threads;
+	int runs;
+	int warmup;
+	int isa;       /* enum stp_isa */
+	int json;
+};
+
+static const struct cli_option bench_options[] = {
+	{"size", CLI_OPT_SIZE, "HxW", 1, CLI_SIZE_MAX, NULL, offsetof(struct bench_opts, size),
+	 "input height x width (default 800x1216)"},
+	{"threads", CLI_OPT_INT, "N", 1, 256, NULL, offsetof(struct bench_opts, threads),
+	 "engine threads, the caller included (default 1)"},
+	{"runs", CLI_OPT_INT, "R", 1, 100000, NULL, offsetof(struct bench_opts, runs),
+	 "timed runs (default 10)"},
+	{"warmup", CLI_OPT_INT, "W", 0, 100000, NULL, offsetof(struct bench_opts, warmup),
+	 "untimed runs first (default 1)"},
+	{"isa", CLI_OPT_CHOICE, "auto|scalar|avx2|avx512", 0, 0, cli_isa_choices,
+	 offsetof(struct bench_opts, isa), "kernel level (default auto: the best, or $STIPPLE_ISA)"},
+	{"json", CLI_OPT_FLAG, NULL, 0, 0, NULL, offsetof(struct bench_opts, json),
+	 "print one JSON object instead of text"},
+};
+
+static void bench_defaults(void *p)
+{
+	struct bench_opts *o = p;
+
+	o->size[0] = CLI_DEFAULT_H;
+	o->size[1] = CLI_DEFAULT_W;
+	o->threads = 1;
+	o->runs = 10;
+	o->warmup = 1;
+	o->isa = STP_ISA_AUTO;
+	o->json = 0;
+}
+
+struct bench_result {
+	double min_ms, median_ms, mean_ms;
+	struct stp_cost cost;
+	double workspace_mb, peak_rss_mb;
+	int threads;
+	enum stp_isa isa;
+};
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Fills n floats with a fixed pseudo-random sequence of mean 0, variance 1. */
+static void fill_input(float *x, size_t n)
+{
+	uint64_t s = 0x9e3779b97f4a7c15u;
+
+	for (size_t i = 0; i < n; i++) {
+		double sum = 0;
+		for (int k = 0; k < 4; k++) {
+			s ^= s << 13;
+			s ^= s >> 7;
+			s ^= s << 17;
+			sum += (double)(s >> 11) / 9007199254740992.0;   /* [0, 1) */
+		}
+		x[i] = (float)((sum - 2.0) * sqrt(3.0));
+	}
+}
+
+static double peak_rss_mb(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)ru.ru_maxrss / 1024.0;   /* ru_maxrss is in KiB on Linux */
+}
+
+/* Rounds to 4 decimals so the JSON shows no binary noise. */
+static double r4(double x)
+{
+	return round(x * 1e4) / 1e4;
+}
+
+static int print_json(const char *path, const struct bench_opts *o,
+		      const struct bench_result *r)
+{
+	json_t *root;
+	int rc = CLI_EXIT_OK;
+
+	root = json_pack("{s:s, s:[ii], s:i, s:s, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f,"
+			 " s:f, s:f}",
+			 "model", path,
+			 "size", o->size[0], o->size[1],
+			 "threads", r->threads,
+			 "isa", stp_isa_name(r->isa),
+			 "runs", o->runs,
+			 "warmup", o->warmup,
+			 "min_ms", r4(r->min_ms),
+			 "median_ms", r4(r->median_ms),
+			 "mean_ms", r4(r->mean_ms),
+			 "backbone_gmacs", r4(r->cost.backbone_macs / 1e9),
+			 "total_gflops", r4(r->cost.total_flops / 1e9),
+			 "gflops_per_s", r4(r->cost.total_flops / 1e6 / r->median_ms),
+			 "workspace_mb", r4(r->workspace_mb),
+			 "peak_rss_mb", r4(r->peak_rss_mb));
+	if (root == NULL || json_dumpf(root, stdout, JSON_REAL_PRECISION(15)) != 0) {
+		cli_error("bench", "cannot build the JSON output");
+		rc = CLI_EXIT_FAIL;
+	} else {
+		putchar('\n');
+	}
+	json_decref(root);
+	return rc;
+}
+
+static void print_text(const char *path, const struct bench_opts *o,
+		       const struct bench_result *r)
+{
+	printf("model        %s\n", path);
+	printf("input        %dx%d, threads %d, isa %s\n", o->size[0], o->size[1],
+	       r->threads, stp_isa_name(r->isa));
+	printf("runs         %d timed after %d warm-up\n", o->runs, o->warmup);
+	printf("time         min %.3f ms, median %.3f ms, mean %.3f ms\n",
+	       r->min_ms, r->median_ms, r->mean_ms);
+	printf("cost         backbone %.2f GMACs, total %.2f GFLOPs\n",
+	       r->cost.backbone_macs / 1e9, r->cost.total_flops / 1e9);
+	printf("speed        %.1f GFLOP/s (total FLOPs / median time)\n",
+	       r->cost.total_flops / 1e6 / r->median_ms);
+	printf("memory       workspace %.1f MiB, peak RSS %.1f MiB\n",
+	       r->workspace_mb, r->peak_rss_mb);
+}
+
+/* Runs the session warmup + runs times and fills the timing fields of r. */
+static enum stp_status time_runs(stp_session *session, const float *input,
+				 const struct bench_opts *o, struct bench_result *r)
+{
+	double *t = malloc(sizeof(double) * (size_t)o->runs);
+	enum stp_status st = STP_OK;
+	double sum = 0;
+	int n = o->runs;
+
+	if (t == NULL)
+		return STP_ERR_NOMEM;
+	for (int i = 0; i < o->warmup && st == STP_OK; i++)
+		st = stp_session_run(session, input, o->size[0], o->size[1]);
+	for (int i = 0; i < n && st == STP_OK; i++) {
+		double t0 = now_ms();
+		st = stp_session_run(session, input, o->size[0], o->size[1]);
+		t[i] = now_ms() - t0;
+		sum += t[i];
+	}
+	if (st == STP_OK) {
+		qsort(t, (size_t)n, sizeof(double), cmp_double);
+		r->min_ms = t[0];
+		r->median_ms = n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+		r->mean_ms = sum / n;
+	}
+	free(t);
+	return st;
+}
+
+static int bench_run(const char *path, const void *p)
+{
+	const struct bench_opts *o = p;
+	struct bench_result r = {0};
+	stp_engine *engine = NULL;
+	stp_model *model = NULL;
+	stp_session *session = NULL;
+	float *input = NULL;
+	enum stp_status st;
+	size_t n;
+	int rc;
+
+	rc = cli_load("bench", path, o->threads, (enum stp_isa)o->isa, &engine, &model);
+	if (rc != CLI_EXIT_OK)
+		goto error;
+	rc = CLI_EXIT_FAIL;
+	st = stp_model_cost(model, o->size[0], o->size[1], &r.cost);
+	if (st != STP_OK) {
+		cli_error("bench", "cannot compute the cost at %dx%d: %s", o->size[0],
+			  o->size[1], stp_status_str(st));
+		goto error;
+	}
+	/* Both sides are at most CLI_SIZE_MAX and channels at most 4: no overflow. */
+	n = (size_t)o->size[0] * (size_t)o->size[1] * (size_t)stp_model_input_channels(model);
+	input = malloc(n * sizeof(float));
+	if (input == NULL) {
+		cli_error("bench", "cannot allocate a %dx%d input", o->size[0], o->size[1]);
+		goto error;
+	}
+	fill_input(input, n);
+	st = stp_session_create(model, &session);
+	if (st == STP_OK)
+		st = time_runs(session, input, o, &r);
+	if (st != STP_OK) {
+		cli_error("bench", "run at %dx%d failed: %s", o->size[0], o->size[1],
+			  stp_status_str(st));
+		goto error;
+	}
+	r.workspace_mb = (double)stp_session_workspace_bytes(session) / (1024.0 * 1024.0);
+	r.peak_rss_mb = peak_rss_mb();
+	r.threads = stp_engine_threads(engine);
+	r.isa = stp_engine_isa(engine);
+	if (o->json) {
+		rc = print_json(path, o, &r);
+	} else {
+		print_text(path, o, &r);
+		rc = CLI_EXIT_OK;
+	}
+error:
+	free(input);
+	stp_session_destroy(session);
+	stp_model_destroy(model);
+	stp_engine_destroy(engine);
+	return rc;
+}
+
+const struct cli_command cli_cmd_bench = {
+	"bench",
+	"time forward passes of a model on a fixed random input",
+	"MODEL",
+	bench_options,
+	sizeof(bench_options) / sizeof(bench_options[0]),
+	sizeof(struct bench_opts),
+	bench_defaults,
+	bench_run,
+};

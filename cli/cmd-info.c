@@ -1,0 +1,262 @@
+/*
+ * cmd-info.c - `stipple info MODEL`: what a model is and what it costs.
+ *
+ * Loads the model, then prints its architecture (read from the JSON stored in
+ * the file, proto/model-format.md), its parameter count, its outputs and the
+ * dense cost of one forward pass at --size (stp_model_cost). Output shapes
+ * follow from the architecture without running anything: every stride-2
+ * layer of a ResNet (7x7 stem, 3x3 max-pool, the 3x3 and 1x1 stride-2 convs,
+ * FPN's P6 pool) maps n pixels to ceil(n / 2), so level L has the input size
+ * halved L times, rounding up. With --json the same facts come as one JSON
+ * object, the architecture included verbatim.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+
+struct info_opts {
+	int size[2];   /* input height, width */
+	int threads;
+	int json;
+};
+
+static const struct cli_option info_options[] = {
+	{"size", CLI_OPT_SIZE, "HxW", 1, CLI_SIZE_MAX, NULL, offsetof(struct info_opts, size),
+	 "input size for the cost and output shapes (default 800x1216)"},
+	{"threads", CLI_OPT_INT, "N", 1, 256, NULL, offsetof(struct info_opts, threads),
+	 "threads used to load the model (default 1)"},
+	{"json", CLI_OPT_FLAG, NULL, 0, 0, NULL, offsetof(struct info_opts, json),
+	 "print one JSON object instead of text"},
+};
+
+static void info_defaults(void *p)
+{
+	struct info_opts *o = p;
+
+	o->size[0] = CLI_DEFAULT_H;
+	o->size[1] = CLI_DEFAULT_W;
+	o->threads = 1;
+	o->json = 0;
+}
+
+/* Prints the numbers of a JSON array joined by sep; "?" if not an array. */
+static void print_list(const json_t *arr, const char *sep)
+{
+	size_t i;
+	json_t *v;
+
+	if (!json_is_array(arr) || json_array_size(arr) == 0) {
+		fputs("?", stdout);
+		return;
+	}
+	json_array_foreach(arr, i, v) {
+		if (i > 0)
+			fputs(sep, stdout);
+		if (json_is_integer(v))
+			printf("%lld", (long long)json_integer_value(v));
+		else if (json_is_number(v))
+			printf("%g", json_number_value(v));
+		else if (json_is_string(v))
+			fputs(json_string_value(v), stdout);
+		else
+			fputs("?", stdout);
+	}
+}
+
+static long long get_int(const json_t *obj, const char *key)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+}
+
+static const char *get_str(const json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	return s ? s : "?";
+}
+
+/*
+ * The shape of output name at input h x w, from the architecture: "cL" and
+ * "pL" are at stride 2^L, "logits" is 1x1xN. Returns 0 if unknown.
+ */
+static int output_shape(const json_t *arch, const char *name, int h, int w, int shape[3])
+{
+	const json_t *bb = json_object_get(arch, "backbone");
+	const json_t *neck = json_object_get(arch, "neck");
+	const json_t *width;
+	int level, expansion;
+
+	if (strcmp(name, "logits") == 0) {
+		shape[0] = shape[1] = 1;
+		shape[2] = (int)get_int(bb, "num_classes");
+		return shape[2] > 0;
+	}
+	if ((name[0] != 'c' && name[0] != 'p') || name[1] < '2' || name[1] > '6' || name[2])
+		return 0;
+	level = name[1] - '0';
+	for (int i = 0; i < level; i++) {
+		h = h / 2 + h % 2;
+		w = w / 2 + w % 2;
+	}
+	shape[0] = h;
+	shape[1] = w;
+	if (name[0] == 'p') {
+		shape[2] = (int)get_int(neck, "out_channels");
+	} else {
+		expansion = strcmp(get_str(bb, "block"), "bottleneck") == 0 ? 4 : 1;
+		width = json_array_get(json_object_get(bb, "widths"), (size_t)(level - 2));
+		shape[2] = (int)(json_integer_value(width) * expansion);
+	}
+	return shape[2] > 0;
+}
+
+static void print_text(const char *path, const stp_model *model, const json_t *arch,
+		       const struct info_opts *o, const struct stp_cost *cost)
+{
+	const json_t *bb = json_object_get(arch, "backbone");
+	const json_t *neck = json_object_get(arch, "neck");
+	const json_t *in = json_object_get(arch, "input");
+	const json_t *resize = json_object_get(in, "resize");
+	uint64_t params = stp_model_parameter_count(model);
+	long long classes = get_int(bb, "num_classes");
+	int shape[3];
+
+	printf("model        %s\n", path);
+	if (arch == NULL) {
+		printf("architecture (not parseable JSON)\n");
+	} else {
+		printf("backbone     %s-%lld, %s blocks ", get_str(bb, "kind"),
+		       get_int(bb, "depth"), get_str(bb, "block"));
+		print_list(json_object_get(bb, "layers"), "-");
+		printf(", stem %lld, widths ", get_int(bb, "stem_width"));
+		print_list(json_object_get(bb, "widths"), "-");
+		printf("\n");
+		if (json_is_object(neck)) {
+			printf("neck         %s, in ", get_str(neck, "kind"));
+			print_list(json_object_get(neck, "in_channels"), "-");
+			printf(", out %lld, extra block %s\n", get_int(neck, "out_channels"),
+			       get_str(neck, "extra_block"));
+		} else {
+			printf("neck         none\n");
+		}
+		if (classes > 0)
+			printf("classes      %lld (classifier head), %zu named\n", classes,
+			       json_array_size(json_object_get(arch, "classes")));
+		else
+			printf("classes      0 (feature extractor), %zu named\n",
+			       json_array_size(json_object_get(arch, "classes")));
+		printf("input        %lld channels, mean ", get_int(in, "channels"));
+		print_list(json_object_get(in, "mean"), " ");
+		printf(", std ");
+		print_list(json_object_get(in, "std"), " ");
+		printf("\npreprocess   resize short side %lld, long side <= %lld, pad to a multiple of %lld\n",
+		       get_int(resize, "short_side"), get_int(resize, "max_long_side"),
+		       get_int(in, "size_divisor"));
+	}
+	printf("parameters   %llu (%.2f M)\n", (unsigned long long)params, (double)params / 1e6);
+	printf("cost         at %dx%d: backbone %.2f GMACs, total %.2f GFLOPs\n",
+	       o->size[0], o->size[1], cost->backbone_macs / 1e9, cost->total_flops / 1e9);
+	for (int i = 0; i < stp_model_output_count(model); i++) {
+		const char *name = stp_model_output_name(model, i);
+		if (arch != NULL && output_shape(arch, name, o->size[0], o->size[1], shape))
+			printf("output       %-6s %d x %d x %d\n", name, shape[0], shape[1], shape[2]);
+		else
+			printf("output       %s\n", name);
+	}
+}
+
+static int print_json(const char *path, const stp_model *model, json_t *arch,
+		      const struct info_opts *o, const struct stp_cost *cost)
+{
+	uint64_t params = stp_model_parameter_count(model);
+	json_t *root = NULL, *outputs;
+	int shape[3], rc = CLI_EXIT_FAIL;
+
+	outputs = json_array();
+	for (int i = 0; outputs != NULL && i < stp_model_output_count(model); i++) {
+		const char *name = stp_model_output_name(model, i);
+		json_t *out = json_pack("{s:s}", "name", name);
+		if (out != NULL && arch != NULL &&
+		    output_shape(arch, name, o->size[0], o->size[1], shape))
+			json_object_set_new(out, "shape",
+					    json_pack("[iii]", shape[0], shape[1], shape[2]));
+		if (out == NULL || json_array_append_new(outputs, out) != 0)
+			goto error;
+	}
+	root = json_pack("{s:s, s:s, s:O?, s:I, s:f, s:o, s:[ii], s:f, s:f}",
+			 "model", path,
+			 "version", stp_version(),
+			 "architecture", arch,
+			 "parameters", (json_int_t)params,
+			 "parameters_m", (double)params / 1e6,
+			 "outputs", outputs,
+			 "size", o->size[0], o->size[1],
+			 "backbone_gmacs", cost->backbone_macs / 1e9,
+			 "total_gflops", cost->total_flops / 1e9);
+	outputs = NULL;   /* "o" stole the reference, even on failure */
+	if (root == NULL || json_dumpf(root, stdout, JSON_REAL_PRECISION(10)) != 0)
+		goto error;
+	putchar('\n');
+	rc = CLI_EXIT_OK;
+error:
+	if (rc != CLI_EXIT_OK)
+		cli_error("info", "cannot build the JSON output");
+	json_decref(outputs);
+	json_decref(root);
+	return rc;
+}
+
+static int info_run(const char *path, const void *p)
+{
+	const struct info_opts *o = p;
+	stp_engine *engine = NULL;
+	stp_model *model = NULL;
+	json_t *arch = NULL;
+	struct stp_cost cost;
+	enum stp_status st;
+	int rc;
+
+	rc = cli_load("info", path, o->threads, STP_ISA_AUTO, &engine, &model);
+	if (rc != CLI_EXIT_OK)
+		goto error;
+	arch = json_loads(stp_model_architecture(model), 0, NULL);
+	if (!json_is_object(arch)) {
+		json_decref(arch);
+		arch = NULL;
+	}
+	st = stp_model_cost(model, o->size[0], o->size[1], &cost);
+	if (st != STP_OK) {
+		cli_error("info", "cannot compute the cost at %dx%d: %s", o->size[0],
+			  o->size[1], stp_status_str(st));
+		rc = CLI_EXIT_FAIL;
+		goto error;
+	}
+	if (o->json) {
+		rc = print_json(path, model, arch, o, &cost);
+	} else {
+		print_text(path, model, arch, o, &cost);
+		rc = CLI_EXIT_OK;
+	}
+error:
+	json_decref(arch);
+	stp_model_destroy(model);
+	stp_engine_destroy(engine);
+	return rc;
+}
+
+const struct cli_command cli_cmd_info = {
+	"info",
+	"print a model's architecture, parameter count, outputs and dense cost",
+	"MODEL",
+	info_options,
+	sizeof(info_options) / sizeof(info_options[0]),
+	sizeof(struct info_opts),
+	info_defaults,
+	info_run,
+};

@@ -1,0 +1,184 @@
+/*
+ * stipple.h - the whole public API of libstipple.
+ *
+ * libstipple runs CNN forward passes (ResNet backbones, FPN necks) on the CPU
+ * from model files in the Stipple format (proto/model-format.md).
+ *
+ * Objects, all opaque:
+ *   stp_engine   a thread pool and the CPU kernel level chosen for it.
+ *   stp_model    a loaded, immutable model: packed weights and an execution
+ *                plan. One model may be shared by any number of sessions on
+ *                any number of threads at once.
+ *   stp_session  per-request state: the activation arena for one input size
+ *                and the outputs of the last run. A session is used by one
+ *                thread at a time.
+ *
+ * Every call that can fail returns enum stp_status; stp_status_str() names it.
+ * Loaders also fill a caller-provided message buffer with a one-line reason.
+ * Destroy functions accept NULL.
+ *
+ * Tensors are NHWC, batch 1, FP32.
+ */
+#ifndef STIPPLE_H
+#define STIPPLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define STP_API __attribute__((visibility("default")))
+#else
+#define STP_API
+#endif
+
+enum stp_status {
+	STP_OK = 0,
+	STP_ERR_INVALID_ARG,   /* a bad argument from the caller */
+	STP_ERR_NOMEM,         /* an allocation failed */
+	STP_ERR_IO,            /* a file could not be opened or read */
+	STP_ERR_FORMAT,        /* a model file is malformed */
+	STP_ERR_UNSUPPORTED,   /* valid, but not something this build can run */
+	STP_ERR_CANCELLED,     /* the run was cancelled by its abort callback */
+	STP_ERR_INTERNAL       /* a bug in libstipple */
+};
+
+/* The library version, "MAJOR.MINOR.PATCH". */
+STP_API const char *stp_version(void);
+
+/* A static string naming the status; never NULL. */
+STP_API const char *stp_status_str(enum stp_status status);
+
+/* ---- CPU kernel levels --------------------------------------------------- */
+
+enum stp_isa {
+	STP_ISA_AUTO = 0,   /* the best the CPU supports, or $STIPPLE_ISA if set */
+	STP_ISA_SCALAR,
+	STP_ISA_AVX2,       /* AVX2 + FMA */
+	STP_ISA_AVX512      /* AVX-512 F */
+};
+
+/* "scalar", "avx2", "avx512" or "auto". */
+STP_API const char *stp_isa_name(enum stp_isa isa);
+/* The best level this CPU supports (ignores $STIPPLE_ISA). */
+STP_API enum stp_isa stp_isa_best(void);
+
+/* ---- Engine: thread pool + kernel level ---------------------------------- */
+
+typedef struct stp_engine stp_engine;
+
+struct stp_engine_options {
+	int threads;        /* worker threads including the caller; <= 0: one per CPU */
+	enum stp_isa isa;   /* STP_ISA_AUTO honours $STIPPLE_ISA */
+};
+
+/* The caller owns *out and frees it with stp_engine_destroy(). Fails with
+ * STP_ERR_UNSUPPORTED when the requested level is not supported by the CPU. */
+STP_API enum stp_status stp_engine_create(const struct stp_engine_options *opts,
+					  stp_engine **out);
+STP_API void stp_engine_destroy(stp_engine *engine);
+STP_API int stp_engine_threads(const stp_engine *engine);
+STP_API enum stp_isa stp_engine_isa(const stp_engine *engine);
+
+/* ---- Model --------------------------------------------------------------- */
+
+typedef struct stp_model stp_model;
+
+/* Loads a model file. On failure, err (if not NULL) receives a one-line
+ * reason of at most errlen-1 bytes. The caller owns *out and frees it with
+ * stp_model_destroy(). Weights are packed for the engine's kernel level, so a
+ * model is bound to the engine it was loaded with (which must outlive it). */
+STP_API enum stp_status stp_model_load(stp_engine *engine, const char *path,
+				       stp_model **out, char *err, size_t errlen);
+/* The same from a buffer the caller keeps ownership of (not referenced after
+ * the call returns). */
+STP_API enum stp_status stp_model_load_buffer(stp_engine *engine, const void *data,
+					      size_t size, stp_model **out,
+					      char *err, size_t errlen);
+STP_API void stp_model_destroy(stp_model *model);
+
+/* The architecture JSON stored in the model file (owned by the model). */
+STP_API const char *stp_model_architecture(const stp_model *model);
+/* Number of learned parameters (BN statistics excluded). */
+STP_API uint64_t stp_model_parameter_count(const stp_model *model);
+
+struct stp_cost {
+	double backbone_macs;  /* backbone multiply-accumulates, METHOD.md section 6 rules */
+	double total_flops;    /* 2 x MACs of every conv/fc in the plan, plus elementwise ops */
+};
+/* Dense cost of a forward pass at input size h x w. */
+STP_API enum stp_status stp_model_cost(const stp_model *model, int h, int w,
+				       struct stp_cost *out);
+
+/* Outputs of the network, in order (e.g. "c2".."c5", or "p2".."p6" with FPN). */
+STP_API int stp_model_output_count(const stp_model *model);
+STP_API const char *stp_model_output_name(const stp_model *model, int index);
+/* Input channels (3 for images). */
+STP_API int stp_model_input_channels(const stp_model *model);
+
+/* ---- Session ------------------------------------------------------------- */
+
+typedef struct stp_session stp_session;
+
+/* The caller owns *out and frees it with stp_session_destroy(). */
+STP_API enum stp_status stp_session_create(const stp_model *model, stp_session **out);
+STP_API void stp_session_destroy(stp_session *session);
+
+/* Returns non-zero to cancel the run; checked between layers. */
+typedef int (*stp_abort_fn)(void *user);
+STP_API void stp_session_set_abort(stp_session *session, stp_abort_fn fn, void *user);
+
+/* Runs the network on an NHWC FP32 image of h x w x input_channels, already
+ * normalised. The input is read during the call only. Outputs stay valid
+ * until the next run or the session's destruction. */
+STP_API enum stp_status stp_session_run(stp_session *session, const float *input,
+					int h, int w);
+
+/* How a run samples the masks of a sparse model (dense models ignore it). */
+enum stp_sampling {
+	STP_SAMPLING_DETERMINISTIC = 0, /* sampled where logit >= 0, plus the grid */
+	STP_SAMPLING_STOCHASTIC         /* logit + logistic noise >= 0, noise keyed by seed */
+};
+
+struct stp_run_options {
+	/* 0: the model's trained masks (sampling decides how); 1: the dense
+	 * network exactly; in (0, 1): budget mode, spending at most budget x the
+	 * dense backbone cost (see docs/sparse.md for the policy). */
+	double budget;
+	enum stp_sampling sampling;
+	uint64_t seed;
+};
+
+/* stp_session_run with options (NULL: budget 0, deterministic). */
+STP_API enum stp_status stp_session_run_with(stp_session *session, const float *input,
+					     int h, int w, const struct stp_run_options *opts);
+
+/* What the last run computed. */
+struct stp_run_report {
+	int nmasks;                  /* masks in the network (0: dense model) */
+	double mean_density;         /* mean sampled fraction over masks (1 when dense) */
+	double backbone_macs;        /* backbone cost of this run, METHOD.md section 6 */
+	double dense_backbone_macs;  /* the same network run densely */
+};
+STP_API enum stp_status stp_session_report(const stp_session *session,
+					   struct stp_run_report *out);
+/* Sampled fraction of mask i (0 <= i < nmasks) in the last run; -1 if none. */
+STP_API double stp_session_mask_density(const stp_session *session, int index);
+
+struct stp_tensor_view {
+	const float *data;   /* NHWC; element (y, x, c) at data[(y*w + x)*c_stride + c] */
+	int h, w, c;
+	int c_stride;        /* floats between consecutive pixels */
+};
+STP_API enum stp_status stp_session_output(const stp_session *session, int index,
+					   struct stp_tensor_view *out);
+/* Bytes of activation memory the session holds for its current input size. */
+STP_API size_t stp_session_workspace_bytes(const stp_session *session);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* STIPPLE_H */

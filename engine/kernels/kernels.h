@@ -1,0 +1,100 @@
+/*
+ * kernels.h - micro-kernel contracts and the per-ISA kernel table.
+ *
+ * Micro-kernels are pure leaf functions: they never allocate, lock, log or
+ * fail. Each family has a __scalar variant that doubles as its readable
+ * specification, and variants for AVX2+FMA and AVX-512F compiled in their
+ * own files with their own target flags. stp_kernels_for() picks the table
+ * once, from the engine's ISA level.
+ *
+ * IGEMM (indirect GEMM) computes MR output pixels x NR output channels of a
+ * convolution whose input pixels are reached through pointers, over one
+ * slice of the reduction (the driver cuts long reductions into slices so
+ * that a slice's weights stay in cache, accumulating in the output):
+ *
+ *   for r < mr, n < nc:
+ *     acc = (flags & ACCUMULATE) ? c[r][n] : bias[n]
+ *     acc += sum_{t < ks} sum_{k < kc} a[t*MR + r][a_offset + k] * w[t][k][n]
+ *     if residual: acc += residual[r][n]
+ *     if flags & RELU: acc = max(acc, 0)
+ *     c[r][n] = acc
+ *
+ *   a         ks*MR pointers, tap-major; each points at an input pixel's
+ *             channels (or the shared zero row for taps outside the image),
+ *             read from a_offset on. Rows r >= mr repeat a valid pointer.
+ *   bias      NR biases (unused with ACCUMULATE).
+ *   w         the slice's packed weights, [ks][kc][NR], zero beyond nc.
+ *   c         MR output pointers, each at the block's first channel.
+ *   residual  NULL, or MR pointers like c (given on the last slice only).
+ *   nc        valid channels in the block, 1..NR.
+ */
+/*
+ * DOTCONV computes a convolution with very few output channels (1..4, e.g.
+ * the sparse engine's mask logits) as dot products over input channels,
+ * 4 pixels at a time:
+ *
+ *   for r < mr, n < nc:
+ *     c[r][n] = sum_{t < ks} sum_{k < kc} a[t*4 + r][k] * w[n][t][k]
+ *
+ *   a   ks*4 pointers, tap-major, as for IGEMM; rows r >= mr repeat a valid one.
+ *   w   [nc][ks][kc] weights. c: 4 pointers to nc floats (no bias here).
+ */
+#ifndef STP_KERNELS_H
+#define STP_KERNELS_H
+
+#include <stddef.h>
+
+#include "../src/internal.h"
+
+#define STP_IGEMM_RELU 1u
+#define STP_IGEMM_ACCUMULATE 2u
+
+typedef void (*stp_igemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, size_t ks,
+				     const float *const *a, size_t a_offset,
+				     const float *bias, const float *w,
+				     float *const *c, const float *const *residual,
+				     unsigned flags);
+
+struct stp_igemm_kernel {
+	unsigned mr, nr;
+	stp_igemm_ukernel_fn fn;
+};
+
+typedef void (*stp_dotconv_ukernel_fn)(size_t mr, size_t nc, size_t kc, size_t ks,
+				       const float *const *a, const float *w,
+				       float *const *c);
+
+#define STP_DOTCONV_MR 4
+#define STP_DOTCONV_MAX_NC 4
+
+struct stp_kernels {
+	enum stp_isa isa;
+	struct stp_igemm_kernel igemm;
+	stp_dotconv_ukernel_fn dotconv;
+};
+
+const struct stp_kernels *stp_kernels_for(enum stp_isa isa);
+
+/* Per-ISA variants; defined in igemm-<isa>.c. */
+void stp_f32_igemm_ukernel_4x16__scalar(size_t, size_t, size_t, size_t,
+	const float *const *, size_t, const float *, const float *,
+	float *const *, const float *const *, unsigned);
+void stp_f32_igemm_ukernel_6x16__avx2(size_t, size_t, size_t, size_t,
+	const float *const *, size_t, const float *, const float *,
+	float *const *, const float *const *, unsigned);
+void stp_f32_igemm_ukernel_6x64__avx512(size_t, size_t, size_t, size_t,
+	const float *const *, size_t, const float *, const float *,
+	float *const *, const float *const *, unsigned);
+
+void stp_f32_dotconv_ukernel_4xN__scalar(size_t, size_t, size_t, size_t,
+					 const float *const *, const float *, float *const *);
+void stp_f32_dotconv_ukernel_4xN__avx2(size_t, size_t, size_t, size_t,
+				       const float *const *, const float *, float *const *);
+void stp_f32_dotconv_ukernel_4xN__avx512(size_t, size_t, size_t, size_t,
+					 const float *const *, const float *, float *const *);
+
+/* CPU feature detection (cpu.c). */
+int stp_cpu_has_avx2_fma(void);
+int stp_cpu_has_avx512f(void);
+
+#endif

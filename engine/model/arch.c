@@ -1,0 +1,347 @@
+/*
+ * arch.c - parsing and validating the architecture JSON of a model file
+ * (proto/model-format.md, "Architecture").
+ *
+ * The document is walked object by object. Each object's keys are first
+ * checked against the list the format allows (every key is required, an
+ * unknown one is an error), then each field is read by a typed getter that
+ * checks its range and writes one message naming the field by its path,
+ * e.g. "architecture: backbone.layers must be 4 integers in 1..64".
+ * Consistency checks across fields (depth, FPN widths, input lengths) come
+ * after the fields they relate. A well-formed document that asks for
+ * something this version cannot run (a sparse backbone, heads, another
+ * backbone or neck kind) is STP_ERR_UNSUPPORTED; anything else is
+ * STP_ERR_FORMAT.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "arch.h"
+
+#define MAX_CHANNELS 4096
+#define MAX_CLASSES 1000000
+#define MAX_RESIZE 65536
+#define MAX_DIVISOR 1024
+
+static const char *const top_keys[] = {"backbone", "neck", "heads", "classes", "input", NULL};
+static const char *const backbone_keys[] = {"kind", "depth", "block", "layers", "stem_width",
+					    "widths", "bn_eps", "num_classes", "sparse", NULL};
+static const char *const neck_keys[] = {"kind", "in_channels", "out_channels",
+					"extra_block", NULL};
+static const char *const input_keys[] = {"channels", "mean", "std", "resize",
+					 "size_divisor", NULL};
+static const char *const resize_keys[] = {"short_side", "max_long_side", NULL};
+
+struct ctx {
+	char *err;
+	size_t errlen;
+};
+
+/* obj (named path, "" at the top) must be an object holding exactly keys. */
+static enum stp_status check_object(struct ctx *c, json_t *obj, const char *path,
+				    const char *const *keys)
+{
+	const char *key;
+	json_t *value;
+
+	if (!json_is_object(obj))
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: %s must be an object", *path ? path : "the document");
+	json_object_foreach(obj, key, value) {
+		int known = 0;
+		for (int i = 0; keys[i] && !known; i++)
+			known = strcmp(keys[i], key) == 0;
+		if (!known)
+			return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+					     "architecture: unknown key '%s' in %s", key,
+					     *path ? path : "the document");
+	}
+	for (int i = 0; keys[i]; i++)
+		if (!json_object_get(obj, keys[i]))
+			return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+					     "architecture: %s%s%s is missing", path,
+					     *path ? "." : "", keys[i]);
+	return STP_OK;
+}
+
+/* An integer in lo..hi; prefix is the path with its trailing dot. */
+static enum stp_status get_int(struct ctx *c, json_t *obj, const char *prefix, const char *key,
+			       int lo, int hi, int *out)
+{
+	json_t *v = json_object_get(obj, key);
+	json_int_t x;
+
+	if (!json_is_integer(v) || (x = json_integer_value(v)) < lo || x > hi)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: %s%s must be an integer in %d..%d", prefix, key,
+				     lo, hi);
+	*out = (int)x;
+	return STP_OK;
+}
+
+/* A list of n integers in lo..hi. */
+static enum stp_status get_ints(struct ctx *c, json_t *obj, const char *prefix, const char *key,
+				int n, int lo, int hi, int *out)
+{
+	json_t *v = json_object_get(obj, key);
+	int ok = json_is_array(v) && json_array_size(v) == (size_t)n;
+
+	for (int i = 0; ok && i < n; i++) {
+		json_t *e = json_array_get(v, i);
+		const json_int_t x = json_is_integer(e) ? json_integer_value(e) : (json_int_t)lo - 1;
+		ok = x >= lo && x <= hi;
+		if (ok)
+			out[i] = (int)x;
+	}
+	if (!ok)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: %s%s must be %d integers in %d..%d", prefix, key,
+				     n, lo, hi);
+	return STP_OK;
+}
+
+/* A JSON number (integer or real) that is finite as a float. */
+static int number_value(json_t *v, float *out)
+{
+	float f;
+	if (!json_is_number(v))
+		return 0;
+	f = (float)json_number_value(v);
+	if (!isfinite(f))
+		return 0;
+	*out = f;
+	return 1;
+}
+
+/* One of the two strings names[0..1]; its index in *out. */
+static enum stp_status get_choice(struct ctx *c, json_t *obj, const char *prefix,
+				  const char *key, const char *const names[2], int *out)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+	for (int i = 0; s && i < 2; i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*out = i;
+			return STP_OK;
+		}
+	}
+	return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+			     "architecture: %s%s must be \"%s\" or \"%s\"", prefix, key,
+			     names[0], names[1]);
+}
+
+static enum stp_status parse_backbone(struct ctx *c, json_t *bb, struct stp_arch *a)
+{
+	static const char *const blocks[2] = {"basic", "bottleneck"};
+	const char *p = "backbone.";
+	json_t *kind, *eps, *sparse;
+	enum stp_status st;
+	int block = 0, sum = 0, expected;
+
+	if ((st = check_object(c, bb, "backbone", backbone_keys)) != STP_OK)
+		return st;
+	kind = json_object_get(bb, "kind");
+	if (!json_is_string(kind))
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: backbone.kind must be a string");
+	if (strcmp(json_string_value(kind), "resnet") != 0)
+		return stp_set_error(c->err, c->errlen, STP_ERR_UNSUPPORTED,
+				     "architecture: backbone.kind '%s' is not supported "
+				     "(only \"resnet\")", json_string_value(kind));
+	if ((st = get_choice(c, bb, p, "block", blocks, &block)) != STP_OK ||
+	    (st = get_ints(c, bb, p, "layers", 4, 1, STP_ARCH_MAX_BLOCKS, a->layers)) != STP_OK ||
+	    (st = get_int(c, bb, p, "depth", 1, 1000000, &a->depth)) != STP_OK ||
+	    (st = get_int(c, bb, p, "stem_width", 1, MAX_CHANNELS, &a->stem_width)) != STP_OK ||
+	    (st = get_ints(c, bb, p, "widths", 4, 1, MAX_CHANNELS, a->widths)) != STP_OK ||
+	    (st = get_int(c, bb, p, "num_classes", 0, MAX_CLASSES, &a->num_classes)) != STP_OK)
+		return st;
+	a->block = block ? STP_BLOCK_BOTTLENECK : STP_BLOCK_BASIC;
+	a->expansion = block ? 4 : 1;
+	for (int i = 0; i < 4; i++)
+		sum += a->layers[i];
+	expected = 2 + (block ? 3 : 2) * sum;
+	if (a->depth != expected)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: backbone.depth %d is inconsistent with %s "
+				     "layers [%d, %d, %d, %d] (expected %d)", a->depth, blocks[block],
+				     a->layers[0], a->layers[1], a->layers[2], a->layers[3], expected);
+	eps = json_object_get(bb, "bn_eps");
+	if (!number_value(eps, &a->bn_eps) || !(a->bn_eps > 0))
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: backbone.bn_eps must be a number > 0");
+	sparse = json_object_get(bb, "sparse");
+	if (json_is_object(sparse))
+		return stp_set_error(c->err, c->errlen, STP_ERR_UNSUPPORTED,
+				     "architecture: sparse backbones are not supported by this version");
+	if (!json_is_null(sparse))
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: backbone.sparse must be null or an object");
+	return STP_OK;
+}
+
+static enum stp_status parse_neck(struct ctx *c, json_t *neck, struct stp_arch *a)
+{
+	static const char *const extras[2] = {"none", "maxpool"};
+	const char *p = "neck.";
+	json_t *kind;
+	enum stp_status st;
+	int extra = 0;
+
+	if (json_is_null(neck)) {
+		a->neck = STP_NECK_NONE;
+		return STP_OK;
+	}
+	if ((st = check_object(c, neck, "neck", neck_keys)) != STP_OK)
+		return st;
+	kind = json_object_get(neck, "kind");
+	if (!json_is_string(kind))
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: neck.kind must be a string");
+	if (strcmp(json_string_value(kind), "fpn") != 0)
+		return stp_set_error(c->err, c->errlen, STP_ERR_UNSUPPORTED,
+				     "architecture: neck.kind '%s' is not supported (only \"fpn\")",
+				     json_string_value(kind));
+	if ((st = get_ints(c, neck, p, "in_channels", 4, 1, 4 * MAX_CHANNELS,
+			   a->fpn_in_channels)) != STP_OK ||
+	    (st = get_int(c, neck, p, "out_channels", 1, MAX_CHANNELS,
+			  &a->fpn_out_channels)) != STP_OK ||
+	    (st = get_choice(c, neck, p, "extra_block", extras, &extra)) != STP_OK)
+		return st;
+	for (int i = 0; i < 4; i++)
+		if (a->fpn_in_channels[i] != a->widths[i] * a->expansion)
+			return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+					     "architecture: neck.in_channels[%d] is %d, but stage %d "
+					     "has %d channels (widths[%d] * %d)", i,
+					     a->fpn_in_channels[i], i + 1, a->widths[i] * a->expansion,
+					     i, a->expansion);
+	if (a->num_classes > 0)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: an FPN neck needs backbone.num_classes 0");
+	a->neck = STP_NECK_FPN;
+	a->fpn_extra_maxpool = extra;
+	return STP_OK;
+}
+
+/* mean or std: one finite number per channel (std > 0). */
+static enum stp_status get_norm(struct ctx *c, json_t *in, const char *key, int channels,
+				int positive, float *out)
+{
+	json_t *v = json_object_get(in, key);
+	int ok = json_is_array(v) && json_array_size(v) == (size_t)channels;
+
+	for (int i = 0; ok && i < channels; i++)
+		ok = number_value(json_array_get(v, i), &out[i]) && (!positive || out[i] > 0);
+	if (!ok)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: input.%s must be %d %s (one per channel)", key,
+				     channels, positive ? "numbers > 0" : "finite numbers");
+	return STP_OK;
+}
+
+static enum stp_status parse_input(struct ctx *c, json_t *in, struct stp_arch *a)
+{
+	json_t *resize;
+	enum stp_status st;
+
+	if ((st = check_object(c, in, "input", input_keys)) != STP_OK ||
+	    (st = get_int(c, in, "input.", "channels", 1, 4, &a->in_channels)) != STP_OK ||
+	    (st = get_norm(c, in, "mean", a->in_channels, 0, a->mean)) != STP_OK ||
+	    (st = get_norm(c, in, "std", a->in_channels, 1, a->std)) != STP_OK)
+		return st;
+	resize = json_object_get(in, "resize");
+	if ((st = check_object(c, resize, "input.resize", resize_keys)) != STP_OK ||
+	    (st = get_int(c, resize, "input.resize.", "short_side", 1, MAX_RESIZE,
+			  &a->resize_short_side)) != STP_OK ||
+	    (st = get_int(c, resize, "input.resize.", "max_long_side", 1, MAX_RESIZE,
+			  &a->resize_max_long_side)) != STP_OK ||
+	    (st = get_int(c, in, "input.", "size_divisor", 1, MAX_DIVISOR,
+			  &a->size_divisor)) != STP_OK)
+		return st;
+	return STP_OK;
+}
+
+static enum stp_status parse_classes(struct ctx *c, json_t *classes, struct stp_arch *a)
+{
+	size_t n = json_array_size(classes);
+
+	if (!json_is_array(classes) || n > MAX_CLASSES)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: classes must be a list of strings");
+	for (size_t i = 0; i < n; i++)
+		if (!json_is_string(json_array_get(classes, i)))
+			return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+					     "architecture: classes[%zu] is not a string", i);
+	if (n == 0)
+		return STP_OK;
+	a->classes = calloc(n, sizeof(char *));
+	if (!a->classes)
+		return stp_set_error(c->err, c->errlen, STP_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		a->classes[i] = strdup(json_string_value(json_array_get(classes, i)));
+		if (!a->classes[i])
+			return stp_set_error(c->err, c->errlen, STP_ERR_NOMEM, "out of memory");
+		a->nclasses++;
+	}
+	return STP_OK;
+}
+
+enum stp_status stp_arch_parse(const char *json, struct stp_arch *out, char *err, size_t errlen)
+{
+	struct ctx c = {err, errlen};
+	json_t *root = NULL, *heads;
+	json_error_t jerr;
+	enum stp_status st;
+
+	if (!out)
+		return stp_set_error(err, errlen, STP_ERR_INVALID_ARG, "no architecture to fill");
+	memset(out, 0, sizeof(*out));
+	if (!json)
+		return stp_set_error(err, errlen, STP_ERR_INVALID_ARG, "no architecture JSON");
+	out->json = strdup(json);
+	if (!out->json)
+		return stp_set_error(err, errlen, STP_ERR_NOMEM, "out of memory");
+	root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		st = stp_set_error(err, errlen, STP_ERR_FORMAT,
+				   "architecture: JSON does not parse: %s (line %d, column %d)",
+				   jerr.text, jerr.line, jerr.column);
+		goto error;
+	}
+	if ((st = check_object(&c, root, "", top_keys)) != STP_OK ||
+	    (st = parse_backbone(&c, json_object_get(root, "backbone"), out)) != STP_OK ||
+	    (st = parse_neck(&c, json_object_get(root, "neck"), out)) != STP_OK)
+		goto error;
+	heads = json_object_get(root, "heads");
+	if (!json_is_array(heads)) {
+		st = stp_set_error(err, errlen, STP_ERR_FORMAT, "architecture: heads must be a list");
+		goto error;
+	}
+	if (json_array_size(heads) != 0) {
+		st = stp_set_error(err, errlen, STP_ERR_UNSUPPORTED,
+				   "architecture: heads are not supported by this version "
+				   "(heads must be [])");
+		goto error;
+	}
+	if ((st = parse_classes(&c, json_object_get(root, "classes"), out)) != STP_OK ||
+	    (st = parse_input(&c, json_object_get(root, "input"), out)) != STP_OK)
+		goto error;
+	json_decref(root);
+	return STP_OK;
+
+error:
+	json_decref(root);
+	return st;
+}
+
+void stp_arch_clear(struct stp_arch *arch)
+{
+	if (!arch)
+		return;
+	for (int i = 0; arch->classes && i < arch->nclasses; i++)
+		free(arch->classes[i]);
+	free(arch->classes);
+	free(arch->json);
+	memset(arch, 0, sizeof(*arch));
+}

@@ -1,0 +1,64 @@
+/*
+ * arch.h - the architecture description stored in a model file.
+ *
+ * stp_arch_parse() reads the JSON of proto/model-format.md ("Architecture")
+ * with jansson and checks every field's type, range and consistency; unknown
+ * keys are errors.
+ */
+#ifndef STP_ARCH_H
+#define STP_ARCH_H
+
+#include "../src/internal.h"
+
+enum stp_block_kind { STP_BLOCK_BASIC, STP_BLOCK_BOTTLENECK };
+enum stp_neck_kind { STP_NECK_NONE, STP_NECK_FPN };
+enum stp_interp_kind { STP_INTERP_RBF, STP_INTERP_LEARNED, STP_INTERP_AVGPOOL };
+
+#define STP_ARCH_MAX_BLOCKS 64
+
+/* backbone.sparse (proto/model-format.md, "Sparse backbones"). */
+struct stp_arch_sparse {
+	int enabled;                 /* 0: dense backbone ("sparse": null) */
+	enum stp_interp_kind kernel;
+	int window;                  /* odd, 1..15 */
+	int grid_stride;             /* 1..64 */
+	char variant;                /* 'a', 'b' or 'c' */
+	unsigned char blocks[4][STP_ARCH_MAX_BLOCKS]; /* 1 = sparse */
+	float temperature;
+};
+
+struct stp_arch {
+	/* backbone (resnet) */
+	int depth;
+	enum stp_block_kind block;
+	int expansion;        /* 1 basic, 4 bottleneck */
+	int layers[4];
+	int stem_width;
+	int widths[4];
+	float bn_eps;
+	int num_classes;      /* 0: feature extractor */
+	struct stp_arch_sparse sparse;
+
+	/* neck */
+	enum stp_neck_kind neck;
+	int fpn_in_channels[4];
+	int fpn_out_channels;
+	int fpn_extra_maxpool;
+
+	/* input */
+	int in_channels;
+	float mean[4], std[4];
+	int resize_short_side, resize_max_long_side;
+	int size_divisor;
+
+	int nclasses;         /* entries of classes */
+	char **classes;
+	char *json;           /* the document as stored (owned) */
+};
+
+/* The caller frees out with stp_arch_clear() (also after a failure). */
+enum stp_status stp_arch_parse(const char *json, struct stp_arch *out,
+			       char *err, size_t errlen);
+void stp_arch_clear(struct stp_arch *arch);
+
+#endif

@@ -1,0 +1,368 @@
+/*
+ * conv.c - 2-D convolution as indirect GEMM over a list of output pixels.
+ *
+ * Packing (once, at model load): weights become, per group and per block of
+ * NR output channels, NR biases followed by [tap][input channel][NR].
+ *
+ * Running: output pixels are cut into tiles of MR; for each tile a small
+ * pointer table (taps x MR) is built on the stack, pointing each tap at its
+ * input pixel or at the shared zero row, and the micro-kernel computes MR x NR
+ * outputs from it. Dense convolution is the case where the pixel list is
+ * 0..oh*ow-1; a sparse one passes its list and the kernel stores straight to
+ * the listed pixels. Work is split over (group, channel block, tile range),
+ * block-major so that threads share a block's weights.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv-impl.h"
+
+#define MAX_MR 8
+#define MAX_TAPS 64  /* 7x7 = 49 is the largest kernel we build */
+
+static int is_depthwise(const struct stp_conv_desc *d)
+{
+	return d->groups > 1 && d->groups == d->cin && d->groups == d->cout;
+}
+
+static int is_few_channels(const struct stp_conv_desc *d)
+{
+	return d->groups == 1 && d->cout <= STP_DOTCONV_MAX_NC;
+}
+
+static int desc_valid(const struct stp_conv_desc *d)
+{
+	if (d->cin < 1 || d->cout < 1 || d->groups < 1 || d->cin % d->groups ||
+	    d->cout % d->groups)
+		return 0;
+	if (d->kh < 1 || d->kw < 1 || d->kh * d->kw > MAX_TAPS)
+		return 0;
+	if (d->sh < 1 || d->sw < 1 || d->dh < 1 || d->dw < 1 || d->ph < 0 || d->pw < 0)
+		return 0;
+	return d->cin <= (1 << 20) && d->cout <= (1 << 20) && d->sh <= 64 &&
+	       d->sw <= 64 && d->dh <= 64 && d->dw <= 64 && d->ph <= 1024 && d->pw <= 1024;
+}
+
+int stp_conv_output_size(const struct stp_conv_desc *d, int h, int w, int *oh, int *ow)
+{
+	long eh = (long)d->dh * (d->kh - 1) + 1, ew = (long)d->dw * (d->kw - 1) + 1;
+	long ph = (long)h + 2L * d->ph - eh, pw = (long)w + 2L * d->pw - ew;
+	if (h < 1 || w < 1 || ph < 0 || pw < 0)
+		return 0;
+	*oh = (int)(ph / d->sh + 1);
+	*ow = (int)(pw / d->sw + 1);
+	return 1;
+}
+
+static enum stp_status pack_igemm(struct stp_conv *conv, const float *weight,
+				  const float *bias)
+{
+	const struct stp_conv_desc *d = &conv->desc;
+	const size_t nr = conv->ukernel.nr, ks = conv->ks;
+	size_t total;
+
+	conv->nblocks = ((size_t)conv->cout_g + nr - 1) / nr;
+	conv->block_floats = nr + ks * (size_t)conv->cin_g * nr;
+	if (!stp_mul_size(conv->block_floats, conv->nblocks * (size_t)d->groups, &total))
+		return STP_ERR_NOMEM;
+	conv->packed = stp_calloc(total, sizeof(float));
+	if (!conv->packed)
+		return STP_ERR_NOMEM;
+	for (int g = 0; g < d->groups; g++) {
+		for (size_t b = 0; b < conv->nblocks; b++) {
+			float *dst = conv->packed + ((size_t)g * conv->nblocks + b) * conv->block_floats;
+			for (size_t n = 0; n < nr; n++) {
+				size_t o = b * nr + n;
+				if (o < (size_t)conv->cout_g && bias)
+					dst[n] = bias[(size_t)g * conv->cout_g + o];
+			}
+			dst += nr;
+			for (size_t t = 0; t < ks; t++) {
+				for (int i = 0; i < conv->cin_g; i++, dst += nr) {
+					for (size_t n = 0; n < nr; n++) {
+						size_t o = b * nr + n;
+						if (o >= (size_t)conv->cout_g)
+							continue;
+						o += (size_t)g * conv->cout_g;
+						dst[n] = weight[(o * conv->cin_g + i) * ks + t];
+					}
+				}
+			}
+		}
+	}
+	return STP_OK;
+}
+
+static enum stp_status pack_depthwise(struct stp_conv *conv, const float *weight,
+				      const float *bias)
+{
+	const size_t c = (size_t)conv->desc.cout, ks = conv->ks;
+	conv->dw_weights = stp_calloc((ks + 1) * c, sizeof(float));
+	if (!conv->dw_weights)
+		return STP_ERR_NOMEM;
+	for (size_t t = 0; t < ks; t++)
+		for (size_t ch = 0; ch < c; ch++)
+			conv->dw_weights[t * c + ch] = weight[ch * ks + t];
+	if (bias)
+		memcpy(conv->dw_weights + ks * c, bias, c * sizeof(float));
+	return STP_OK;
+}
+
+static enum stp_status pack_dot(struct stp_conv *conv, const float *weight,
+				const float *bias, const struct stp_kernels *kernels)
+{
+	const size_t wn = (size_t)conv->desc.cout * conv->ks * conv->cin_g;
+	conv->dot_weights = stp_calloc(wn + (size_t)conv->desc.cout, sizeof(float));
+	if (!conv->dot_weights)
+		return STP_ERR_NOMEM;
+	/* OIHW is already [cout][cin][tap]; the kernel wants [cout][tap][cin]. */
+	for (int o = 0; o < conv->desc.cout; o++)
+		for (int i = 0; i < conv->cin_g; i++)
+			for (size_t t = 0; t < conv->ks; t++)
+				conv->dot_weights[((size_t)o * conv->ks + t) * conv->cin_g + i] =
+					weight[((size_t)o * conv->cin_g + i) * conv->ks + t];
+	if (bias)
+		memcpy(conv->dot_weights + wn, bias, (size_t)conv->desc.cout * sizeof(float));
+	conv->dotconv = kernels->dotconv;
+	return STP_OK;
+}
+
+enum stp_status stp_conv_create(const struct stp_conv_desc *desc,
+				const float *weight, const float *bias,
+				const struct stp_kernels *kernels,
+				struct stp_conv **out)
+{
+	struct stp_conv *conv;
+	enum stp_status st;
+
+	*out = NULL;
+	if (!desc_valid(desc) || !weight)
+		return STP_ERR_INVALID_ARG;
+	conv = calloc(1, sizeof(*conv));
+	if (!conv)
+		return STP_ERR_NOMEM;
+	conv->desc = *desc;
+	conv->cin_g = desc->cin / desc->groups;
+	conv->cout_g = desc->cout / desc->groups;
+	conv->ks = (size_t)desc->kh * desc->kw;
+	conv->ukernel = kernels->igemm;
+	if (is_depthwise(desc))
+		st = pack_depthwise(conv, weight, bias);
+	else if (is_few_channels(desc))
+		st = pack_dot(conv, weight, bias, kernels);
+	else
+		st = pack_igemm(conv, weight, bias);
+	if (st != STP_OK) {
+		stp_conv_destroy(conv);
+		return st;
+	}
+	*out = conv;
+	return STP_OK;
+}
+
+void stp_conv_destroy(struct stp_conv *conv)
+{
+	if (!conv)
+		return;
+	stp_free(conv->packed);
+	stp_free(conv->dw_weights);
+	stp_free(conv->dot_weights);
+	free(conv);
+}
+
+const struct stp_conv_desc *stp_conv_get_desc(const struct stp_conv *conv)
+{
+	return &conv->desc;
+}
+
+size_t stp_conv_zero_floats(const struct stp_conv *conv)
+{
+	return (size_t)conv->cin_g;
+}
+
+/* Output pixels per task chunk: its partial sums (chunk x NR floats) and
+ * the input it reads stay in L2 while the reduction slices go by. */
+#define CHUNK_TILES 32
+/* Reduction rows (taps x input channels) per slice: a slice's weights,
+ * SLICE_ROWS x NR floats (64 KiB at NR = 64), stay in L1/L2 while every
+ * tile of the chunk uses them. */
+#define SLICE_ROWS 256
+
+struct igemm_job {
+	const struct stp_conv *conv;
+	const struct stp_tensor *in, *residual;
+	struct stp_tensor *out;
+	const int32_t *pixels;     /* NULL: all pixels */
+	size_t npixels;
+	size_t ntiles;             /* ceil(npixels / MR) */
+	size_t tiles_per_chunk;
+	size_t nchunks;
+	size_t nblocks_total;      /* groups * blocks per group */
+	int block_major;           /* task order: blocks outside (weights stay) or chunks outside */
+	size_t taps_per_slice;     /* slices: taps_per_slice whole taps, or (when
+				    * 0) one tap cut into channel ranges of: */
+	size_t chans_per_slice;
+	const float *zero;
+	const float **scratch;     /* per thread: the chunk's pointer tables */
+	size_t scratch_per_thread; /* pointers */
+};
+
+/* Pointer tables of one tile: a (taps x MR), then c (MR), then r (MR). */
+static void build_tile(const struct igemm_job *job, size_t tile, size_t g, size_t b,
+		       const float **a, float **c, const float **r)
+{
+	const struct stp_conv *conv = job->conv;
+	const struct stp_conv_desc *d = &conv->desc;
+	const struct stp_tensor *in = job->in, *out = job->out;
+	const size_t mr_max = conv->ukernel.mr, nr = conv->ukernel.nr;
+	const size_t in_off = g * (size_t)conv->cin_g;
+	const size_t out_off = g * (size_t)conv->cout_g + b * nr;
+	const size_t p0 = tile * mr_max;
+	const size_t mr = job->npixels - p0 < mr_max ? job->npixels - p0 : mr_max;
+
+	for (size_t i = 0; i < mr_max; i++) {
+		const size_t q = p0 + (i < mr ? i : mr - 1);
+		const size_t p = job->pixels ? (size_t)job->pixels[q] : q;
+		const int oy = (int)(p / (size_t)out->w), ox = (int)(p % (size_t)out->w);
+		const int iy0 = oy * d->sh - d->ph, ix0 = ox * d->sw - d->pw;
+		size_t t = 0;
+		for (int ky = 0; ky < d->kh; ky++) {
+			const int iy = iy0 + ky * d->dh;
+			for (int kx = 0; kx < d->kw; kx++, t++) {
+				const int ix = ix0 + kx * d->dw;
+				a[t * mr_max + i] = (iy >= 0 && iy < in->h && ix >= 0 && ix < in->w)
+							    ? in->data + ((size_t)iy * in->w + ix) * in->c_stride + in_off
+							    : job->zero;
+			}
+		}
+		c[i] = out->data + p * out->c_stride + out_off;
+		if (job->residual)
+			r[i] = job->residual->data + p * job->residual->c_stride + out_off;
+	}
+}
+
+static void igemm_task(void *ctx, size_t task, int thread)
+{
+	const struct igemm_job *job = ctx;
+	const struct stp_conv *conv = job->conv;
+	const size_t mr_max = conv->ukernel.mr, nr = conv->ukernel.nr, ks = conv->ks;
+	const size_t kc = (size_t)conv->cin_g;
+	const size_t gb = job->block_major ? task / job->nchunks : task % job->nblocks_total;
+	const size_t chunk = job->block_major ? task % job->nchunks : task / job->nblocks_total;
+	const size_t g = gb / conv->nblocks, b = gb % conv->nblocks;
+	const size_t tile_begin = chunk * job->tiles_per_chunk;
+	const size_t tile_end = tile_begin + job->tiles_per_chunk < job->ntiles
+					? tile_begin + job->tiles_per_chunk : job->ntiles;
+	const float *block = conv->packed + gb * conv->block_floats;
+	const size_t nc = (size_t)conv->cout_g - b * nr < nr ? (size_t)conv->cout_g - b * nr : nr;
+	const size_t per_tile = (ks + 2) * mr_max;
+	const float **table = job->scratch + (size_t)thread * job->scratch_per_thread;
+	const size_t nslices = job->taps_per_slice ? (ks + job->taps_per_slice - 1) / job->taps_per_slice
+						   : ks * ((kc + job->chans_per_slice - 1) / job->chans_per_slice);
+
+	for (size_t tile = tile_begin; tile < tile_end; tile++) {
+		const float **a = table + (tile - tile_begin) * per_tile;
+		build_tile(job, tile, g, b, a, (float **)(a + ks * mr_max), a + (ks + 1) * mr_max);
+	}
+	for (size_t sl = 0; sl < nslices; sl++) {
+		size_t t0, taps, k0, kn;
+		unsigned flags = sl > 0 ? STP_IGEMM_ACCUMULATE : 0;
+		const int last = sl == nslices - 1;
+		if (job->taps_per_slice) {
+			t0 = sl * job->taps_per_slice;
+			taps = ks - t0 < job->taps_per_slice ? ks - t0 : job->taps_per_slice;
+			k0 = 0;
+			kn = kc;
+		} else {
+			const size_t per_tap = (kc + job->chans_per_slice - 1) / job->chans_per_slice;
+			t0 = sl / per_tap;
+			taps = 1;
+			k0 = (sl % per_tap) * job->chans_per_slice;
+			kn = kc - k0 < job->chans_per_slice ? kc - k0 : job->chans_per_slice;
+		}
+		if (last && conv->desc.relu)
+			flags |= STP_IGEMM_RELU;
+		for (size_t tile = tile_begin; tile < tile_end; tile++) {
+			const float **a = table + (tile - tile_begin) * per_tile;
+			const size_t p0 = tile * mr_max;
+			const size_t mr = job->npixels - p0 < mr_max ? job->npixels - p0 : mr_max;
+			conv->ukernel.fn(mr, nc, kn, taps, a + t0 * mr_max, k0, block,
+					 block + nr + (t0 * kc + k0) * nr,
+					 (float *const *)(a + ks * mr_max),
+					 last && job->residual ? a + (ks + 1) * mr_max : NULL, flags);
+		}
+	}
+}
+
+void stp_conv_run(const struct stp_conv *conv, const struct stp_tensor *in,
+		  struct stp_tensor *out, const struct stp_tensor *residual,
+		  const int32_t *pixels, size_t npixels, const float *zero,
+		  struct stp_threadpool *pool)
+{
+	const struct stp_conv_desc *d = &conv->desc;
+	const size_t mr = conv->ukernel.mr, kc = (size_t)conv->cin_g;
+	struct igemm_job job;
+	size_t threads, min_tasks, weight_bytes, input_bytes;
+
+	assert(in->c == d->cin && out->c == d->cout);
+	assert(!residual || (residual->h == out->h && residual->w == out->w &&
+			     residual->c == out->c));
+	if (!pixels)
+		npixels = (size_t)out->h * out->w;
+	if (npixels == 0)
+		return;
+	if (conv->dw_weights) {
+		stp_dwconv_run(conv, in, out, residual, pixels, npixels, zero, pool);
+		return;
+	}
+	if (conv->dot_weights) {
+		stp_dotconv_run(conv, in, out, residual, pixels, npixels, zero, pool);
+		return;
+	}
+	job.conv = conv;
+	job.in = in;
+	job.out = out;
+	job.residual = residual;
+	job.pixels = pixels;
+	job.npixels = npixels;
+	job.zero = zero;
+	job.ntiles = (npixels + mr - 1) / mr;
+	job.nblocks_total = (size_t)d->groups * conv->nblocks;
+	job.taps_per_slice = kc >= SLICE_ROWS ? 0 : SLICE_ROWS / kc;
+	job.chans_per_slice = SLICE_ROWS;
+
+	/* Chunks of CHUNK_TILES tiles, fewer when that leaves threads idle. */
+	threads = (size_t)stp_threadpool_threads(pool);
+	min_tasks = threads > 1 ? threads * 6 : 1;
+	job.tiles_per_chunk = CHUNK_TILES;
+	while (job.tiles_per_chunk > 1 &&
+	       ((job.ntiles + job.tiles_per_chunk - 1) / job.tiles_per_chunk) * job.nblocks_total < min_tasks)
+		job.tiles_per_chunk /= 2;
+	if (job.tiles_per_chunk > job.ntiles)
+		job.tiles_per_chunk = job.ntiles;
+	job.nchunks = (job.ntiles + job.tiles_per_chunk - 1) / job.tiles_per_chunk;
+
+	/* Keep whichever operand is larger in place: weights when they outweigh
+	 * the input, else the input chunk. */
+	weight_bytes = job.nblocks_total * conv->block_floats * sizeof(float);
+	input_bytes = npixels * (size_t)d->cin * sizeof(float);
+	job.block_major = weight_bytes > input_bytes;
+
+	job.scratch_per_thread = job.tiles_per_chunk * (conv->ks + 2) * mr;
+	job.scratch = malloc(threads * job.scratch_per_thread * sizeof(float *));
+	if (!job.scratch) {
+		/* Out of memory for a few KiB of pointers: run one tile per task
+		 * through a stack table instead of failing a kernel call. */
+		const float *table[(MAX_TAPS + 2) * MAX_MR * 2];
+		job.scratch = table;
+		job.tiles_per_chunk = 1;
+		job.nchunks = job.ntiles;
+		job.scratch_per_thread = (conv->ks + 2) * mr;
+		for (size_t t = 0; t < job.nblocks_total * job.nchunks; t++)
+			igemm_task(&job, t, 0);
+		return;
+	}
+	stp_threadpool_parallel_for(pool, job.nblocks_total * job.nchunks, igemm_task, &job);
+	free((void *)job.scratch);
+}

@@ -1,0 +1,36 @@
+/*
+ * ops.h - the engine's operators other than convolution.
+ *
+ * Every op works on NHWC stp_tensors (batch 1) and splits its work over the
+ * engine's thread pool. Output shapes are set by the caller (the plan); ops
+ * only assert that shapes agree. Inputs and outputs never alias unless the
+ * op says so.
+ */
+#ifndef STP_OPS_H
+#define STP_OPS_H
+
+#include "../src/internal.h"
+#include "../src/threadpool.h"
+
+/* Max pooling, kernel k x k, stride s, padding p (padding never wins: out of
+ * range taps are ignored, as in PyTorch). out: floor((h + 2p - k)/s) + 1. */
+void stp_maxpool2d(const struct stp_tensor *in, struct stp_tensor *out,
+		   int k, int s, int p, struct stp_threadpool *pool);
+
+/* Resize to out->h x out->w, PyTorch F.interpolate semantics:
+ * nearest: src = floor(dst * in/out) (clamped); bilinear with
+ * align_corners=False, half-pixel centres, source index clamped at 0. */
+void stp_resize_nearest(const struct stp_tensor *in, struct stp_tensor *out,
+			struct stp_threadpool *pool);
+void stp_resize_bilinear(const struct stp_tensor *in, struct stp_tensor *out,
+			 struct stp_threadpool *pool);
+
+/* out = a + b (same shapes), then ReLU if relu. out may alias a or b. */
+void stp_add(const struct stp_tensor *a, const struct stp_tensor *b,
+	     struct stp_tensor *out, int relu, struct stp_threadpool *pool);
+
+/* Global average pool to a 1 x 1 x c tensor. */
+void stp_global_avgpool(const struct stp_tensor *in, struct stp_tensor *out,
+			struct stp_threadpool *pool);
+
+#endif

@@ -1,0 +1,156 @@
+/*
+ * block.c - running one sparse residual block (see block.h for the method).
+ *
+ * Order of work: mask logits (dense, few-channel convs) -> sampled cell
+ * lists -> each conv at its mask's cells -> interpolation of its output at
+ * exactly the cells the next conv's taps read and its mask did not sample
+ * -> the last conv's output interpolated everywhere with the last BN's
+ * shift, the shortcut and ReLU fused into the same pass.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block.h"
+
+void stp_sparse_block_destroy(struct stp_sparse_block *block)
+{
+	if (!block)
+		return;
+	for (int j = 0; j < STP_BLOCK_MAX_CONVS; j++)
+		stp_conv_destroy(block->conv[j]);
+	for (int m = 0; m < STP_BLOCK_MAX_MASKS; m++)
+		stp_conv_destroy(block->mask_conv[m]);
+	stp_conv_destroy(block->downsample);
+	free(block->last_shift);
+	free(block);
+}
+
+void stp_sparse_block_mask_size(const struct stp_sparse_block *block, int m, int h, int w,
+				int *mh, int *mw)
+{
+	const struct stp_conv *mc = block->mask_conv[block->mask_source[m]];
+	if (!stp_conv_output_size(stp_conv_get_desc(mc), h, w, mh, mw))
+		*mh = *mw = 0;
+}
+
+/* Marks in need[] (an h x w map) every cell that conv's taps read when it
+ * computes the listed output cells (of an ow-wide output). */
+static void mark_reads(const struct stp_conv_desc *d, const int32_t *list, size_t n, int ow,
+		       int h, int w, uint8_t *need)
+{
+	memset(need, 0, (size_t)h * w);
+	for (size_t i = 0; i < n; i++) {
+		const int oy = list[i] / ow, ox = list[i] % ow;
+		for (int ky = 0; ky < d->kh; ky++) {
+			const int iy = oy * d->sh - d->ph + ky * d->dh;
+			if (iy < 0 || iy >= h)
+				continue;
+			for (int kx = 0; kx < d->kw; kx++) {
+				const int ix = ox * d->sw - d->pw + kx * d->dw;
+				if (ix >= 0 && ix < w)
+					need[iy * w + ix] = 1;
+			}
+		}
+	}
+}
+
+enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
+				     const struct stp_tensor *in, struct stp_tensor *out,
+				     struct stp_sparse_scratch *scratch,
+				     const struct stp_sparse_options *opts,
+				     struct stp_sparse_stats *stats, struct stp_threadpool *pool)
+{
+	size_t count[STP_BLOCK_MAX_MASKS];
+	struct stp_tensor cur = *in, feat[STP_BLOCK_MAX_CONVS], shortcut = *in;
+	const int last = block->nconvs - 1;
+	enum stp_status st;
+
+	/* 1. Mask logits and sampled cells (every cell when dense). */
+	for (int j = 0; j < STP_BLOCK_MAX_MASKS; j++) {
+		const struct stp_conv *mc = block->mask_conv[j];
+		struct stp_tensor lt;
+		if (!mc || opts->dense)
+			continue;
+		lt.c = lt.c_stride = stp_conv_get_desc(mc)->cout;
+		lt.data = scratch->logits[j];
+		stp_conv_output_size(stp_conv_get_desc(mc), in->h, in->w, &lt.h, &lt.w);
+		stp_conv_run(mc, in, &lt, NULL, NULL, 0, scratch->zero, pool);
+	}
+	for (int m = 0; m < block->nmasks; m++) {
+		const int src = block->mask_source[m];
+		const int nch = stp_conv_get_desc(block->mask_conv[src])->cout;
+		int mh, mw;
+		stp_sparse_block_mask_size(block, m, in->h, in->w, &mh, &mw);
+		if (opts->dense) {
+			count[m] = (size_t)mh * mw;
+			memset(scratch->mask[m], 1, count[m]);
+			for (size_t p = 0; p < count[m]; p++)
+				scratch->list[m][p] = (int32_t)p;
+		} else if (opts->topk) {
+			count[m] = stp_mask_sample_topk(scratch->logits[src] + block->mask_channel[m],
+							(size_t)nch, mh, mw, block->grid,
+							opts->topk[block->mask_index + (uint32_t)m],
+							scratch->rank, scratch->mask[m], scratch->list[m]);
+		} else {
+			count[m] = stp_mask_sample(scratch->logits[src] + block->mask_channel[m],
+						   (size_t)nch, mh, mw, block->grid, opts->mode,
+						   opts->seed, block->mask_index + (uint32_t)m,
+						   scratch->mask[m], scratch->list[m]);
+		}
+		stats->sampled[m] = count[m];
+		stats->cells[m] = (size_t)mh * mw;
+	}
+
+	/* 2. The conv chain, each conv at its mask's cells. */
+	for (int j = 0; j <= last; j++) {
+		const struct stp_conv_desc *d = stp_conv_get_desc(block->conv[j]);
+		const int m = block->mask_of[j];
+		feat[j].data = scratch->feature[j];
+		feat[j].c = feat[j].c_stride = d->cout;
+		stp_conv_output_size(d, cur.h, cur.w, &feat[j].h, &feat[j].w);
+		stp_conv_run(block->conv[j], &cur, &feat[j], NULL, scratch->list[m], count[m],
+			     scratch->zero, pool);
+		if (j < last) {
+			const struct stp_conv_desc *next = stp_conv_get_desc(block->conv[j + 1]);
+			const int mn = block->mask_of[j + 1];
+			int nh, nw;
+			size_t ntargets = 0;
+			stp_conv_output_size(next, feat[j].h, feat[j].w, &nh, &nw);
+			mark_reads(next, scratch->list[mn], count[mn], nw, feat[j].h, feat[j].w,
+				   scratch->need);
+			for (int p = 0; p < feat[j].h * feat[j].w; p++)
+				if (scratch->need[p] && !scratch->mask[m][p])
+					scratch->targets[ntargets++] = p;
+			if (ntargets) {
+				st = stp_interp_plan_build(&scratch->plan, &block->kernel[block->interp_of[j]],
+							   scratch->mask[m], feat[j].h, feat[j].w,
+							   scratch->targets, ntargets);
+				if (st != STP_OK)
+					return st;
+				stp_interp_run(&scratch->plan, &feat[j], &feat[j], NULL, NULL, 0, pool);
+			}
+		}
+		cur = feat[j];
+	}
+
+	/* 3. Shortcut, then the last output interpolated everywhere + shift +
+	 * shortcut, ReLU. */
+	if (block->downsample) {
+		shortcut.data = scratch->shortcut;
+		shortcut.c = shortcut.c_stride = stp_conv_get_desc(block->downsample)->cout;
+		stp_conv_output_size(stp_conv_get_desc(block->downsample), in->h, in->w,
+				     &shortcut.h, &shortcut.w);
+		stp_conv_run(block->downsample, in, &shortcut, NULL, NULL, 0, scratch->zero, pool);
+	}
+	assert(shortcut.h == out->h && shortcut.w == out->w && feat[last].h == out->h);
+	for (int p = 0; p < out->h * out->w; p++)
+		scratch->targets[p] = p;
+	st = stp_interp_plan_build(&scratch->plan, &block->kernel[block->interp_of[last]],
+				   scratch->mask[block->mask_of[last]], out->h, out->w,
+				   scratch->targets, (size_t)out->h * out->w);
+	if (st != STP_OK)
+		return st;
+	stp_interp_run(&scratch->plan, &feat[last], out, block->last_shift, &shortcut, 1, pool);
+	return STP_OK;
+}

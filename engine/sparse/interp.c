@@ -1,0 +1,180 @@
+/*
+ * interp.c - building and running interpolation plans (see interp.h).
+ *
+ * Building walks each target's k x k window on the byte mask once and
+ * stores the sampled neighbours with weight W/(sum W + epsilon): the
+ * normaliser is per target, shared by all channels, and a window with no
+ * sample gives an empty list (the module's ~0 output, as in the reference).
+ * Running is a gather over those lists, vectorised over channels, with the
+ * bias / residual / ReLU epilogue fused; tasks are chunks of targets.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "interp.h"
+
+#define TARGETS_PER_TASK 64
+
+void stp_interp_kernel_rbf(struct stp_interp_kernel *kernel, int k, float a)
+{
+	const double c = (double)a * a / 2.0, pref = (double)a * a / (2.0 * M_PI);
+	kernel->k = k;
+	for (int dy = 0; dy < k; dy++)
+		for (int dx = 0; dx < k; dx++) {
+			const double y = dy - k / 2, x = dx - k / 2;
+			kernel->w[dy * k + dx] = (float)(pref * exp(-c * (x * x + y * y)));
+		}
+}
+
+/* Grows buf (of *cap elements of elem bytes) to hold at least need. */
+static int grow(void **buf, size_t *cap, size_t need, size_t elem)
+{
+	size_t n = *cap ? *cap : 1024, bytes;
+	void *p;
+	if (need <= *cap)
+		return 1;
+	while (n < need)
+		n *= 2;
+	if (!stp_mul_size(n, elem, &bytes) || !(p = realloc(*buf, bytes)))
+		return 0;
+	*buf = p;
+	*cap = n;
+	return 1;
+}
+
+static int add_source(struct stp_interp_plan *plan, size_t n, int32_t cell, float weight)
+{
+	size_t cap = plan->cap_sources;
+	if (!grow((void **)&plan->sources, &cap, n + 1, sizeof(int32_t)))
+		return 0;
+	cap = plan->cap_sources;
+	if (!grow((void **)&plan->weights, &cap, n + 1, sizeof(float)))
+		return 0;
+	plan->cap_sources = cap;
+	plan->sources[n] = cell;
+	plan->weights[n] = weight;
+	return 1;
+}
+
+enum stp_status stp_interp_plan_build(struct stp_interp_plan *plan,
+				      const struct stp_interp_kernel *kernel,
+				      const uint8_t *mask, int h, int w,
+				      const int32_t *targets, size_t ntargets)
+{
+	const int r = kernel->k / 2;
+	size_t cap = plan->cap_targets, n = 0;
+
+	if (!grow((void **)&plan->targets, &cap, ntargets + 1, sizeof(int32_t)))
+		return STP_ERR_NOMEM;
+	cap = plan->cap_targets;
+	if (!grow((void **)&plan->begin, &cap, ntargets + 1, sizeof(size_t)))
+		return STP_ERR_NOMEM;
+	plan->cap_targets = cap;
+	for (size_t i = 0; i < ntargets; i++) {
+		const int32_t p = targets[i];
+		const int y = p / w, x = p % w;
+		const size_t first = n;
+		float sum = 0.0f;
+
+		plan->targets[i] = p;
+		plan->begin[i] = n;
+		if (mask[p]) {
+			if (!add_source(plan, n++, p, 1.0f))
+				return STP_ERR_NOMEM;
+			continue;
+		}
+		for (int dy = -r; dy <= r; dy++) {
+			const int yy = y + dy;
+			if (yy < 0 || yy >= h)
+				continue;
+			for (int dx = -r; dx <= r; dx++) {
+				const int xx = x + dx;
+				const float wt = kernel->w[(dy + r) * kernel->k + dx + r];
+				if (xx < 0 || xx >= w || !mask[yy * w + xx])
+					continue;
+				if (!add_source(plan, n++, yy * w + xx, wt))
+					return STP_ERR_NOMEM;
+				sum += wt;
+			}
+		}
+		for (size_t j = first; j < n; j++)
+			plan->weights[j] /= sum + STP_INTERP_EPSILON;
+	}
+	plan->begin[ntargets] = n;
+	plan->ntargets = ntargets;
+	return STP_OK;
+}
+
+void stp_interp_plan_clear(struct stp_interp_plan *plan)
+{
+	if (!plan)
+		return;
+	free(plan->targets);
+	free(plan->begin);
+	free(plan->sources);
+	free(plan->weights);
+	memset(plan, 0, sizeof(*plan));
+}
+
+struct interp_job {
+	const struct stp_interp_plan *plan;
+	const struct stp_tensor *in, *residual;
+	struct stp_tensor *out;
+	const float *bias;
+	int relu;
+};
+
+static void interp_task(void *ctx, size_t task, int thread)
+{
+	const struct interp_job *job = ctx;
+	const struct stp_interp_plan *plan = job->plan;
+	const size_t c = (size_t)job->in->c;
+	size_t end = (task + 1) * TARGETS_PER_TASK;
+	(void)thread;
+
+	if (end > plan->ntargets)
+		end = plan->ntargets;
+	for (size_t i = task * TARGETS_PER_TASK; i < end; i++) {
+		const size_t p = (size_t)plan->targets[i];
+		float *restrict dst = job->out->data + p * job->out->c_stride;
+		size_t j = plan->begin[i];
+		const size_t j_end = plan->begin[i + 1];
+
+		if (j == j_end) {
+			memset(dst, 0, c * sizeof(float));
+		} else {
+			const float *restrict src = job->in->data + (size_t)plan->sources[j] * job->in->c_stride;
+			const float wt = plan->weights[j];
+			for (size_t ch = 0; ch < c; ch++)
+				dst[ch] = wt * src[ch];
+			for (j++; j < j_end; j++) {
+				const float *restrict s = job->in->data + (size_t)plan->sources[j] * job->in->c_stride;
+				const float wj = plan->weights[j];
+				for (size_t ch = 0; ch < c; ch++)
+					dst[ch] += wj * s[ch];
+			}
+		}
+		if (job->bias)
+			for (size_t ch = 0; ch < c; ch++)
+				dst[ch] += job->bias[ch];
+		if (job->residual) {
+			const float *restrict res = job->residual->data + p * job->residual->c_stride;
+			for (size_t ch = 0; ch < c; ch++)
+				dst[ch] += res[ch];
+		}
+		if (job->relu)
+			for (size_t ch = 0; ch < c; ch++)
+				dst[ch] = dst[ch] > 0.0f ? dst[ch] : 0.0f;
+	}
+}
+
+void stp_interp_run(const struct stp_interp_plan *plan, const struct stp_tensor *in,
+		    struct stp_tensor *out, const float *bias,
+		    const struct stp_tensor *residual, int relu,
+		    struct stp_threadpool *pool)
+{
+	struct interp_job job = {plan, in, residual, out, bias, relu};
+	stp_threadpool_parallel_for(pool, (plan->ntargets + TARGETS_PER_TASK - 1) / TARGETS_PER_TASK,
+				    interp_task, &job);
+}

@@ -1,0 +1,135 @@
+/*
+ * mask.c - sampling cells from mask logits (see mask.h).
+ *
+ * The noise hash is SplitMix64's finaliser applied to a key that packs the
+ * seed, the mask index and the cell: cheap, stateless (so any thread can
+ * draw any cell) and simple to reproduce in numpy.
+ */
+#include <math.h>
+
+#include "mask.h"
+
+static uint64_t mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+float stp_mask_noise(uint64_t seed, uint32_t mask_index, uint32_t cell)
+{
+	const uint64_t key = mix64(seed + 0x9E3779B97F4A7C15ull) ^
+			     (((uint64_t)mask_index << 32) | cell);
+	const uint64_t h = mix64(key);
+	const double u = ((double)(h >> 40) + 0.5) / 16777216.0;
+	return (float)log(u / (1.0 - u));
+}
+
+size_t stp_mask_sample(const float *logits, size_t stride, int h, int w, int grid,
+		       enum stp_sample_mode mode, uint64_t seed, uint32_t mask_index,
+		       uint8_t *mask, int32_t *list)
+{
+	size_t n = 0;
+	for (int y = 0; y < h; y++) {
+		const int on_grid_row = grid > 0 && y % grid == 0;
+		for (int x = 0; x < w; x++) {
+			const uint32_t p = (uint32_t)y * (uint32_t)w + (uint32_t)x;
+			float v = logits[p * stride];
+			int on;
+			if (mode == STP_SAMPLE_STOCHASTIC)
+				v += stp_mask_noise(seed, mask_index, p);
+			on = v >= 0.0f || (on_grid_row && x % grid == 0);
+			mask[p] = (uint8_t)on;
+			if (on)
+				list[n++] = (int32_t)p;
+		}
+	}
+	return n;
+}
+
+size_t stp_mask_grid_cells(int h, int w, int grid)
+{
+	if (grid <= 0)
+		return 0;
+	return (size_t)((h + grid - 1) / grid) * (size_t)((w + grid - 1) / grid);
+}
+
+/* The k-th largest (1-based) of v[0..n), by quickselect; reorders v. */
+static float kth_largest(float *v, size_t n, size_t k)
+{
+	size_t lo = 0, hi = n - 1, want = k - 1;
+	while (lo < hi) {
+		const float pivot = v[lo + (hi - lo) / 2];
+		size_t i = lo, j = hi;
+		while (i <= j) {
+			while (v[i] > pivot)
+				i++;
+			while (v[j] < pivot)
+				j--;
+			if (i <= j) {
+				float t = v[i];
+				v[i] = v[j];
+				v[j] = t;
+				i++;
+				if (j == 0)
+					break;
+				j--;
+			}
+		}
+		if (want <= j)
+			hi = j;
+		else if (want >= i)
+			lo = i;
+		else
+			break;
+	}
+	return v[want];
+}
+
+static int on_grid(size_t p, int w, int grid)
+{
+	return grid > 0 && (p / (size_t)w) % (size_t)grid == 0 && (p % (size_t)w) % (size_t)grid == 0;
+}
+
+/* A logit's rank value: NaN ranks below everything. */
+static float rank_value(float v)
+{
+	return v == v ? v : -INFINITY;
+}
+
+size_t stp_mask_sample_topk(const float *logits, size_t stride, int h, int w, int grid,
+			    size_t k, float *scratch, uint8_t *mask, int32_t *list)
+{
+	const size_t cells = (size_t)h * w, grid_cells = stp_mask_grid_cells(h, w, grid);
+	size_t extra = k > grid_cells ? k - grid_cells : 0, noff = 0, n = 0, above = 0, ties;
+	float thr = INFINITY;
+
+	for (size_t p = 0; p < cells; p++)
+		if (!on_grid(p, w, grid))
+			scratch[noff++] = rank_value(logits[p * stride]);
+	if (extra > noff)
+		extra = noff;
+	if (extra > 0)
+		thr = kth_largest(scratch, noff, extra);
+	/* Off-grid cells strictly above the threshold, then ties at it in
+	 * row-major order until `extra` are taken. */
+	for (size_t p = 0; p < cells; p++)
+		above += extra > 0 && !on_grid(p, w, grid) && rank_value(logits[p * stride]) > thr;
+	ties = extra - above;
+	for (size_t p = 0; p < cells; p++) {
+		const float v = rank_value(logits[p * stride]);
+		int on = on_grid(p, w, grid);
+		if (!on && extra > 0) {
+			if (v > thr) {
+				on = 1;
+			} else if (v == thr && ties > 0) {
+				on = 1;
+				ties--;
+			}
+		}
+		mask[p] = (uint8_t)on;
+		if (on)
+			list[n++] = (int32_t)p;
+	}
+	return n;
+}

@@ -1,0 +1,77 @@
+/*
+ * budget.c - budget mode: how many cells each mask may keep so that a run
+ * costs at most rho x the dense backbone (METHOD.md section 6 rules).
+ *
+ * Policy: one target density d for every mask; a mask of n cells keeps
+ * max(grid cells, floor(d * n)) cells, its best-ranked logits (top-k). The
+ * cost of the network as a function of d is evaluated with exactly those
+ * rounded counts (so the grid floors and the mask convs are accounted for)
+ * and d is the largest value, found by bisection, whose cost fits. The
+ * cost is non-decreasing in d for ResNet blocks (conv savings outweigh the
+ * interpolation term d(1-d)), and the final cost is checked, not assumed.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "cost.h"
+
+#define BISECTION_STEPS 40
+
+/* Cells each mask keeps at target density d, and the network's cost then. */
+static double cost_at(const struct stp_session *s, double d, size_t *topk, double dense_total)
+{
+	const struct stp_plan *plan = &s->model->plan;
+	double macs = dense_total;
+
+	for (int i = 0; i < plan->nops; i++) {
+		const struct stp_op *op = &plan->ops[i];
+		const struct stp_shape *in = &s->shapes[op->in];
+		const struct stp_sparse_block *sb = op->sparse;
+		double density[STP_BLOCK_MAX_MASKS];
+		if (op->kind != STP_OP_SPARSE_BLOCK)
+			continue;
+		for (int m = 0; m < sb->nmasks; m++) {
+			int mh, mw;
+			size_t cells, grid, keep;
+			stp_sparse_block_mask_size(sb, m, in->h, in->w, &mh, &mw);
+			cells = (size_t)mh * mw;
+			grid = stp_mask_grid_cells(mh, mw, sb->grid);
+			keep = (size_t)floor(d * (double)cells);
+			if (keep < grid)
+				keep = grid;
+			if (keep > cells)
+				keep = cells;
+			topk[sb->mask_index + (uint32_t)m] = keep;
+			density[m] = cells ? (double)keep / (double)cells : 1.0;
+		}
+		macs += stp_cost_sparse_block(sb, s->h, s->w, op->out_stride, density) -
+			stp_cost_dense_block(sb, s->h, s->w, op->out_stride);
+	}
+	return macs;
+}
+
+enum stp_status stp_budget_solve(const struct stp_session *s, double rho, size_t *topk,
+				 double *min_rho)
+{
+	struct stp_cost dense;
+	double lo = 0, hi = 1, cap, floor_cost;
+	enum stp_status st = stp_model_cost(s->model, s->h, s->w, &dense);
+
+	if (st != STP_OK)
+		return st;
+	if (dense.backbone_macs <= 0)
+		return STP_ERR_INVALID_ARG;
+	cap = rho * dense.backbone_macs;
+	floor_cost = cost_at(s, 0, topk, dense.backbone_macs);
+	*min_rho = floor_cost / dense.backbone_macs;
+	if (floor_cost > cap)
+		return STP_ERR_INVALID_ARG;
+	for (int i = 0; i < BISECTION_STEPS; i++) {
+		const double mid = (lo + hi) / 2;
+		if (cost_at(s, mid, topk, dense.backbone_macs) <= cap)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return cost_at(s, lo, topk, dense.backbone_macs) <= cap ? STP_OK : STP_ERR_INTERNAL;
+}

@@ -1,0 +1,26 @@
+/*
+ * cost.h - the official cost rules (METHOD.md section 6) for sparse blocks,
+ * shared by the run report (cost.c) and the budget solver (budget.c).
+ */
+#ifndef STP_COST_H
+#define STP_COST_H
+
+#include "model-impl.h"
+
+/* Backbone MACs of a sparse block at an h x w input image, with its output
+ * at block_stride, given each of its masks' densities (grid included). */
+double stp_cost_sparse_block(const struct stp_sparse_block *block, int h, int w,
+			     int block_stride, const double *density);
+/* The same block run densely (no mask convs, no interpolation). */
+double stp_cost_dense_block(const struct stp_sparse_block *block, int h, int w,
+			    int block_stride);
+
+/* Budget mode: fills topk[mask index] (cells each mask keeps) so that the
+ * run's backbone cost is at most rho x the dense cost, using one target
+ * density for every mask (the grid always kept; see docs/sparse.md).
+ * *min_rho receives the cost of the grid-only network over the dense one.
+ * STP_ERR_INVALID_ARG when rho < *min_rho. Needs the session's shapes. */
+enum stp_status stp_budget_solve(const struct stp_session *s, double rho, size_t *topk,
+				 double *min_rho);
+
+#endif

@@ -1,0 +1,94 @@
+/*
+ * engine.c - engine creation: resolves the kernel level (options, then
+ * $STIPPLE_ISA, then the CPU's best) and starts the thread pool.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine-impl.h"
+
+static int isa_supported(enum stp_isa isa)
+{
+	switch (isa) {
+	case STP_ISA_SCALAR: return 1;
+	case STP_ISA_AVX2: return stp_cpu_has_avx2_fma();
+	case STP_ISA_AVX512: return stp_cpu_has_avx512f();
+	case STP_ISA_AUTO: return 1;
+	}
+	return 0;
+}
+
+static enum stp_status resolve_isa(enum stp_isa requested, enum stp_isa *out)
+{
+	if (requested == STP_ISA_AUTO) {
+		const char *env = getenv("STIPPLE_ISA");
+		if (!env || !*env || strcmp(env, "auto") == 0)
+			requested = stp_isa_best();
+		else if (strcmp(env, "scalar") == 0)
+			requested = STP_ISA_SCALAR;
+		else if (strcmp(env, "avx2") == 0)
+			requested = STP_ISA_AVX2;
+		else if (strcmp(env, "avx512") == 0)
+			requested = STP_ISA_AVX512;
+		else
+			return STP_ERR_INVALID_ARG;
+	}
+	if (requested < STP_ISA_SCALAR || requested > STP_ISA_AVX512)
+		return STP_ERR_INVALID_ARG;
+	if (!isa_supported(requested))
+		return STP_ERR_UNSUPPORTED;
+	*out = requested;
+	return STP_OK;
+}
+
+enum stp_status stp_engine_create(const struct stp_engine_options *opts,
+				  stp_engine **out)
+{
+	struct stp_engine *engine;
+	enum stp_isa isa;
+	enum stp_status st;
+	int threads = opts ? opts->threads : 0;
+
+	if (!out)
+		return STP_ERR_INVALID_ARG;
+	*out = NULL;
+	st = resolve_isa(opts ? opts->isa : STP_ISA_AUTO, &isa);
+	if (st != STP_OK)
+		return st;
+	if (threads <= 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 ? (int)(n > 256 ? 256 : n) : 1;
+	}
+	if (threads > 1024)
+		return STP_ERR_INVALID_ARG;
+	engine = calloc(1, sizeof(*engine));
+	if (!engine)
+		return STP_ERR_NOMEM;
+	engine->kernels = stp_kernels_for(isa);
+	st = stp_threadpool_create(threads, &engine->pool);
+	if (st != STP_OK) {
+		free(engine);
+		return st;
+	}
+	*out = engine;
+	return STP_OK;
+}
+
+void stp_engine_destroy(stp_engine *engine)
+{
+	if (!engine)
+		return;
+	stp_threadpool_destroy(engine->pool);
+	free(engine);
+}
+
+int stp_engine_threads(const stp_engine *engine)
+{
+	return stp_threadpool_threads(engine->pool);
+}
+
+enum stp_isa stp_engine_isa(const stp_engine *engine)
+{
+	return engine->kernels->isa;
+}

@@ -1,0 +1,42 @@
+/*
+ * model-impl.h - the stp_model and stp_session objects.
+ *
+ * A model is immutable once loaded: its plan (ops with packed weights) and
+ * its architecture. A session owns everything a run writes: the arena of
+ * activations (laid out for one input size, re-laid when the size changes),
+ * the zero row convs read for out-of-image taps, and the value shapes.
+ */
+#ifndef STP_MODEL_IMPL_H
+#define STP_MODEL_IMPL_H
+
+#include "../model/arch.h"
+#include "engine-impl.h"
+#include "plan.h"
+
+struct stp_model {
+	struct stp_engine *engine;   /* not owned; outlives the model */
+	struct stp_arch arch;
+	struct stp_plan plan;
+	uint64_t parameters;
+};
+
+struct stp_session {
+	const struct stp_model *model;
+	int h, w;                    /* input size the layout is for; 0: none yet */
+	struct stp_shape *shapes;    /* [nvalues] */
+	size_t *offsets;             /* [nvalues], bytes into the arena */
+	float *arena;
+	size_t arena_bytes;
+	float *zero;                 /* plan.zero_floats zeros */
+	const float *input;          /* the last run's input (caller's memory) */
+	struct stp_sparse_scratch sparse;  /* shared by the sparse blocks, in turn */
+	size_t sparse_cells;         /* cells the sparse scratch is sized for */
+	size_t *sampled, *cells;     /* [plan.nmasks]: the last run's masks */
+	size_t *topk;                /* [plan.nmasks]: budget mode's cells per mask */
+	double min_budget;           /* the last budget solve's grid-only cost ratio */
+	int ran;                     /* a run completed since the last reshape */
+	stp_abort_fn abort_fn;
+	void *abort_user;
+};
+
+#endif

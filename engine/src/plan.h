@@ -1,0 +1,84 @@
+/*
+ * plan.h - a network as a flat list of operators over numbered values.
+ *
+ * Value 0 is the input image. Each op reads one or two values and writes
+ * one new value (single assignment), so the list is already in execution
+ * order and a value's lifetime runs from its producer to its last reader.
+ * Shapes depend on the input size and are computed per session
+ * (stp_plan_shapes); the arena layout follows from lifetimes and sizes
+ * (stp_plan_layout): values whose lifetimes overlap never share memory.
+ */
+#ifndef STP_PLAN_H
+#define STP_PLAN_H
+
+#include <stddef.h>
+
+#include "../ops/conv.h"
+#include "../sparse/block.h"
+
+enum stp_op_kind {
+	STP_OP_CONV,            /* conv(in) [+ in2 residual], fused bias/ReLU */
+	STP_OP_MAXPOOL,         /* k, s, p */
+	STP_OP_ADD,             /* in + in2 [ReLU] */
+	STP_OP_RESIZE_NEAREST,  /* in resized to in2's spatial size */
+	STP_OP_GLOBAL_AVGPOOL,
+	STP_OP_SPARSE_BLOCK     /* a whole sparse residual block (sparse/block.h) */
+};
+
+#define STP_OP_MAX_TEMPS 4
+
+struct stp_op {
+	enum stp_op_kind kind;
+	int in, in2;            /* value ids; in2 = -1 when unused */
+	int out;
+	struct stp_conv *conv;  /* owned; STP_OP_CONV only */
+	int k, s, p;            /* STP_OP_MAXPOOL */
+	int relu;               /* STP_OP_ADD */
+	int backbone;           /* counts towards the backbone cost (METHOD.md section 6) */
+	int out_stride;         /* output stride w.r.t. the input image, for that cost */
+	struct stp_sparse_block *sparse;  /* owned; STP_OP_SPARSE_BLOCK only */
+	int ntemps;             /* values the op uses as scratch, dead after it */
+	int temps[STP_OP_MAX_TEMPS];
+};
+
+struct stp_shape {
+	int h, w, c;
+};
+
+struct stp_plan {
+	struct stp_op *ops;
+	int nops, cap_ops;
+	int nvalues;            /* including the input, value 0 */
+	int *value_channels;    /* [nvalues], fixed at build time */
+	int in_channels;
+	int noutputs;
+	int *outputs;           /* value ids */
+	char **output_names;
+	size_t zero_floats;     /* largest zero row any conv needs */
+	int nmasks;             /* masks of all sparse blocks */
+};
+
+/* Builder calls; on failure they return -1 / an error status and leave the
+ * plan valid for stp_plan_clear(). */
+void stp_plan_init(struct stp_plan *plan, int in_channels);
+void stp_plan_clear(struct stp_plan *plan);
+/* Appends op (whose out and temps fields are ignored), producing a value of
+ * `channels` channels and op->ntemps scratch values of temp_channels[i]
+ * channels; returns the output's id, or -1 when out of memory. Takes
+ * ownership of op->conv / op->sparse even on failure. */
+int stp_plan_add(struct stp_plan *plan, const struct stp_op *op, int channels);
+int stp_plan_add_with_temps(struct stp_plan *plan, const struct stp_op *op, int channels,
+			    const int *temp_channels);
+enum stp_status stp_plan_add_output(struct stp_plan *plan, int value, const char *name);
+
+/* Shapes of every value for an input of h x w (shapes has nvalues entries).
+ * STP_ERR_INVALID_ARG when the input is too small for the network. */
+enum stp_status stp_plan_shapes(const struct stp_plan *plan, int h, int w,
+				struct stp_shape *shapes);
+
+/* Byte offsets of every value (but the input) in one arena, by lifetime;
+ * returns the arena size in bytes, 0 on overflow. */
+size_t stp_plan_layout(const struct stp_plan *plan, const struct stp_shape *shapes,
+		       size_t *offsets);
+
+#endif

@@ -1,0 +1,276 @@
+/*
+ * session.c - running a model: per-session shapes and arena (re-laid out
+ * only when the input size changes), then the ops in order, checking the
+ * abort callback between them. Sparse blocks share one scratch (masks, cell
+ * lists, logits, interpolation plan) sized for the largest of them; their
+ * feature maps are plan values in the arena like any other.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../ops/ops.h"
+#include "cost.h"
+
+enum stp_status stp_session_create(const stp_model *model, stp_session **out)
+{
+	struct stp_session *s;
+	const int n = model ? model->plan.nvalues : 0;
+
+	if (!out || !model)
+		return STP_ERR_INVALID_ARG;
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return STP_ERR_NOMEM;
+	s->model = model;
+	s->shapes = calloc((size_t)n, sizeof(*s->shapes));
+	s->offsets = calloc((size_t)n, sizeof(*s->offsets));
+	s->zero = stp_calloc(model->plan.zero_floats + 64, sizeof(float));
+	s->sampled = calloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
+	s->cells = calloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
+	s->topk = calloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
+	s->sparse.zero = s->zero;
+	if (!s->shapes || !s->offsets || !s->zero || !s->sampled || !s->cells || !s->topk) {
+		stp_session_destroy(s);
+		return STP_ERR_NOMEM;
+	}
+	*out = s;
+	return STP_OK;
+}
+
+static void free_sparse_scratch(struct stp_sparse_scratch *sc)
+{
+	for (int m = 0; m < STP_BLOCK_MAX_MASKS; m++) {
+		free(sc->logits[m]);
+		free(sc->mask[m]);
+		free(sc->list[m]);
+		sc->logits[m] = NULL;
+		sc->mask[m] = NULL;
+		sc->list[m] = NULL;
+	}
+	free(sc->targets);
+	free(sc->need);
+	free(sc->rank);
+	sc->targets = NULL;
+	sc->need = NULL;
+	sc->rank = NULL;
+}
+
+/* Sizes the sparse scratch for blocks whose input has at most `cells` cells
+ * (masks and every map inside a block are no larger than its input). */
+static enum stp_status size_sparse_scratch(struct stp_session *s, size_t cells)
+{
+	struct stp_sparse_scratch *sc = &s->sparse;
+	if (cells <= s->sparse_cells)
+		return STP_OK;
+	free_sparse_scratch(sc);
+	s->sparse_cells = 0;
+	for (int m = 0; m < STP_BLOCK_MAX_MASKS; m++) {
+		sc->logits[m] = malloc(cells * STP_BLOCK_MAX_MASKS * sizeof(float));
+		sc->mask[m] = malloc(cells);
+		sc->list[m] = malloc(cells * sizeof(int32_t));
+		if (!sc->logits[m] || !sc->mask[m] || !sc->list[m])
+			return STP_ERR_NOMEM;
+	}
+	sc->targets = malloc(cells * sizeof(int32_t));
+	sc->need = malloc(cells);
+	sc->rank = malloc(cells * sizeof(float));
+	if (!sc->targets || !sc->need || !sc->rank)
+		return STP_ERR_NOMEM;
+	s->sparse_cells = cells;
+	return STP_OK;
+}
+
+void stp_session_destroy(stp_session *session)
+{
+	if (!session)
+		return;
+	free_sparse_scratch(&session->sparse);
+	stp_interp_plan_clear(&session->sparse.plan);
+	stp_free(session->arena);
+	stp_free(session->zero);
+	free(session->sampled);
+	free(session->cells);
+	free(session->topk);
+	free(session->shapes);
+	free(session->offsets);
+	free(session);
+}
+
+void stp_session_set_abort(stp_session *session, stp_abort_fn fn, void *user)
+{
+	session->abort_fn = fn;
+	session->abort_user = user;
+}
+
+static enum stp_status reshape(struct stp_session *s, int h, int w)
+{
+	const struct stp_plan *plan = &s->model->plan;
+	enum stp_status st;
+	size_t bytes;
+
+	if (s->h == h && s->w == w)
+		return STP_OK;
+	s->h = s->w = 0;
+	st = stp_plan_shapes(plan, h, w, s->shapes);
+	if (st != STP_OK)
+		return st;
+	for (int i = 0; i < plan->nops; i++) {
+		const struct stp_op *op = &plan->ops[i];
+		if (op->kind == STP_OP_SPARSE_BLOCK) {
+			st = size_sparse_scratch(s, (size_t)s->shapes[op->in].h * s->shapes[op->in].w);
+			if (st != STP_OK)
+				return st;
+		}
+	}
+	bytes = stp_plan_layout(plan, s->shapes, s->offsets);
+	if (bytes == 0)
+		return STP_ERR_NOMEM;
+	if (bytes != s->arena_bytes) {
+		stp_free(s->arena);
+		s->arena_bytes = 0;
+		s->arena = stp_alloc(bytes);
+		if (!s->arena)
+			return STP_ERR_NOMEM;
+		s->arena_bytes = bytes;
+	}
+	s->h = h;
+	s->w = w;
+	return STP_OK;
+}
+
+static struct stp_tensor value_tensor(const struct stp_session *s, int v)
+{
+	const struct stp_shape *sh = &s->shapes[v];
+	float *data = v == 0 ? (float *)s->input
+			     : (float *)((char *)s->arena + s->offsets[v]);
+	struct stp_tensor t = {data, sh->h, sh->w, sh->c, sh->c};
+	return t;
+}
+
+static enum stp_status run_sparse(struct stp_session *s, const struct stp_op *op,
+				  const struct stp_tensor *in, struct stp_tensor *out,
+				  const struct stp_sparse_options *opts, struct stp_threadpool *pool)
+{
+	const struct stp_sparse_block *sb = op->sparse;
+	struct stp_sparse_stats stats;
+	enum stp_status st;
+
+	for (int j = 0; j < sb->nconvs; j++)
+		s->sparse.feature[j] = value_tensor(s, op->temps[j]).data;
+	if (sb->downsample)
+		s->sparse.shortcut = value_tensor(s, op->temps[sb->nconvs]).data;
+	st = stp_sparse_block_run(sb, in, out, &s->sparse, opts, &stats, pool);
+	for (int m = 0; m < sb->nmasks; m++) {
+		s->sampled[sb->mask_index + (uint32_t)m] = stats.sampled[m];
+		s->cells[sb->mask_index + (uint32_t)m] = stats.cells[m];
+	}
+	return st;
+}
+
+enum stp_status stp_session_run(stp_session *s, const float *input, int h, int w)
+{
+	return stp_session_run_with(s, input, h, w, NULL);
+}
+
+enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, int w,
+				     const struct stp_run_options *opts)
+{
+	const struct stp_run_options defaults = {0, STP_SAMPLING_DETERMINISTIC, 0};
+	struct stp_sparse_options sparse_opts;
+	const struct stp_plan *plan;
+	struct stp_threadpool *pool;
+	enum stp_status st;
+
+	if (!opts)
+		opts = &defaults;
+	if (!s || !input || h < 1 || w < 1 || h > 65536 || w > 65536 ||
+	    !(opts->budget >= 0 && opts->budget <= 1) ||
+	    (opts->sampling != STP_SAMPLING_DETERMINISTIC && opts->sampling != STP_SAMPLING_STOCHASTIC))
+		return STP_ERR_INVALID_ARG;
+	sparse_opts.dense = opts->budget == 1;
+	sparse_opts.topk = NULL;
+	sparse_opts.mode = opts->sampling == STP_SAMPLING_STOCHASTIC ? STP_SAMPLE_STOCHASTIC
+								     : STP_SAMPLE_DETERMINISTIC;
+	sparse_opts.seed = opts->seed;
+	plan = &s->model->plan;
+	pool = s->model->engine->pool;
+	st = reshape(s, h, w);
+	if (st != STP_OK)
+		return st;
+	s->input = input;
+	s->ran = 0;
+	if (opts->budget > 0 && opts->budget < 1 && plan->nmasks > 0) {
+		st = stp_budget_solve(s, opts->budget, s->topk, &s->min_budget);
+		if (st != STP_OK)
+			return st;
+		sparse_opts.topk = s->topk;
+	}
+	for (int i = 0; i < plan->nops; i++) {
+		const struct stp_op *op = &plan->ops[i];
+		struct stp_tensor in = value_tensor(s, op->in), out = value_tensor(s, op->out);
+		struct stp_tensor in2;
+
+		if (s->abort_fn && s->abort_fn(s->abort_user))
+			return STP_ERR_CANCELLED;
+		if (op->in2 >= 0)
+			in2 = value_tensor(s, op->in2);
+		switch (op->kind) {
+		case STP_OP_CONV:
+			stp_conv_run(op->conv, &in, &out, op->in2 >= 0 ? &in2 : NULL, NULL, 0,
+				     s->zero, pool);
+			break;
+		case STP_OP_MAXPOOL:
+			stp_maxpool2d(&in, &out, op->k, op->s, op->p, pool);
+			break;
+		case STP_OP_ADD:
+			stp_add(&in, &in2, &out, op->relu, pool);
+			break;
+		case STP_OP_RESIZE_NEAREST:
+			stp_resize_nearest(&in, &out, pool);
+			break;
+		case STP_OP_GLOBAL_AVGPOOL:
+			stp_global_avgpool(&in, &out, pool);
+			break;
+		case STP_OP_SPARSE_BLOCK:
+			st = run_sparse(s, op, &in, &out, &sparse_opts, pool);
+			if (st != STP_OK)
+				return st;
+			break;
+		}
+	}
+	s->ran = 1;
+	return STP_OK;
+}
+
+double stp_session_mask_density(const stp_session *s, int index)
+{
+	if (!s || !s->ran || index < 0 || index >= s->model->plan.nmasks || !s->cells[index])
+		return -1;
+	return (double)s->sampled[index] / (double)s->cells[index];
+}
+
+enum stp_status stp_session_output(const stp_session *s, int index,
+				   struct stp_tensor_view *out)
+{
+	const struct stp_plan *plan;
+	struct stp_tensor t;
+
+	if (!s || !out)
+		return STP_ERR_INVALID_ARG;
+	plan = &s->model->plan;
+	if (index < 0 || index >= plan->noutputs || !s->ran)
+		return STP_ERR_INVALID_ARG;
+	t = value_tensor(s, plan->outputs[index]);
+	out->data = t.data;
+	out->h = t.h;
+	out->w = t.w;
+	out->c = t.c;
+	out->c_stride = t.c_stride;
+	return STP_OK;
+}
+
+size_t stp_session_workspace_bytes(const stp_session *s)
+{
+	return s ? s->arena_bytes : 0;
+}

@@ -1,0 +1,68 @@
+/*
+ * status.c - status names, error messages and aligned allocation: the small
+ * utilities every part of the engine uses.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+const char *stp_status_str(enum stp_status status)
+{
+	switch (status) {
+	case STP_OK: return "ok";
+	case STP_ERR_INVALID_ARG: return "invalid argument";
+	case STP_ERR_NOMEM: return "out of memory";
+	case STP_ERR_IO: return "i/o error";
+	case STP_ERR_FORMAT: return "malformed model file";
+	case STP_ERR_UNSUPPORTED: return "unsupported";
+	case STP_ERR_CANCELLED: return "cancelled";
+	case STP_ERR_INTERNAL: return "internal error";
+	}
+	return "unknown status";
+}
+
+enum stp_status stp_set_error(char *err, size_t errlen, enum stp_status st,
+			      const char *fmt, ...)
+{
+	if (err && errlen > 0) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return st;
+}
+
+void *stp_alloc(size_t bytes)
+{
+	void *p = NULL;
+	if (bytes == 0)
+		return NULL;
+	/* Round up so the last vector of any buffer may be loaded whole. */
+	if (bytes > SIZE_MAX - STP_ALIGN)
+		return NULL;
+	bytes = (bytes + STP_ALIGN - 1) / STP_ALIGN * STP_ALIGN;
+	if (posix_memalign(&p, STP_ALIGN, bytes) != 0)
+		return NULL;
+	return p;
+}
+
+void *stp_calloc(size_t count, size_t size)
+{
+	size_t bytes;
+	void *p;
+	if (!stp_mul_size(count, size, &bytes))
+		return NULL;
+	p = stp_alloc(bytes);
+	if (p)
+		memset(p, 0, bytes);
+	return p;
+}
+
+void stp_free(void *p)
+{
+	free(p);
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# install-deps.sh - installs what Stipple needs to build and test on Debian 12
+# (run as root). Idempotent: packages already present are left as they are.
+#   --bench   also the benchmark peers' system packages (oneDNN headers, npm)
+set -euo pipefail
+
+packages=(
+	build-essential autoconf automake libtool pkg-config
+	libjansson-dev
+	python3 python3-torch python3-numpy python3-onnx python3-pytest
+	clang libclang-rt-14-dev
+)
+if [ "${1:-}" = "--bench" ]; then
+	packages+=(nodejs npm util-linux)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "install-deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

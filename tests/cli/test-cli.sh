@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# test-cli.sh - end-to-end checks of the stipple command-line tool.
+#
+# Runs $top_builddir/stipple on a small valid model: the first file of
+# tests/fuzz/corpus that `stipple info` loads (names with "valid" or "tiny"
+# tried first), or else a random-init ResNet-18 exported by train/ with
+# $PYTHON_TORCH (skipped, exit 77, when neither exists). Checks --version and
+# help, that info prints the parameter count and GMACs, that bench --json is
+# one valid JSON object with the documented keys, that every bad argument
+# exits 2 with one line on stderr and nothing on stdout, and that a model that
+# cannot be loaded exits 1 with the loader's message. Ends with
+# "N passed, N failed"; exit 0 pass, 1 fail, 77 skip, 99 harness error.
+set -u
+
+top_srcdir=${top_srcdir:-.}
+top_builddir=${top_builddir:-.}
+PYTHON_TORCH=${PYTHON_TORCH:-/usr/bin/python3}
+stipple=$top_builddir/stipple
+[ -x "$stipple" ] || { echo "test-cli: $stipple not built"; exit 99; }
+
+tmp=$(mktemp -d) || exit 99
+trap 'rm -rf "$tmp"' EXIT
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# expect MESSAGE COMMAND...: one check, passed when COMMAND succeeds.
+expect() {
+	local msg=$1
+	shift
+	if "$@"; then pass; else fail "$msg"; fi
+}
+
+# json_check FILE EXPR: FILE holds exactly one JSON object d and the Python
+# expression EXPR over d is true. A python3 without torch is enough here.
+json_python=$PYTHON_TORCH
+"$json_python" -c 'import json' 2>/dev/null || json_python=python3
+json_check() {
+	"$json_python" - "$1" "$2" <<'EOF'
+import json, sys
+with open(sys.argv[1]) as f:
+    text = f.read()
+d = json.loads(text)
+if not isinstance(d, dict) or len(text.strip().splitlines()) != 1:
+    sys.exit("not one JSON object on one line")
+if not eval(sys.argv[2], {"d": d}):
+    sys.exit("false: " + sys.argv[2])
+EOF
+}
+
+# ---- find or make a model ------------------------------------------------------
+model=
+corpus=$top_srcdir/tests/fuzz/corpus
+if [ -d "$corpus" ]; then
+	for f in "$corpus"/*valid* "$corpus"/*tiny* "$corpus"/*; do
+		[ -f "$f" ] || continue
+		if "$stipple" info "$f" --size 64x64 >/dev/null 2>&1; then
+			model=$f
+			break
+		fi
+	done
+fi
+if [ -z "$model" ]; then
+	if ! "$PYTHON_TORCH" -c 'import torch' 2>/dev/null; then
+		echo "SKIP: no loadable model in $corpus and no torch in $PYTHON_TORCH to make one"
+		exit 77
+	fi
+	model=$tmp/resnet18.stp
+	if ! PYTHONPATH=$top_srcdir/train "$PYTHON_TORCH" -m stipple_train.export \
+		--arch resnet18 --random-init --seed 1 -o "$model" >"$tmp/export.log" 2>&1; then
+		cat "$tmp/export.log"
+		echo "SKIP: no loadable model in $corpus and stipple_train.export failed"
+		exit 77
+	fi
+fi
+echo "model: $model"
+
+# run NAME EXPECTED_RC ARGS...: runs stipple, output in $tmp/out and $tmp/err.
+run() {
+	local name=$1 want=$2 rc
+	shift 2
+	"$stipple" "$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	if [ "$rc" -eq "$want" ]; then
+		pass
+		return 0
+	fi
+	fail "$name: exit $rc, expected $want: stipple $*"
+	sed 's/^/  | /' "$tmp/err" | head -5
+	return 1
+}
+
+# ---- version and help ------------------------------------------------------------
+run version 0 --version && expect "--version: $(cat "$tmp/out")" grep -q '^stipple [0-9]' "$tmp/out"
+run help 0 --help && expect "--help lists no bench" grep -q '^ *bench ' "$tmp/out"
+expect "--help lists no info" grep -q '^ *info ' "$tmp/out"
+run help-bench 0 help bench && expect "help bench lists no --threads" grep -q -- '--threads' "$tmp/out"
+run bench-help 0 bench --help && expect "bench --help lists no --runs" grep -q -- '--runs' "$tmp/out"
+
+# ---- info ----------------------------------------------------------------------------
+if run info-json 0 info "$model" --size 64x64 --json; then
+	cp "$tmp/out" "$tmp/info.json"
+	expect "info --json: bad object: $(cat "$tmp/info.json")" json_check "$tmp/info.json" \
+		'd["parameters"] > 0 and d["backbone_gmacs"] > 0 and d["total_gflops"] >= d["backbone_gmacs"] and d["size"] == [64, 64] and len(d["outputs"]) > 0 and isinstance(d["architecture"], dict)'
+	params=$("$json_python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["parameters"])' "$tmp/info.json")
+	if run info 0 info "$model" --size 64x64; then
+		expect "info does not print the parameter count $params" grep -q "^parameters *$params " "$tmp/out"
+		expect "info does not print GMACs" grep -q 'GMACs' "$tmp/out"
+		expect "info does not print the backbone" grep -q '^backbone *resnet' "$tmp/out"
+	fi
+fi
+
+# ---- bench ------------------------------------------------------------------------------
+if run bench-json 0 bench "$model" --size 64x64 --threads 1 --runs 3 --warmup 1 --json; then
+	cp "$tmp/out" "$tmp/bench.json"
+	expect "bench --json lacks keys: $(cat "$tmp/bench.json")" json_check "$tmp/bench.json" \
+		'all(k in d for k in ("median_ms", "min_ms", "mean_ms", "runs", "threads", "isa", "size", "backbone_gmacs", "total_gflops", "gflops_per_s", "peak_rss_mb", "workspace_mb", "model"))'
+	expect "bench --json values: $(cat "$tmp/bench.json")" json_check "$tmp/bench.json" \
+		'd["runs"] == 3 and d["threads"] == 1 and d["size"] == [64, 64] and 0 < d["min_ms"] <= d["median_ms"] and d["peak_rss_mb"] > 0 and d["gflops_per_s"] > 0'
+fi
+run bench-scalar 0 bench "$model" --size=33x47 --runs=1 --warmup=0 --isa=scalar --json &&
+	expect "bench --isa scalar: $(cat "$tmp/out")" json_check "$tmp/out" 'd["isa"] == "scalar" and d["size"] == [33, 47]'
+run bench-text 0 bench "$model" --size 32x32 --runs 1 && expect "bench text has no median" grep -q 'median' "$tmp/out"
+
+# ---- bad arguments: exit 2, one line on stderr, nothing on stdout ---------------------
+usage_case() {
+	if run "usage: $*" 2 "$@"; then
+		if [ "$(wc -l <"$tmp/err")" -eq 1 ] && [ ! -s "$tmp/out" ]; then
+			pass
+		else
+			fail "usage: $*: want one stderr line and no stdout, got: $(cat "$tmp/err" "$tmp/out")"
+		fi
+	fi
+}
+usage_case
+usage_case frobnicate
+usage_case help frobnicate
+usage_case info
+usage_case info "$model" "$model"
+usage_case info "$model" --size
+usage_case info "$model" --size 64
+usage_case info "$model" --size 0x64
+usage_case info "$model" --size 64x16385
+usage_case info "$model" --size 64x64x3
+usage_case info "$model" --size x64
+usage_case bench "$model" --threads 0
+usage_case bench "$model" --threads 257
+usage_case bench "$model" --threads abc
+usage_case bench "$model" --threads 2.5
+usage_case bench "$model" --threads ''
+usage_case bench "$model" --threads 99999999999999999999999
+usage_case bench "$model" --runs 0
+usage_case bench "$model" --runs 100001
+usage_case bench "$model" --runs -3
+usage_case bench "$model" --warmup -1
+usage_case bench "$model" --isa sse9
+usage_case bench "$model" --json=yes
+usage_case bench "$model" --frobnicate
+usage_case bench "$model" -t 2
+usage_case bench --runs 2
+
+# ---- models that do not load: exit 1 with the loader's message --------------------------
+missing=$tmp/no-such-model.stp
+run missing-info 1 info "$missing" &&
+	expect "missing model: message names no file: $(cat "$tmp/err")" grep -q "no-such-model.stp" "$tmp/err"
+run missing-bench 1 bench "$missing" --runs 1 &&
+	expect "missing model: want one line: $(cat "$tmp/err")" [ "$(wc -l <"$tmp/err")" -eq 1 ]
+printf 'not a model\n' >"$tmp/junk.stp"
+run junk 1 info "$tmp/junk.stp" && expect "junk model: no message" [ -s "$tmp/err" ]
+head -c 1000 "$model" >"$tmp/truncated.stp"
+run truncated 1 bench "$tmp/truncated.stp" --runs 1
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

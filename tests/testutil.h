@@ -1,0 +1,72 @@
+/*
+ * testutil.h - the small harness every C test program uses.
+ *
+ * CHECK(cond, fmt, ...) records a failure with its location and goes on;
+ * test_main_end() prints "N passed, N failed" and returns the automake exit
+ * code (0 pass, 1 fail). SKIP(reason) exits 77; HARNESS_ERROR exits 99.
+ */
+#ifndef STP_TESTUTIL_H
+#define STP_TESTUTIL_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int test_passed, test_failed;
+
+#define CHECK(cond, ...)                                                    \
+	do {                                                                \
+		if (cond) {                                                 \
+			test_passed++;                                      \
+		} else {                                                    \
+			test_failed++;                                      \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+			fprintf(stderr, __VA_ARGS__);                       \
+			fputc('\n', stderr);                                \
+		}                                                           \
+	} while (0)
+
+#define SKIP(reason)                                                \
+	do {                                                        \
+		printf("SKIP: %s\n", reason);                        \
+		exit(77);                                           \
+	} while (0)
+
+#define HARNESS_ERROR(...)                                          \
+	do {                                                        \
+		fprintf(stderr, "HARNESS ERROR: ");                  \
+		fprintf(stderr, __VA_ARGS__);                       \
+		fputc('\n', stderr);                                \
+		exit(99);                                           \
+	} while (0)
+
+static inline int test_main_end(void)
+{
+	printf("%d passed, %d failed\n", test_passed, test_failed);
+	return test_failed ? 1 : 0;
+}
+
+/* Deterministic uniform floats in [-1, 1) (xorshift). */
+static inline float test_randf(unsigned long long *state)
+{
+	unsigned long long x = *state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*state = x;
+	return (float)((double)(x >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+/* Relative L2 error ||a - b|| / max(||b||, tiny). */
+static inline double test_rel_l2(const float *a, const float *b, size_t n)
+{
+	double num = 0, den = 0;
+	for (size_t i = 0; i < n; i++) {
+		double d = (double)a[i] - (double)b[i];
+		num += d * d;
+		den += (double)b[i] * (double)b[i];
+	}
+	return sqrt(num) / (den > 1e-30 ? sqrt(den) : 1e-15);
+}
+
+#endif

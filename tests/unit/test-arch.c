@@ -1,0 +1,258 @@
+/*
+ * test-arch.c - the architecture parser (engine/model/arch.c).
+ *
+ * Valid ResNet-18/50/101 documents (with and without an FPN) must parse
+ * into the right fields. Each invalid case is a valid document with one
+ * substring replaced, and must fail with the expected status and a message
+ * naming the field; stp_arch_clear() then runs on the half-filled struct.
+ */
+#include <string.h>
+
+#include "model/arch.h"
+#include "testutil.h"
+
+#define INPUT \
+	"\"input\": {\"channels\": 3, \"mean\": [123.675, 116.28, 103.53], " \
+	"\"std\": [58.395, 57.12, 57.375], " \
+	"\"resize\": {\"short_side\": 800, \"max_long_side\": 1333}, \"size_divisor\": 32}"
+
+static const char resnet50_fpn[] =
+	"{\"backbone\": {\"kind\": \"resnet\", \"depth\": 50, \"block\": \"bottleneck\", "
+	"\"layers\": [3, 4, 6, 3], \"stem_width\": 64, \"widths\": [64, 128, 256, 512], "
+	"\"bn_eps\": 1e-05, \"num_classes\": 0, \"sparse\": null}, "
+	"\"neck\": {\"kind\": \"fpn\", \"in_channels\": [256, 512, 1024, 2048], "
+	"\"out_channels\": 256, \"extra_block\": \"maxpool\"}, "
+	"\"heads\": [], \"classes\": [], " INPUT "}";
+
+static const char resnet18[] =
+	"{\"backbone\": {\"kind\": \"resnet\", \"depth\": 18, \"block\": \"basic\", "
+	"\"layers\": [2, 2, 2, 2], \"stem_width\": 32, \"widths\": [64, 128, 256, 512], "
+	"\"bn_eps\": 0.001, \"num_classes\": 0, \"sparse\": null}, "
+	"\"neck\": null, \"heads\": [], \"classes\": [\"cat\", \"dog\", \"\"], "
+	"\"input\": {\"channels\": 1, \"mean\": [0], \"std\": [1.5], "
+	"\"resize\": {\"short_side\": 224, \"max_long_side\": 224}, \"size_divisor\": 1}}";
+
+static const char resnet101_cls[] =
+	"{\"input\": {\"channels\": 4, \"mean\": [1, 2, 3, -4.5], \"std\": [1, 2, 3, 4], "
+	"\"resize\": {\"max_long_side\": 1333, \"short_side\": 800}, \"size_divisor\": 32}, "
+	"\"classes\": [], \"heads\": [], \"neck\": null, "
+	"\"backbone\": {\"sparse\": null, \"num_classes\": 1000, \"bn_eps\": 1, "
+	"\"widths\": [64, 128, 256, 512], \"stem_width\": 64, \"layers\": [3, 4, 23, 3], "
+	"\"block\": \"bottleneck\", \"depth\": 101, \"kind\": \"resnet\"}}";
+
+static const char resnet18_fpn[] =
+	"{\"backbone\": {\"kind\": \"resnet\", \"depth\": 18, \"block\": \"basic\", "
+	"\"layers\": [2, 2, 2, 2], \"stem_width\": 64, \"widths\": [64, 128, 256, 512], "
+	"\"bn_eps\": 1e-05, \"num_classes\": 0, \"sparse\": null}, "
+	"\"neck\": {\"kind\": \"fpn\", \"in_channels\": [64, 128, 256, 512], "
+	"\"out_channels\": 128, \"extra_block\": \"none\"}, "
+	"\"heads\": [], \"classes\": [], " INPUT "}";
+
+/* base with the first occurrence of from replaced by to; the caller frees. */
+static char *mutate(const char *base, const char *from, const char *to)
+{
+	const char *at = strstr(base, from);
+	size_t head, n;
+	char *s;
+
+	if (!at)
+		HARNESS_ERROR("'%s' is not in the base document", from);
+	head = (size_t)(at - base);
+	n = strlen(base) - strlen(from) + strlen(to) + 1;
+	s = malloc(n);
+	if (!s)
+		HARNESS_ERROR("out of memory");
+	memcpy(s, base, head);
+	strcpy(s + head, to);
+	strcat(s, at + strlen(from));
+	return s;
+}
+
+static void test_valid(void)
+{
+	struct stp_arch a;
+	char err[256] = "";
+	enum stp_status st;
+
+	st = stp_arch_parse(resnet50_fpn, &a, err, sizeof(err));
+	CHECK(st == STP_OK, "resnet50-fpn: %s", err);
+	CHECK(a.depth == 50 && a.block == STP_BLOCK_BOTTLENECK && a.expansion == 4,
+	      "resnet50 backbone kind");
+	CHECK(a.layers[0] == 3 && a.layers[1] == 4 && a.layers[2] == 6 && a.layers[3] == 3,
+	      "resnet50 layers");
+	CHECK(a.stem_width == 64 && a.widths[0] == 64 && a.widths[3] == 512, "resnet50 widths");
+	CHECK(fabsf(a.bn_eps - 1e-5f) < 1e-12f && a.num_classes == 0 && !a.sparse.enabled,
+	      "resnet50 bn_eps, num_classes, sparse");
+	CHECK(a.neck == STP_NECK_FPN && a.fpn_in_channels[0] == 256 &&
+	      a.fpn_in_channels[3] == 2048 && a.fpn_out_channels == 256 && a.fpn_extra_maxpool,
+	      "resnet50 fpn");
+	CHECK(a.in_channels == 3 && fabsf(a.mean[1] - 116.28f) < 1e-4f &&
+	      fabsf(a.std[2] - 57.375f) < 1e-4f, "resnet50 input normalisation");
+	CHECK(a.resize_short_side == 800 && a.resize_max_long_side == 1333 && a.size_divisor == 32,
+	      "resnet50 resize");
+	CHECK(a.nclasses == 0 && a.json && strcmp(a.json, resnet50_fpn) == 0, "resnet50 json kept");
+	stp_arch_clear(&a);
+	CHECK(a.json == NULL && a.classes == NULL, "clear zeroes the struct");
+	stp_arch_clear(&a);
+
+	st = stp_arch_parse(resnet18, &a, err, sizeof(err));
+	CHECK(st == STP_OK, "resnet18: %s", err);
+	CHECK(a.depth == 18 && a.block == STP_BLOCK_BASIC && a.expansion == 1 &&
+	      a.layers[2] == 2 && a.stem_width == 32, "resnet18 backbone");
+	CHECK(a.neck == STP_NECK_NONE && a.in_channels == 1 && a.mean[0] == 0 && a.std[0] == 1.5f,
+	      "resnet18 neck and input");
+	CHECK(fabsf(a.bn_eps - 1e-3f) < 1e-9f && a.size_divisor == 1, "resnet18 bn_eps");
+	CHECK(a.nclasses == 3 && a.classes && strcmp(a.classes[0], "cat") == 0 &&
+	      strcmp(a.classes[1], "dog") == 0 && a.classes[2][0] == '\0', "resnet18 classes");
+	stp_arch_clear(&a);
+
+	st = stp_arch_parse(resnet101_cls, &a, err, sizeof(err));
+	CHECK(st == STP_OK, "resnet101 classifier: %s", err);
+	CHECK(a.depth == 101 && a.layers[2] == 23 && a.num_classes == 1000 && a.bn_eps == 1.0f &&
+	      a.neck == STP_NECK_NONE, "resnet101 backbone");
+	CHECK(a.in_channels == 4 && a.mean[3] == -4.5f && a.std[3] == 4.0f, "resnet101 input");
+	stp_arch_clear(&a);
+
+	st = stp_arch_parse(resnet18_fpn, &a, err, sizeof(err));
+	CHECK(st == STP_OK, "resnet18-fpn: %s", err);
+	CHECK(a.neck == STP_NECK_FPN && !a.fpn_extra_maxpool && a.fpn_in_channels[1] == 128 &&
+	      a.fpn_out_channels == 128, "resnet18 fpn without maxpool");
+	stp_arch_clear(&a);
+
+	/* Clearing a zeroed struct is safe. */
+	memset(&a, 0, sizeof(a));
+	stp_arch_clear(&a);
+	stp_arch_clear(NULL);
+}
+
+/* base with from -> to must fail with status and word in the message. */
+static void expect(const char *base, const char *from, const char *to, enum stp_status status,
+		   const char *word)
+{
+	char *json = mutate(base, from, to);
+	struct stp_arch a;
+	char err[256] = "";
+	enum stp_status st = stp_arch_parse(json, &a, err, sizeof(err));
+
+	CHECK(st == status, "%s -> %s: status %d, expected %d (%s)", from, to, (int)st,
+	      (int)status, err);
+	CHECK(strstr(err, word) != NULL, "%s -> %s: message '%s' lacks '%s'", from, to, err, word);
+	stp_arch_clear(&a);
+	free(json);
+}
+
+static void test_invalid(void)
+{
+	const enum stp_status F = STP_ERR_FORMAT, U = STP_ERR_UNSUPPORTED;
+	const char *b = resnet50_fpn;
+	struct stp_arch a;
+	char err[256] = "";
+
+	/* Not a document. */
+	CHECK(stp_arch_parse("{\"backbone\": ", &a, err, sizeof(err)) == F &&
+	      strstr(err, "JSON"), "bad JSON: %s", err);
+	stp_arch_clear(&a);
+	CHECK(stp_arch_parse("[]", &a, err, sizeof(err)) == F && strstr(err, "object"),
+	      "not an object: %s", err);
+	stp_arch_clear(&a);
+	CHECK(stp_arch_parse(NULL, &a, err, sizeof(err)) == STP_ERR_INVALID_ARG, "NULL json");
+	stp_arch_clear(&a);
+	expect(b, "\"heads\": []", "\"heads\": [], \"heads\": []", F, "JSON");
+
+	/* Unknown and missing keys, at every level. */
+	expect(b, "\"heads\": []", "\"heads\": [], \"head\": []", F, "unknown key 'head'");
+	expect(b, "\"depth\": 50", "\"depth\": 50, \"dept\": 50", F, "unknown key 'dept'");
+	expect(b, "\"out_channels\": 256", "\"out_channels\": 256, \"x\": 1", F,
+	       "unknown key 'x' in neck");
+	expect(b, "\"size_divisor\": 32", "\"size_divisor\": 32, \"y\": 1", F,
+	       "unknown key 'y' in input");
+	expect(b, "\"max_long_side\": 1333", "\"max_long_side\": 1333, \"z\": 1", F,
+	       "unknown key 'z' in input.resize");
+	expect(b, "\"bn_eps\": 1e-05, ", "", F, "backbone.bn_eps is missing");
+	expect(b, ", \"sparse\": null", "", F, "backbone.sparse is missing");
+	expect(b, "\"classes\": [], ", "", F, "classes is missing");
+	expect(b, ", \"size_divisor\": 32", "", F, "input.size_divisor is missing");
+
+	/* Types and ranges. */
+	CHECK(stp_arch_parse("{\"backbone\": 1, \"neck\": null, \"heads\": [], "
+			     "\"classes\": [], \"input\": {}}", &a, err, sizeof(err)) == F &&
+	      strstr(err, "backbone must be an object"), "backbone not an object: %s", err);
+	stp_arch_clear(&a);
+	expect(b, "\"kind\": \"resnet\"", "\"kind\": 1", F, "backbone.kind");
+	expect(b, "\"kind\": \"resnet\"", "\"kind\": \"vit\"", U, "backbone.kind 'vit'");
+	expect(b, "\"block\": \"bottleneck\"", "\"block\": \"Bottleneck\"", F, "backbone.block");
+	expect(b, "\"layers\": [3, 4, 6, 3]", "\"layers\": [3, 4, 6]", F,
+	       "backbone.layers must be 4 integers in 1..64");
+	expect(b, "\"layers\": [3, 4, 6, 3]", "\"layers\": [3, 4, 0, 3]", F, "backbone.layers");
+	expect(b, "\"layers\": [3, 4, 6, 3]", "\"layers\": [3, 4, 65, 3]", F, "backbone.layers");
+	expect(b, "\"layers\": [3, 4, 6, 3]", "\"layers\": [3, 4, 6.0, 3]", F, "backbone.layers");
+	expect(b, "\"layers\": [3, 4, 6, 3]", "\"layers\": \"3463\"", F, "backbone.layers");
+	expect(b, "\"depth\": 50", "\"depth\": \"50\"", F, "backbone.depth");
+	expect(b, "\"stem_width\": 64", "\"stem_width\": 0", F, "backbone.stem_width");
+	expect(b, "\"stem_width\": 64", "\"stem_width\": 4097", F, "backbone.stem_width");
+	expect(b, "\"widths\": [64, 128, 256, 512]", "\"widths\": [64, 128, 256, -512]", F,
+	       "backbone.widths");
+	expect(b, "\"widths\": [64, 128, 256, 512]", "\"widths\": [64, 128, 256, 99999999999]", F,
+	       "backbone.widths");
+	expect(b, "\"bn_eps\": 1e-05", "\"bn_eps\": 0", F, "bn_eps");
+	expect(b, "\"bn_eps\": 1e-05", "\"bn_eps\": -1e-05", F, "bn_eps");
+	expect(b, "\"bn_eps\": 1e-05", "\"bn_eps\": \"1e-5\"", F, "bn_eps");
+	expect(b, "\"bn_eps\": 1e-05", "\"bn_eps\": 1e300", F, "bn_eps");
+	expect(b, "\"num_classes\": 0", "\"num_classes\": -1", F, "num_classes");
+	expect(b, "\"num_classes\": 0", "\"num_classes\": 10", F, "needs backbone.num_classes 0");
+	expect(b, "\"sparse\": null", "\"sparse\": 0", F, "sparse");
+	expect(b, "\"sparse\": null",
+	       "\"sparse\": {\"kernel\": \"rbf\", \"window\": 7, \"grid_stride\": 11, "
+	       "\"variant\": \"b\", \"blocks\": [[1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1, 1, 1], "
+	       "[1, 1, 1]], \"temperature\": 0.03}", U,
+	       "sparse backbones are not supported by this version");
+
+	/* Depth consistency. */
+	expect(b, "\"depth\": 50", "\"depth\": 51", F, "inconsistent");
+	expect(b, "\"block\": \"bottleneck\"", "\"block\": \"basic\"", F, "expected 34");
+	expect(resnet18, "\"depth\": 18", "\"depth\": 26", F, "expected 18");
+
+	/* The FPN. */
+	expect(b, "\"in_channels\": [256, 512, 1024, 2048]",
+	       "\"in_channels\": [256, 512, 1024, 512]", F, "neck.in_channels[3]");
+	expect(resnet18_fpn, "\"in_channels\": [64, 128, 256, 512]",
+	       "\"in_channels\": [256, 512, 1024, 2048]", F, "in_channels[0]");
+	expect(b, "\"in_channels\": [256, 512, 1024, 2048]",
+	       "\"in_channels\": [256, 512, 1024]", F, "neck.in_channels");
+	expect(b, "\"kind\": \"fpn\"", "\"kind\": \"bifpn\"", U, "neck.kind 'bifpn'");
+	expect(b, "\"out_channels\": 256", "\"out_channels\": 0", F, "neck.out_channels");
+	expect(b, "\"extra_block\": \"maxpool\"", "\"extra_block\": \"conv\"", F,
+	       "neck.extra_block");
+	expect(resnet18, "\"neck\": null", "\"neck\": []", F, "neck must be an object");
+
+	/* Heads and classes. */
+	expect(b, "\"heads\": []", "\"heads\": [{\"kind\": \"rpn\"}]", U, "heads");
+	expect(b, "\"heads\": []", "\"heads\": {}", F, "heads must be a list");
+	expect(b, "\"classes\": []", "\"classes\": [\"a\", 1]", F, "classes[1]");
+	expect(b, "\"classes\": []", "\"classes\": \"a\"", F, "classes");
+
+	/* Input. */
+	expect(b, "\"channels\": 3", "\"channels\": 0", F, "input.channels");
+	expect(b, "\"channels\": 3", "\"channels\": 5", F, "input.channels");
+	expect(b, "\"channels\": 3", "\"channels\": 2", F, "input.mean");
+	expect(b, "\"std\": [58.395, 57.12, 57.375]", "\"std\": [58.395, 0, 57.375]", F,
+	       "input.std");
+	expect(b, "\"std\": [58.395, 57.12, 57.375]", "\"std\": [58.395, -1, 57.375]", F,
+	       "input.std");
+	expect(b, "\"std\": [58.395, 57.12, 57.375]", "\"std\": [58.395, 57.12]", F, "input.std");
+	expect(b, "\"mean\": [123.675, 116.28, 103.53]", "\"mean\": [123.675, \"1\", 103.53]", F,
+	       "input.mean");
+	expect(b, "\"mean\": [123.675, 116.28, 103.53]", "\"mean\": [1e39, 1, 1]", F,
+	       "input.mean");
+	expect(b, "\"short_side\": 800", "\"short_side\": 0", F, "input.resize.short_side");
+	expect(b, "\"resize\": {\"short_side\": 800, \"max_long_side\": 1333}",
+	       "\"resize\": [800, 1333]", F, "input.resize must be an object");
+	expect(b, "\"size_divisor\": 32", "\"size_divisor\": 0", F, "input.size_divisor");
+}
+
+int main(void)
+{
+	test_valid();
+	test_invalid();
+	return test_main_end();
+}

@@ -1,0 +1,234 @@
+/*
+ * test-sparse-block.c - a sparse residual block against the official
+ * module order evaluated densely:
+ *   y = conv(x) everywhere, then interp(y, M) over the whole map, for each
+ *   conv; out = ReLU(shift + interp'd last conv + shortcut)
+ * where the sparse block computes convs only at sampled cells and
+ * interpolates only where the next conv reads. Covers bottleneck variants
+ * (a), (b), (c) and BasicBlock (a), (b); strides 1 and 2, with and without a
+ * downsample; odd sizes; deterministic and seeded stochastic masks; mask
+ * logits from near-all-on to grid-only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "sparse/block.h"
+#include "sparse-ref.h"
+#include "testutil.h"
+
+static unsigned long long rng = 0xD1B54A32D192ED03ull;
+
+static float *rand_array(size_t n, float scale)
+{
+	float *p = malloc(n * sizeof(float));
+	for (size_t i = 0; i < n; i++)
+		p[i] = test_randf(&rng) * scale;
+	return p;
+}
+
+static struct stp_conv *make_conv(int cin, int cout, int k, int s, int relu, float bias_shift,
+				  const struct stp_kernels *kernels)
+{
+	struct stp_conv_desc d = {cin, cout, 1, k, k, s, s, k / 2, k / 2, 1, 1, relu};
+	float *w = rand_array((size_t)cout * cin * k * k, 1.0f / sqrtf((float)cin * k * k));
+	float *b = rand_array((size_t)cout, 0.3f);
+	struct stp_conv *c = NULL;
+	for (int i = 0; i < cout; i++)
+		b[i] += bias_shift;
+	if (stp_conv_create(&d, w, b, kernels, &c) != STP_OK)
+		HARNESS_ERROR("conv create");
+	free(w);
+	free(b);
+	return c;
+}
+
+struct block_case {
+	int bottleneck;
+	char variant;
+	int cin, planes, stride, h, w, grid;
+	float logit_shift;  /* mask conv bias: + dense, - sparse */
+	enum stp_sample_mode mode;
+};
+
+/* Output of a conv everywhere (dense), as a plain array. */
+static float *dense_conv(const struct stp_conv *conv, const float *in, int h, int w,
+			 int *oh, int *ow, const float *zero, struct stp_threadpool *pool)
+{
+	const struct stp_conv_desc *d = stp_conv_get_desc(conv);
+	stp_conv_output_size(d, h, w, oh, ow);
+	float *out = malloc((size_t)*oh * *ow * d->cout * sizeof(float));
+	struct stp_tensor ti = {(float *)in, h, w, d->cin, d->cin};
+	struct stp_tensor to = {out, *oh, *ow, d->cout, d->cout};
+	stp_conv_run(conv, &ti, &to, NULL, NULL, 0, zero, pool);
+	return out;
+}
+
+static void run_case(const struct block_case *bc, const struct stp_kernels *kernels,
+		     struct stp_threadpool *pool)
+{
+	struct stp_sparse_block *b = calloc(1, sizeof(*b));
+	const int expansion = bc->bottleneck ? 4 : 1, cout = bc->planes * expansion;
+	const int nconvs = bc->bottleneck ? 3 : 2;
+
+	/* Masks per variant: (a) one mask, (b) two, (c) three (bottleneck). */
+	b->nmasks = bc->variant == 'a' ? 1 : bc->variant == 'b' ? 2 : 3;
+	b->nconvs = nconvs;
+	b->grid = bc->grid;
+	b->mask_index = 5;
+	if (bc->bottleneck) {
+		b->conv[0] = make_conv(bc->cin, bc->planes, 1, 1, 1, 0.2f, kernels);
+		b->conv[1] = make_conv(bc->planes, bc->planes, 3, bc->stride, 1, 0.2f, kernels);
+		b->conv[2] = make_conv(bc->planes, cout, 1, 1, 0, 0.0f, kernels);
+	} else {
+		b->conv[0] = make_conv(bc->cin, bc->planes, 3, bc->stride, 1, 0.2f, kernels);
+		b->conv[1] = make_conv(bc->planes, cout, 3, 1, 0, 0.0f, kernels);
+	}
+	const int mstride_first = bc->bottleneck ? 1 : bc->stride;
+	if (bc->variant == 'a') {
+		b->mask_of[0] = b->mask_of[1] = b->mask_of[2] = 0;
+		b->interp_of[0] = b->interp_of[1] = b->interp_of[2] = 0;
+	} else if (bc->variant == 'b') {
+		b->mask_of[0] = 0; b->mask_of[1] = 1; b->mask_of[2] = 1;
+		b->interp_of[0] = 0; b->interp_of[1] = 1; b->interp_of[2] = 1;
+	} else {
+		b->mask_of[0] = 0; b->mask_of[1] = 1; b->mask_of[2] = 2;
+		b->interp_of[0] = 0; b->interp_of[1] = 1; b->interp_of[2] = 2;
+	}
+	/* Mask convs: masks at the same stride share one fused conv. Mask 0 is
+	 * at conv1's stride; the others at the block's. */
+	{
+		int nch_first = 0, nch_second = 0;
+		for (int m = 0; m < b->nmasks; m++) {
+			if (m == 0 || !bc->bottleneck || bc->stride == 1) {
+				b->mask_source[m] = 0;
+				b->mask_channel[m] = nch_first++;
+			} else {
+				b->mask_source[m] = 1;
+				b->mask_channel[m] = nch_second++;
+			}
+		}
+		b->mask_conv[0] = make_conv(bc->cin, nch_first, 3, mstride_first, 0, bc->logit_shift, kernels);
+		if (nch_second)
+			b->mask_conv[1] = make_conv(bc->cin, nch_second, 3, bc->stride, 0, bc->logit_shift, kernels);
+	}
+	stp_interp_kernel_rbf(&b->kernel[0], 7, 3.0f);
+	stp_interp_kernel_rbf(&b->kernel[1], 5, 1.2f);
+	stp_interp_kernel_rbf(&b->kernel[2], 3, 2.0f);
+	b->last_shift = rand_array((size_t)cout, 0.5f);
+	if (bc->stride != 1 || bc->cin != cout)
+		b->downsample = make_conv(bc->cin, cout, 1, bc->stride, 0, 0.0f, kernels);
+
+	/* Scratch, generously sized. */
+	const size_t cells = (size_t)bc->h * bc->w, maxc = (size_t)(cout > bc->cin ? cout : bc->cin);
+	struct stp_sparse_scratch sc = {0};
+	for (int j = 0; j < 3; j++) {
+		sc.feature[j] = malloc(cells * maxc * sizeof(float));
+		sc.logits[j] = malloc(cells * 3 * sizeof(float));
+		sc.mask[j] = malloc(cells);
+		sc.list[j] = malloc(cells * sizeof(int32_t));
+	}
+	sc.shortcut = malloc(cells * maxc * sizeof(float));
+	sc.targets = malloc(cells * sizeof(int32_t));
+	sc.need = malloc(cells);
+	float *zero = calloc(maxc + 64, sizeof(float));
+	sc.zero = zero;
+
+	float *x = rand_array(cells * bc->cin, 1.0f);
+	struct stp_tensor tin = {x, bc->h, bc->w, bc->cin, bc->cin};
+	int oh, ow, h1, w1;  /* the output size is the conv chain's */
+	stp_conv_output_size(stp_conv_get_desc(b->conv[0]), bc->h, bc->w, &h1, &w1);
+	stp_conv_output_size(stp_conv_get_desc(b->conv[1]), h1, w1, &oh, &ow);
+	float *out = malloc((size_t)oh * ow * cout * sizeof(float));
+	struct stp_tensor tout = {out, oh, ow, cout, cout};
+	struct stp_sparse_options opts = {0, NULL, bc->mode, 1234};
+	struct stp_sparse_stats stats;
+	enum stp_status st = stp_sparse_block_run(b, &tin, &tout, &sc, &opts, &stats, pool);
+	CHECK(st == STP_OK, "run: %s", stp_status_str(st));
+
+	/* Dense reference with the masks the block sampled (mask sampling itself
+	 * is tested in test-sparse-ops). */
+	const float *cur = x;
+	float *owned = NULL;
+	int ch = bc->h, cw = bc->w;
+	for (int j = 0; j < nconvs; j++) {
+		int yh, yw;
+		float *y = dense_conv(b->conv[j], cur, ch, cw, &yh, &yw, zero, pool);
+		const int c = stp_conv_get_desc(b->conv[j])->cout;
+		float *yi = malloc((size_t)yh * yw * c * sizeof(float));
+		interp_ref(y, sc.mask[b->mask_of[j]], yh, yw, c, &b->kernel[b->interp_of[j]], yi);
+		free(y);
+		free(owned);
+		owned = yi;
+		cur = yi;
+		ch = yh;
+		cw = yw;
+	}
+	float *sc_ref = x;
+	int sh, sw;
+	if (b->downsample)
+		sc_ref = dense_conv(b->downsample, x, bc->h, bc->w, &sh, &sw, zero, pool);
+	double num = 0, den = 0;
+	size_t sampled_total = 0, cells_total = 0;
+	for (size_t i = 0; i < (size_t)oh * ow * cout; i++) {
+		double want = owned[i] + b->last_shift[i % cout] + sc_ref[i];
+		want = want > 0 ? want : 0;
+		num += (out[i] - want) * (out[i] - want);
+		den += want * want;
+	}
+	for (int m = 0; m < b->nmasks; m++) {
+		sampled_total += stats.sampled[m];
+		cells_total += stats.cells[m];
+	}
+	CHECK(sqrt(num / (den + 1e-30)) < 1e-5,
+	      "%s %s(%c) cin=%d planes=%d stride=%d %dx%d grid=%d shift=%.1f mode=%d: rel err %.3g, density %.2f",
+	      stp_isa_name(kernels->isa), bc->bottleneck ? "bottleneck" : "basic", bc->variant, bc->cin,
+	      bc->planes, bc->stride, bc->h, bc->w, bc->grid, bc->logit_shift, bc->mode,
+	      sqrt(num / (den + 1e-30)), (double)sampled_total / cells_total);
+	CHECK(sampled_total > 0 && sampled_total <= cells_total, "stats");
+
+	if (b->downsample)
+		free(sc_ref);
+	free(owned); free(x); free(out); free(zero);
+	for (int j = 0; j < 3; j++) {
+		free(sc.feature[j]); free(sc.logits[j]); free(sc.mask[j]); free(sc.list[j]);
+	}
+	free(sc.shortcut); free(sc.targets); free(sc.need);
+	stp_interp_plan_clear(&sc.plan);
+	stp_sparse_block_destroy(b);
+}
+
+static const struct block_case cases[] = {
+	/* bottleneck variant (b), the default */
+	{1, 'b', 32, 16, 1, 15, 13, 4, 0.0f, STP_SAMPLE_DETERMINISTIC},
+	{1, 'b', 64, 16, 1, 12, 12, 11, 0.0f, STP_SAMPLE_STOCHASTIC},   /* identity shortcut */
+	{1, 'b', 32, 16, 2, 17, 14, 3, -0.5f, STP_SAMPLE_DETERMINISTIC},
+	{1, 'b', 24, 8, 2, 9, 11, 2, 2.0f, STP_SAMPLE_STOCHASTIC},       /* nearly dense */
+	{1, 'b', 16, 8, 1, 10, 9, 5, -1e4f, STP_SAMPLE_DETERMINISTIC},   /* grid only */
+	{1, 'a', 32, 16, 1, 11, 16, 4, 0.0f, STP_SAMPLE_DETERMINISTIC},
+	{1, 'c', 32, 16, 1, 13, 13, 4, 0.3f, STP_SAMPLE_STOCHASTIC},
+	{1, 'c', 32, 16, 2, 14, 15, 3, 0.0f, STP_SAMPLE_DETERMINISTIC},
+	/* BasicBlock */
+	{0, 'b', 16, 16, 1, 13, 12, 4, 0.0f, STP_SAMPLE_DETERMINISTIC},
+	{0, 'b', 16, 32, 2, 15, 17, 3, 0.0f, STP_SAMPLE_STOCHASTIC},
+	{0, 'a', 24, 24, 1, 9, 10, 3, -0.3f, STP_SAMPLE_DETERMINISTIC},
+};
+
+int main(void)
+{
+	enum stp_isa levels[] = {STP_ISA_SCALAR, STP_ISA_AVX2, STP_ISA_AVX512};
+	int supported[] = {1, stp_cpu_has_avx2_fma(), stp_cpu_has_avx512f()};
+	for (int threads = 1; threads <= 2; threads++) {
+		struct stp_threadpool *pool;
+		if (stp_threadpool_create(threads, &pool) != STP_OK)
+			HARNESS_ERROR("thread pool");
+		for (int l = 0; l < 3; l++) {
+			if (!supported[l])
+				continue;
+			for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+				run_case(&cases[i], stp_kernels_for(levels[l]), pool);
+		}
+		stp_threadpool_destroy(pool);
+	}
+	return test_main_end();
+}

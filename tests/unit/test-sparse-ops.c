@@ -1,0 +1,211 @@
+/*
+ * test-sparse-ops.c - the sparse engine's building blocks against naive
+ * references: mask sampling (grid prior, deterministic and seeded
+ * stochastic modes, noise statistics) and interpolation plans (the module's
+ * formula evaluated densely, with grid-only, all-one, single-cell, random
+ * and blocky masks, odd sizes, RBF and arbitrary kernels, fused epilogue).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sparse/interp.h"
+#include "sparse/mask.h"
+#include "sparse-ref.h"
+#include "testutil.h"
+
+static unsigned long long rng = 0x2545F4914F6CDD1Dull;
+
+static void test_mask_sampling(void)
+{
+	const int h = 23, w = 31, grid = 5;
+	float logits[23 * 31 * 2];
+	uint8_t mask[23 * 31];
+	int32_t list[23 * 31];
+	for (int i = 0; i < h * w * 2; i++)
+		logits[i] = test_randf(&rng) * 3.0f;
+
+	size_t n = stp_mask_sample(logits + 1, 2, h, w, grid, STP_SAMPLE_DETERMINISTIC, 0, 0,
+				   mask, list);
+	size_t count = 0;
+	int ok = 1;
+	for (int p = 0; p < h * w; p++) {
+		int y = p / w, x = p % w;
+		int want = logits[p * 2 + 1] >= 0.0f || (y % grid == 0 && x % grid == 0);
+		ok &= mask[p] == want;
+		if (want)
+			ok &= (count < n && list[count++] == p);
+	}
+	CHECK(ok && count == n, "deterministic mask = logit >= 0 OR grid, listed in order");
+
+	/* Logits at -inf still sample exactly the grid. */
+	for (int i = 0; i < h * w; i++)
+		logits[i] = -1e30f;
+	n = stp_mask_sample(logits, 1, h, w, grid, STP_SAMPLE_STOCHASTIC, 7, 3, mask, list);
+	CHECK(n == (size_t)(((h + grid - 1) / grid) * ((w + grid - 1) / grid)),
+	      "grid-only mask has %zu cells", n);
+
+	/* Stochastic: same key, same noise; noise is logistic(0, 1). */
+	CHECK(stp_mask_noise(1, 2, 3) == stp_mask_noise(1, 2, 3), "noise is a pure function");
+	CHECK(stp_mask_noise(1, 2, 3) != stp_mask_noise(2, 2, 3) &&
+	      stp_mask_noise(1, 2, 3) != stp_mask_noise(1, 3, 3) &&
+	      stp_mask_noise(1, 2, 3) != stp_mask_noise(1, 2, 4), "noise depends on every key part");
+	double mean = 0, var = 0, below = 0;
+	const int N = 200000;
+	for (int i = 0; i < N; i++) {
+		double v = stp_mask_noise(42, 0, (uint32_t)i);
+		mean += v;
+		var += v * v;
+		below += v < 1.0;
+	}
+	mean /= N;
+	var = var / N - mean * mean;
+	/* Logistic(0,1): mean 0, variance pi^2/3, P(L < 1) = sigmoid(1). */
+	CHECK(fabs(mean) < 0.02 && fabs(var - 3.28987) < 0.05 && fabs(below / N - 0.731059) < 0.005,
+	      "noise statistics: mean %.4f var %.4f P(<1) %.4f", mean, var, below / N);
+}
+
+/* Top-k: the grid plus exactly k - grid of the best off-grid logits. */
+static void test_mask_topk(void)
+{
+	const int h = 19, w = 26, grid = 4;
+	const size_t cells = (size_t)h * w, gc = stp_mask_grid_cells(h, w, grid);
+	float logits[19 * 26], scratch[19 * 26];
+	uint8_t mask[19 * 26];
+	int32_t list[19 * 26];
+	for (size_t i = 0; i < cells; i++)
+		logits[i] = (float)(int)(test_randf(&rng) * 8.0f);  /* many ties */
+	logits[5] = NAN;
+	const size_t ks[] = {0, gc, gc + 1, 100, cells - 1, cells, cells + 10};
+	for (size_t t = 0; t < sizeof(ks) / sizeof(ks[0]); t++) {
+		size_t n = stp_mask_sample_topk(logits, 1, h, w, grid, ks[t], scratch, mask, list);
+		size_t want = ks[t] < gc ? gc : ks[t] > cells ? cells : ks[t];
+		int ok = n == want, ordered = 1;
+		float min_on = INFINITY, max_off = -INFINITY;
+		for (size_t p = 0; p < cells; p++) {
+			int g = (p / w) % grid == 0 && (p % w) % grid == 0;
+			float v = logits[p] == logits[p] ? logits[p] : -INFINITY;
+			if (g)
+				ok &= mask[p] == 1;
+			else if (mask[p] && v < min_on)
+				min_on = v;
+			else if (!mask[p] && v > max_off)
+				max_off = v;
+		}
+		for (size_t i = 1; i < n; i++)
+			ordered &= list[i] > list[i - 1];
+		CHECK(ok && ordered && (min_on >= max_off || want == gc || want == cells),
+		      "top-k k=%zu: %zu cells (want %zu), min kept %.1f, max dropped %.1f", ks[t], n,
+		      want, min_on, max_off);
+	}
+}
+
+enum mask_kind { MASK_GRID, MASK_ALL, MASK_SINGLE, MASK_RANDOM, MASK_BLOCKY };
+
+static void make_mask(enum mask_kind kind, int h, int w, uint8_t *m)
+{
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			int on = 0;
+			switch (kind) {
+			case MASK_GRID: on = y % 3 == 0 && x % 3 == 0; break;
+			case MASK_ALL: on = 1; break;
+			case MASK_SINGLE: on = y == h / 2 && x == w / 3; break;
+			case MASK_RANDOM: on = test_randf(&rng) > 0.4f; break;
+			case MASK_BLOCKY: on = (y / 4 + x / 5) % 2 == 0; break;
+			}
+			m[y * w + x] = (uint8_t)on;
+		}
+}
+
+static void test_interp(struct stp_threadpool *pool)
+{
+	const int sizes[][3] = {{1, 1, 3}, {7, 9, 16}, {13, 11, 17}, {20, 33, 64}};
+	struct stp_interp_plan plan = {0};
+	for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+		const int h = sizes[si][0], w = sizes[si][1], c = sizes[si][2];
+		const size_t n = (size_t)h * w * c;
+		float *f = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float));
+		float *out = malloc(n * sizeof(float)), *res = malloc(n * sizeof(float));
+		float *bias = malloc(c * sizeof(float));
+		uint8_t *m = malloc((size_t)h * w);
+		int32_t *all = malloc((size_t)h * w * sizeof(int32_t));
+		int32_t *unsampled = malloc((size_t)h * w * sizeof(int32_t));
+		for (size_t i = 0; i < n; i++) {
+			f[i] = test_randf(&rng);
+			res[i] = test_randf(&rng);
+		}
+		for (int i = 0; i < c; i++)
+			bias[i] = test_randf(&rng);
+		for (int i = 0; i < h * w; i++)
+			all[i] = i;
+		for (int kind = MASK_GRID; kind <= MASK_BLOCKY; kind++) {
+			for (int kt = 0; kt < 3; kt++) {
+				struct stp_interp_kernel k;
+				if (kt == 0)
+					stp_interp_kernel_rbf(&k, 7, 3.0f);
+				else if (kt == 1)
+					stp_interp_kernel_rbf(&k, 5, 0.7f);
+				else { /* a learned |K| kernel and average pooling (kt 2, odd size) */
+					k.k = 3;
+					for (int i = 0; i < 9; i++)
+						k.w[i] = fabsf(test_randf(&rng)) + 0.01f;
+				}
+				make_mask((enum mask_kind)kind, h, w, m);
+				interp_ref(f, m, h, w, c, &k, ref);
+
+				/* A plan over every cell gives the whole module output,
+				 * with the fused epilogue. */
+				enum stp_status st = stp_interp_plan_build(&plan, &k, m, h, w, all, (size_t)h * w);
+				CHECK(st == STP_OK, "plan build");
+				struct stp_tensor tf = {f, h, w, c, c}, to = {out, h, w, c, c};
+				struct stp_tensor tr = {res, h, w, c, c};
+				stp_interp_run(&plan, &tf, &to, bias, &tr, 1, pool);
+				double max_err = 0;
+				for (size_t i = 0; i < n; i++) {
+					double want = ref[i] + bias[i % c] + res[i];
+					want = want > 0 ? want : 0;
+					double e = fabs(out[i] - want);
+					if (e > max_err)
+						max_err = e;
+				}
+				CHECK(max_err < 2e-5, "full plan %dx%dx%d mask %d kernel %d: err %.3g",
+				      h, w, c, kind, kt, max_err);
+
+				/* A plan over unsampled cells, in place. */
+				size_t nu = 0;
+				for (int p = 0; p < h * w; p++)
+					if (!m[p])
+						unsampled[nu++] = p;
+				memcpy(out, f, n * sizeof(float));
+				st = stp_interp_plan_build(&plan, &k, m, h, w, unsampled, nu);
+				stp_interp_run(&plan, &to, &to, NULL, NULL, 0, pool);
+				max_err = 0;
+				for (size_t i = 0; i < n; i++) {
+					double e = fabs(out[i] - ref[i]);
+					if (e > max_err)
+						max_err = e;
+				}
+				CHECK(st == STP_OK && max_err < 2e-5,
+				      "in-place plan %dx%dx%d mask %d kernel %d: err %.3g", h, w, c, kind, kt,
+				      max_err);
+			}
+		}
+		free(f); free(ref); free(out); free(res); free(bias); free(m); free(all); free(unsampled);
+	}
+	stp_interp_plan_clear(&plan);
+	stp_interp_plan_clear(NULL);
+}
+
+int main(void)
+{
+	test_mask_sampling();
+	test_mask_topk();
+	for (int threads = 1; threads <= 2; threads++) {
+		struct stp_threadpool *pool;
+		if (stp_threadpool_create(threads, &pool) != STP_OK)
+			HARNESS_ERROR("thread pool");
+		test_interp(pool);
+		stp_threadpool_destroy(pool);
+	}
+	return test_main_end();
+}

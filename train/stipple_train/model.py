@@ -1,0 +1,96 @@
+"""StippleNet: a backbone and an optional neck, built from an architecture dict.
+
+The architecture dict is the one of proto/model-format.md; arch_for() gives it
+for the --arch names of the exporter. Parameter names are "backbone.*" and
+"neck.*", as the model file stores them. forward() takes an already
+normalised NCHW batch and returns the ordered outputs (c2..c5, logits, or
+p2..p6) named as the C engine names them.
+"""
+import copy
+
+from torch import nn
+
+from .fpn import FPN
+from .resnet import ResNet
+
+RESNET_LAYERS = {
+    18: ("basic", [2, 2, 2, 2]),
+    34: ("basic", [3, 4, 6, 3]),
+    50: ("bottleneck", [3, 4, 6, 3]),
+    101: ("bottleneck", [3, 4, 23, 3]),
+    152: ("bottleneck", [3, 8, 36, 3]),
+}
+
+ARCH_NAMES = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+              "resnet18-fpn", "resnet50-fpn", "resnet101-fpn"]
+
+EXPANSION = {"basic": 1, "bottleneck": 4}
+
+
+def arch_for(name):
+    """The architecture dict for an --arch name such as "resnet50-fpn"."""
+    if name not in ARCH_NAMES:
+        raise ValueError("unknown architecture %r (one of %s)" % (name, ", ".join(ARCH_NAMES)))
+    base, _, neck = name.partition("-")
+    depth = int(base[len("resnet"):])
+    block, layers = RESNET_LAYERS[depth]
+    widths = [64, 128, 256, 512]
+    arch = {
+        "backbone": {
+            "kind": "resnet",
+            "depth": depth,
+            "block": block,
+            "layers": list(layers),
+            "stem_width": 64,
+            "widths": widths,
+            "bn_eps": 1e-05,
+            "num_classes": 0,
+            "sparse": None,
+        },
+        "neck": None,
+        "heads": [],
+        "classes": [],
+        "input": {
+            "channels": 3,
+            "mean": [123.675, 116.28, 103.53],
+            "std": [58.395, 57.12, 57.375],
+            "resize": {"short_side": 800, "max_long_side": 1333},
+            "size_divisor": 32,
+        },
+    }
+    if neck == "fpn":
+        arch["neck"] = {
+            "kind": "fpn",
+            "in_channels": [w * EXPANSION[block] for w in widths],
+            "out_channels": 256,
+            "extra_block": "maxpool",
+        }
+    return arch
+
+
+def output_names(arch):
+    """The output names, in order, as the C engine reports them."""
+    if arch["neck"] is not None:
+        n = ["p2", "p3", "p4", "p5"]
+        return n + ["p6"] if arch["neck"]["extra_block"] == "maxpool" else n
+    if arch["backbone"]["num_classes"] > 0:
+        return ["logits"]
+    return ["c2", "c3", "c4", "c5"]
+
+
+class StippleNet(nn.Module):
+    def __init__(self, arch):
+        super().__init__()
+        self.arch = copy.deepcopy(arch)
+        self.backbone = ResNet(arch["backbone"], arch["input"]["channels"])
+        self.neck = None
+        if arch["neck"] is not None:
+            if arch["backbone"]["num_classes"] > 0:
+                raise ValueError("an FPN neck needs num_classes 0")
+            self.neck = FPN(arch["neck"])
+
+    def forward(self, x):
+        out = self.backbone(x)
+        if self.neck is not None:
+            out = self.neck(out)
+        return out
