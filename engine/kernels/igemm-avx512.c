@@ -7,11 +7,12 @@
  * packed weights are zero-padded so the main loop never needs masks.
  */
 #include <immintrin.h>
+#include <stdint.h>
 
 #include "kernels.h"
 
 static inline void store_row(float *c, const float *res, __m512 v0, __m512 v1,
-			     __m512 v2, __m512 v3, size_t nc, int relu)
+			     __m512 v2, __m512 v3, size_t nc, int relu, int stream)
 {
 	const __m512 zero = _mm512_setzero_ps();
 	if (nc == 64) {
@@ -27,10 +28,17 @@ static inline void store_row(float *c, const float *res, __m512 v0, __m512 v1,
 			v2 = _mm512_max_ps(v2, zero);
 			v3 = _mm512_max_ps(v3, zero);
 		}
-		_mm512_storeu_ps(c, v0);
-		_mm512_storeu_ps(c + 16, v1);
-		_mm512_storeu_ps(c + 32, v2);
-		_mm512_storeu_ps(c + 48, v3);
+		if (stream && ((uintptr_t)c & 63) == 0) {
+			_mm512_stream_ps(c, v0);
+			_mm512_stream_ps(c + 16, v1);
+			_mm512_stream_ps(c + 32, v2);
+			_mm512_stream_ps(c + 48, v3);
+		} else {
+			_mm512_storeu_ps(c, v0);
+			_mm512_storeu_ps(c + 16, v1);
+			_mm512_storeu_ps(c + 32, v2);
+			_mm512_storeu_ps(c + 48, v3);
+		}
 		return;
 	}
 	__m512 v[4] = {v0, v1, v2, v3};
@@ -99,7 +107,7 @@ void stp_f32_igemm_ukernel_6x64__avx512(size_t mr, size_t nc, size_t kc, size_t 
 #define STORE(r)                                                                   \
 	if (r < mr)                                                                \
 		store_row(c[r], residual ? residual[r] : NULL, c##r##0, c##r##1,   \
-			  c##r##2, c##r##3, nc, flags & STP_IGEMM_RELU);
+			  c##r##2, c##r##3, nc, flags & STP_IGEMM_RELU, flags & STP_IGEMM_STREAM);
 	STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
 #undef STORE
 }

@@ -17,7 +17,7 @@
  *     acc += sum_{t < ks} sum_{k < kc} a[t*MR + r][a_offset + k] * w[t][k][n]
  *     if residual: acc += residual[r][n]
  *     if flags & RELU: acc = max(acc, 0)
- *     c[r][n] = acc
+ *     c[r][n] = acc   (with STREAM, a kernel may use non-temporal stores)
  *
  *   a         ks*MR pointers, tap-major; each points at an input pixel's
  *             channels (or the shared zero row for taps outside the image),
@@ -48,6 +48,7 @@
 
 #define STP_IGEMM_RELU 1u
 #define STP_IGEMM_ACCUMULATE 2u
+#define STP_IGEMM_STREAM 4u      /* a hint: the output will not be re-read soon */
 
 typedef void (*stp_igemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, size_t ks,
 				     const float *const *a, size_t a_offset,

@@ -188,6 +188,9 @@ size_t stp_conv_zero_floats(const struct stp_conv *conv)
  * SLICE_ROWS x NR floats (64 KiB at NR = 64), stay in L1/L2 while every
  * tile of the chunk uses them. */
 #define SLICE_ROWS 256
+/* Outputs larger than this are stored around the caches (the next layer
+ * would find them evicted anyway); smaller ones stay for it. */
+#define STREAM_OUTPUT_BYTES ((size_t)16 << 20)
 
 struct igemm_job {
 	const struct stp_conv *conv;
@@ -200,6 +203,7 @@ struct igemm_job {
 	size_t nchunks;
 	size_t nblocks_total;      /* groups * blocks per group */
 	int block_major;           /* task order: blocks outside (weights stay) or chunks outside */
+	int stream;                /* output too big for the caches: bypass them */
 	size_t taps_per_slice;     /* slices: taps_per_slice whole taps, or (when
 				    * 0) one tap cut into channel ranges of: */
 	size_t chans_per_slice;
@@ -283,6 +287,8 @@ static void igemm_task(void *ctx, size_t task, int thread)
 		}
 		if (last && conv->desc.relu)
 			flags |= STP_IGEMM_RELU;
+		if (last && job->stream)
+			flags |= STP_IGEMM_STREAM;
 		for (size_t tile = tile_begin; tile < tile_end; tile++) {
 			const float **a = table + (tile - tile_begin) * per_tile;
 			const size_t p0 = tile * mr_max;
@@ -348,6 +354,7 @@ void stp_conv_run(const struct stp_conv *conv, const struct stp_tensor *in,
 	weight_bytes = job.nblocks_total * conv->block_floats * sizeof(float);
 	input_bytes = npixels * (size_t)d->cin * sizeof(float);
 	job.block_major = weight_bytes > input_bytes;
+	job.stream = npixels * (size_t)d->cout * sizeof(float) > STREAM_OUTPUT_BYTES;
 
 	job.scratch_per_thread = job.tiles_per_chunk * (conv->ks + 2) * mr;
 	job.scratch = malloc(threads * job.scratch_per_thread * sizeof(float *));
