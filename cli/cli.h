@@ -34,7 +34,8 @@ enum cli_opt_type {
 	CLI_OPT_FLAG,    /* no value; stores int 1 */
 	CLI_OPT_INT,     /* stores int, within [min, max] */
 	CLI_OPT_SIZE,    /* "HxW"; stores int[2], each side within [min, max] */
-	CLI_OPT_CHOICE   /* one of choices[]; stores the int index of the match */
+	CLI_OPT_CHOICE,  /* one of choices[]; stores the int index of the match */
+	CLI_OPT_BUDGET   /* "dense" (1), "auto" (0) or a number in (0, 1]; stores double */
 };
 
 struct cli_option {

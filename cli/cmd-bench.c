@@ -7,7 +7,10 @@
  * runs stp_session_run --warmup times untimed and --runs times timed with
  * CLOCK_MONOTONIC. Reports min, median and mean milliseconds, the model's
  * dense cost at that size, achieved GFLOP/s (total FLOPs over the median),
- * the session's workspace and the process's peak RSS. Memory is in MiB
+ * the session's workspace and the process's peak RSS. Sparse models run
+ * with --budget / --mode / --seed and also report the mean mask density and
+ * the backbone cost the last run spent (backbone_gmacs; the dense cost is
+ * dense_backbone_gmacs). Memory is in MiB
  * (2^20 bytes) though the keys say "mb". With --json the report is one JSON
  * object on one line, for scripts (bench/run-bench.sh).
  */
@@ -30,7 +33,12 @@ struct bench_opts {
 	int warmup;
 	int isa;       /* enum stp_isa */
 	int json;
+	double budget; /* stp_run_options.budget */
+	int mode;      /* enum stp_sampling */
+	int seed;
 };
+
+static const char *const mode_choices[] = {"deterministic", "stochastic", NULL};
 
 static const struct cli_option bench_options[] = {
 	{"size", CLI_OPT_SIZE, "HxW", 1, CLI_SIZE_MAX, NULL, offsetof(struct bench_opts, size),
@@ -45,6 +53,13 @@ static const struct cli_option bench_options[] = {
 	 offsetof(struct bench_opts, isa), "kernel level (default auto: the best, or $STIPPLE_ISA)"},
 	{"json", CLI_OPT_FLAG, NULL, 0, 0, NULL, offsetof(struct bench_opts, json),
 	 "print one JSON object instead of text"},
+	{"budget", CLI_OPT_BUDGET, "RHO|dense|auto", 0, 0, NULL, offsetof(struct bench_opts, budget),
+	 "sparse models: spend at most RHO x the dense backbone cost; dense = every cell; "
+	 "auto = the trained masks (default)"},
+	{"mode", CLI_OPT_CHOICE, "deterministic|stochastic", 0, 0, mode_choices,
+	 offsetof(struct bench_opts, mode), "how trained masks sample (default deterministic)"},
+	{"seed", CLI_OPT_INT, "S", 0, 2147483647, NULL, offsetof(struct bench_opts, seed),
+	 "noise seed of the stochastic mode (default 0)"},
 };
 
 static void bench_defaults(void *p)
@@ -58,11 +73,15 @@ static void bench_defaults(void *p)
 	o->warmup = 1;
 	o->isa = STP_ISA_AUTO;
 	o->json = 0;
+	o->budget = 0;
+	o->mode = STP_SAMPLING_DETERMINISTIC;
+	o->seed = 0;
 }
 
 struct bench_result {
 	double min_ms, median_ms, mean_ms;
 	struct stp_cost cost;
+	struct stp_run_report report;  /* of the last timed run */
 	double workspace_mb, peak_rss_mb;
 	int threads;
 	enum stp_isa isa;
@@ -122,7 +141,7 @@ static int print_json(const char *path, const struct bench_opts *o,
 	int rc = CLI_EXIT_OK;
 
 	root = json_pack("{s:s, s:[ii], s:i, s:s, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f,"
-			 " s:f, s:f}",
+			 " s:f, s:f, s:f, s:f, s:i, s:s, s:i}",
 			 "model", path,
 			 "size", o->size[0], o->size[1],
 			 "threads", r->threads,
@@ -132,7 +151,13 @@ static int print_json(const char *path, const struct bench_opts *o,
 			 "min_ms", r4(r->min_ms),
 			 "median_ms", r4(r->median_ms),
 			 "mean_ms", r4(r->mean_ms),
-			 "backbone_gmacs", r4(r->cost.backbone_macs / 1e9),
+			 "backbone_gmacs", r4(r->report.backbone_macs / 1e9),
+			 "dense_backbone_gmacs", r4(r->report.dense_backbone_macs / 1e9),
+			 "density", r4(r->report.mean_density),
+			 "budget", r4(o->budget),
+			 "masks", r->report.nmasks,
+			 "mode", mode_choices[o->mode],
+			 "seed", o->seed,
 			 "total_gflops", r4(r->cost.total_flops / 1e9),
 			 "gflops_per_s", r4(r->cost.total_flops / 1e6 / r->median_ms),
 			 "workspace_mb", r4(r->workspace_mb),
@@ -156,8 +181,13 @@ static void print_text(const char *path, const struct bench_opts *o,
 	printf("runs         %d timed after %d warm-up\n", o->runs, o->warmup);
 	printf("time         min %.3f ms, median %.3f ms, mean %.3f ms\n",
 	       r->min_ms, r->median_ms, r->mean_ms);
-	printf("cost         backbone %.2f GMACs, total %.2f GFLOPs\n",
-	       r->cost.backbone_macs / 1e9, r->cost.total_flops / 1e9);
+	printf("cost         backbone %.2f GMACs (dense %.2f), total %.2f GFLOPs dense\n",
+	       r->report.backbone_macs / 1e9, r->report.dense_backbone_macs / 1e9,
+	       r->cost.total_flops / 1e9);
+	if (r->report.nmasks > 0)
+		printf("sparsity     %d masks, mean density %.3f, budget %s%.2f, mode %s, seed %d\n",
+		       r->report.nmasks, r->report.mean_density, o->budget == 0 ? "auto " : "",
+		       o->budget, mode_choices[o->mode], o->seed);
 	printf("speed        %.1f GFLOP/s (total FLOPs / median time)\n",
 	       r->cost.total_flops / 1e6 / r->median_ms);
 	printf("memory       workspace %.1f MiB, peak RSS %.1f MiB\n",
@@ -169,6 +199,7 @@ static enum stp_status time_runs(stp_session *session, const float *input,
 				 const struct bench_opts *o, struct bench_result *r)
 {
 	double *t = malloc(sizeof(double) * (size_t)o->runs);
+	const struct stp_run_options ro = {o->budget, (enum stp_sampling)o->mode, (uint64_t)o->seed};
 	enum stp_status st = STP_OK;
 	double sum = 0;
 	int n = o->runs;
@@ -176,13 +207,15 @@ static enum stp_status time_runs(stp_session *session, const float *input,
 	if (t == NULL)
 		return STP_ERR_NOMEM;
 	for (int i = 0; i < o->warmup && st == STP_OK; i++)
-		st = stp_session_run(session, input, o->size[0], o->size[1]);
+		st = stp_session_run_with(session, input, o->size[0], o->size[1], &ro);
 	for (int i = 0; i < n && st == STP_OK; i++) {
 		double t0 = now_ms();
-		st = stp_session_run(session, input, o->size[0], o->size[1]);
+		st = stp_session_run_with(session, input, o->size[0], o->size[1], &ro);
 		t[i] = now_ms() - t0;
 		sum += t[i];
 	}
+	if (st == STP_OK)
+		st = stp_session_report(session, &r->report);
 	if (st == STP_OK) {
 		qsort(t, (size_t)n, sizeof(double), cmp_double);
 		r->min_ms = t[0];

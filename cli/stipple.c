@@ -150,6 +150,26 @@ static enum parse_result set_option(const struct cli_command *cmd,
 		cli_error(cmd->name, "--%s wants one of %s, got '%s'", o->name,
 			  o->metavar, value);
 		return PARSE_USAGE;
+	case CLI_OPT_BUDGET: {
+		char *end;
+		double rho;
+		if (strcmp(value, "dense") == 0) {
+			*(double *)field = 1.0;
+			return PARSE_OK;
+		}
+		if (strcmp(value, "auto") == 0) {
+			*(double *)field = 0.0;
+			return PARSE_OK;
+		}
+		rho = strtod(value, &end);
+		if (end == value || *end != '\0' || !(rho > 0 && rho <= 1)) {
+			cli_error(cmd->name, "--%s wants a number in (0, 1], dense or auto, got '%s'",
+				  o->name, value);
+			return PARSE_USAGE;
+		}
+		*(double *)field = rho;
+		return PARSE_OK;
+	}
 	}
 	cli_error(cmd->name, "--%s has an unknown option type", o->name);
 	return PARSE_USAGE;

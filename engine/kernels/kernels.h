@@ -39,6 +39,12 @@
  *   a   ks*4 pointers, tap-major, as for IGEMM; rows r >= mr repeat a valid one.
  *   w   [nc][ks][kc] weights. c: 4 pointers to nc floats (no bias here).
  */
+/*
+ * GATHER computes one output row of a weighted sum of rows (interpolation):
+ *   dst[ch] = sum_{j < n} weight[j] * src[j][ch] (+ bias[ch]) (+ residual[ch]),
+ *   then ReLU if relu; for ch < c. n == 0 gives zeros (before bias etc.).
+ * bias and residual may be NULL. dst never aliases a source.
+ */
 #ifndef STP_KERNELS_H
 #define STP_KERNELS_H
 
@@ -65,6 +71,10 @@ typedef void (*stp_dotconv_ukernel_fn)(size_t mr, size_t nc, size_t kc, size_t k
 				       const float *const *a, const float *w,
 				       float *const *c);
 
+typedef void (*stp_gather_ukernel_fn)(size_t c, size_t n, const float *const *src,
+				      const float *weight, const float *bias,
+				      const float *residual, int relu, float *dst);
+
 #define STP_DOTCONV_MR 4
 #define STP_DOTCONV_MAX_NC 4
 
@@ -72,6 +82,7 @@ struct stp_kernels {
 	enum stp_isa isa;
 	struct stp_igemm_kernel igemm;
 	stp_dotconv_ukernel_fn dotconv;
+	stp_gather_ukernel_fn gather;
 };
 
 const struct stp_kernels *stp_kernels_for(enum stp_isa isa);
@@ -93,6 +104,13 @@ void stp_f32_dotconv_ukernel_4xN__avx2(size_t, size_t, size_t, size_t,
 				       const float *const *, const float *, float *const *);
 void stp_f32_dotconv_ukernel_4xN__avx512(size_t, size_t, size_t, size_t,
 					 const float *const *, const float *, float *const *);
+
+#define STP_DECLARE_GATHER(name)                                                \
+	void name(size_t, size_t, const float *const *, const float *, const float *, \
+		  const float *, int, float *)
+STP_DECLARE_GATHER(stp_f32_gather_ukernel__scalar);
+STP_DECLARE_GATHER(stp_f32_gather_ukernel__avx2);
+STP_DECLARE_GATHER(stp_f32_gather_ukernel__avx512);
 
 /* CPU feature detection (cpu.c). */
 int stp_cpu_has_avx2_fma(void);

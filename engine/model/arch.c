@@ -9,7 +9,7 @@
  * e.g. "architecture: backbone.layers must be 4 integers in 1..64".
  * Consistency checks across fields (depth, FPN widths, input lengths) come
  * after the fields they relate. A well-formed document that asks for
- * something this version cannot run (a sparse backbone, heads, another
+ * something this version cannot run (heads, another
  * backbone or neck kind) is STP_ERR_UNSUPPORTED; anything else is
  * STP_ERR_FORMAT.
  */
@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "../sparse/interp.h"
 #include "arch.h"
 
 #define MAX_CHANNELS 4096
@@ -34,6 +35,8 @@ static const char *const neck_keys[] = {"kind", "in_channels", "out_channels",
 static const char *const input_keys[] = {"channels", "mean", "std", "resize",
 					 "size_divisor", NULL};
 static const char *const resize_keys[] = {"short_side", "max_long_side", NULL};
+static const char *const sparse_keys[] = {"kernel", "window", "grid_stride", "variant",
+					  "blocks", "temperature", NULL};
 
 struct ctx {
 	char *err;
@@ -132,6 +135,72 @@ static enum stp_status get_choice(struct ctx *c, json_t *obj, const char *prefix
 			     names[0], names[1]);
 }
 
+/* backbone.sparse: see proto/model-format.md, "Sparse backbones". */
+static enum stp_status parse_sparse(struct ctx *c, json_t *sp, struct stp_arch *a)
+{
+	static const char *const kernels[3] = {"rbf", "learned", "avgpool"};
+	static const char *const variants[3] = {"a", "b", "c"};
+	const char *p = "backbone.sparse.", *s;
+	struct stp_arch_sparse *out = &a->sparse;
+	json_t *blocks;
+	enum stp_status st;
+	int found = -1;
+
+	if ((st = check_object(c, sp, "backbone.sparse", sparse_keys)) != STP_OK)
+		return st;
+	s = json_string_value(json_object_get(sp, "kernel"));
+	for (int i = 0; s && i < 3; i++)
+		if (strcmp(s, kernels[i]) == 0)
+			found = i;
+	if (found < 0)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: %skernel must be \"rbf\", \"learned\" or \"avgpool\"", p);
+	out->kernel = found == 0 ? STP_INTERP_RBF : found == 1 ? STP_INTERP_LEARNED : STP_INTERP_AVGPOOL;
+	found = -1;
+	s = json_string_value(json_object_get(sp, "variant"));
+	for (int i = 0; s && i < 3; i++)
+		if (strcmp(s, variants[i]) == 0)
+			found = i;
+	if (found < 0)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: %svariant must be \"a\", \"b\" or \"c\"", p);
+	out->variant = (char)('a' + found);
+	if (out->variant == 'c' && a->block != STP_BLOCK_BOTTLENECK)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: %svariant \"c\" needs bottleneck blocks", p);
+	if ((st = get_int(c, sp, p, "window", 1, STP_INTERP_MAX_WINDOW, &out->window)) != STP_OK ||
+	    (st = get_int(c, sp, p, "grid_stride", 1, 64, &out->grid_stride)) != STP_OK)
+		return st;
+	if (out->window % 2 == 0)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: %swindow must be odd", p);
+	if (!number_value(json_object_get(sp, "temperature"), &out->temperature) ||
+	    !(out->temperature > 0))
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: %stemperature must be a number > 0", p);
+	blocks = json_object_get(sp, "blocks");
+	if (!json_is_array(blocks) || json_array_size(blocks) != 4)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: %sblocks must be 4 lists of 0/1 flags", p);
+	for (int stage = 0; stage < 4; stage++) {
+		json_t *row = json_array_get(blocks, (size_t)stage);
+		if (!json_is_array(row) || json_array_size(row) != (size_t)a->layers[stage])
+			return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+					     "architecture: %sblocks[%d] must hold %d flags (layers)",
+					     p, stage, a->layers[stage]);
+		for (int b = 0; b < a->layers[stage]; b++) {
+			json_t *f = json_array_get(row, (size_t)b);
+			if (!json_is_integer(f) || json_integer_value(f) < 0 || json_integer_value(f) > 1)
+				return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+						     "architecture: %sblocks[%d][%d] must be 0 or 1",
+						     p, stage, b);
+			out->blocks[stage][b] = (unsigned char)json_integer_value(f);
+		}
+	}
+	out->enabled = 1;
+	return STP_OK;
+}
+
 static enum stp_status parse_backbone(struct ctx *c, json_t *bb, struct stp_arch *a)
 {
 	static const char *const blocks[2] = {"basic", "bottleneck"};
@@ -173,8 +242,7 @@ static enum stp_status parse_backbone(struct ctx *c, json_t *bb, struct stp_arch
 				     "architecture: backbone.bn_eps must be a number > 0");
 	sparse = json_object_get(bb, "sparse");
 	if (json_is_object(sparse))
-		return stp_set_error(c->err, c->errlen, STP_ERR_UNSUPPORTED,
-				     "architecture: sparse backbones are not supported by this version");
+		return parse_sparse(c, sparse, a);
 	if (!json_is_null(sparse))
 		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
 				     "architecture: backbone.sparse must be null or an object");

@@ -140,6 +140,7 @@ int stp_net_sparse_block(struct stp_net_builder *b, int stage, int index, int in
 	sb->nconvs = bottleneck ? 3 : 2;
 	sb->nmasks = variant == 'a' ? 1 : variant == 'b' ? 2 : 3;
 	sb->grid = a->sparse.grid_stride;
+	sb->gather = b->kernels->gather;
 	sb->mask_index = (uint32_t)b->plan->nmasks;
 	for (int j = 0; j < sb->nconvs; j++) {
 		sb->mask_of[j] = j < sb->nmasks ? j : sb->nmasks - 1;

@@ -128,7 +128,8 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 							   scratch->targets, ntargets);
 				if (st != STP_OK)
 					return st;
-				stp_interp_run(&scratch->plan, &feat[j], &feat[j], NULL, NULL, 0, pool);
+				stp_interp_run(&scratch->plan, &feat[j], &feat[j], NULL, NULL, 0,
+					       block->gather, pool);
 			}
 		}
 		cur = feat[j];
@@ -151,6 +152,7 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 				   scratch->targets, (size_t)out->h * out->w);
 	if (st != STP_OK)
 		return st;
-	stp_interp_run(&scratch->plan, &feat[last], out, block->last_shift, &shortcut, 1, pool);
+	stp_interp_run(&scratch->plan, &feat[last], out, block->last_shift, &shortcut, 1,
+		       block->gather, pool);
 	return STP_OK;
 }

@@ -49,6 +49,7 @@ struct stp_sparse_block {
 	int mask_channel[STP_BLOCK_MAX_MASKS]; /* and which of its output channels */
 	struct stp_interp_kernel kernel[STP_BLOCK_MAX_MASKS]; /* one per interpolation module */
 	int grid;                       /* grid prior stride */
+	stp_gather_ukernel_fn gather;   /* interpolation kernel of the engine's ISA */
 	uint32_t mask_index;            /* of mask 0 in the network, for noise keys */
 };
 

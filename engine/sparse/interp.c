@@ -5,8 +5,9 @@
  * stores the sampled neighbours with weight W/(sum W + epsilon): the
  * normaliser is per target, shared by all channels, and a window with no
  * sample gives an empty list (the module's ~0 output, as in the reference).
- * Running is a gather over those lists, vectorised over channels, with the
- * bias / residual / ReLU epilogue fused; tasks are chunks of targets.
+ * Running is the GATHER micro-kernel over those lists (vectorised over
+ * channels for the engine's ISA), with the bias / residual / ReLU epilogue
+ * fused; tasks are chunks of targets.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -98,8 +99,18 @@ enum stp_status stp_interp_plan_build(struct stp_interp_plan *plan,
 				sum += wt;
 			}
 		}
-		for (size_t j = first; j < n; j++)
-			plan->weights[j] /= sum + STP_INTERP_EPSILON;
+		/* Normalise, dropping sources too light to matter. */
+		{
+			size_t kept = first;
+			for (size_t j = first; j < n; j++) {
+				const float wn = plan->weights[j] / (sum + STP_INTERP_EPSILON);
+				if (wn >= STP_INTERP_MIN_WEIGHT) {
+					plan->sources[kept] = plan->sources[j];
+					plan->weights[kept++] = wn;
+				}
+			}
+			n = kept;
+		}
 	}
 	plan->begin[ntargets] = n;
 	plan->ntargets = ntargets;
@@ -123,6 +134,7 @@ struct interp_job {
 	struct stp_tensor *out;
 	const float *bias;
 	int relu;
+	stp_gather_ukernel_fn gather;
 };
 
 static void interp_task(void *ctx, size_t task, int thread)
@@ -131,50 +143,28 @@ static void interp_task(void *ctx, size_t task, int thread)
 	const struct stp_interp_plan *plan = job->plan;
 	const size_t c = (size_t)job->in->c;
 	size_t end = (task + 1) * TARGETS_PER_TASK;
+	const float *src[STP_INTERP_MAX_WINDOW * STP_INTERP_MAX_WINDOW];
 	(void)thread;
 
 	if (end > plan->ntargets)
 		end = plan->ntargets;
 	for (size_t i = task * TARGETS_PER_TASK; i < end; i++) {
 		const size_t p = (size_t)plan->targets[i];
-		float *restrict dst = job->out->data + p * job->out->c_stride;
-		size_t j = plan->begin[i];
-		const size_t j_end = plan->begin[i + 1];
-
-		if (j == j_end) {
-			memset(dst, 0, c * sizeof(float));
-		} else {
-			const float *restrict src = job->in->data + (size_t)plan->sources[j] * job->in->c_stride;
-			const float wt = plan->weights[j];
-			for (size_t ch = 0; ch < c; ch++)
-				dst[ch] = wt * src[ch];
-			for (j++; j < j_end; j++) {
-				const float *restrict s = job->in->data + (size_t)plan->sources[j] * job->in->c_stride;
-				const float wj = plan->weights[j];
-				for (size_t ch = 0; ch < c; ch++)
-					dst[ch] += wj * s[ch];
-			}
-		}
-		if (job->bias)
-			for (size_t ch = 0; ch < c; ch++)
-				dst[ch] += job->bias[ch];
-		if (job->residual) {
-			const float *restrict res = job->residual->data + p * job->residual->c_stride;
-			for (size_t ch = 0; ch < c; ch++)
-				dst[ch] += res[ch];
-		}
-		if (job->relu)
-			for (size_t ch = 0; ch < c; ch++)
-				dst[ch] = dst[ch] > 0.0f ? dst[ch] : 0.0f;
+		const size_t j0 = plan->begin[i], n = plan->begin[i + 1] - j0;
+		for (size_t j = 0; j < n; j++)
+			src[j] = job->in->data + (size_t)plan->sources[j0 + j] * job->in->c_stride;
+		job->gather(c, n, src, plan->weights + j0, job->bias,
+			    job->residual ? job->residual->data + p * job->residual->c_stride : NULL,
+			    job->relu, job->out->data + p * job->out->c_stride);
 	}
 }
 
 void stp_interp_run(const struct stp_interp_plan *plan, const struct stp_tensor *in,
 		    struct stp_tensor *out, const float *bias,
 		    const struct stp_tensor *residual, int relu,
-		    struct stp_threadpool *pool)
+		    stp_gather_ukernel_fn gather, struct stp_threadpool *pool)
 {
-	struct interp_job job = {plan, in, residual, out, bias, relu};
+	struct interp_job job = {plan, in, residual, out, bias, relu, gather};
 	stp_threadpool_parallel_for(pool, (plan->ntargets + TARGETS_PER_TASK - 1) / TARGETS_PER_TASK,
 				    interp_task, &job);
 }

@@ -16,9 +16,13 @@
 
 #include <stdint.h>
 
+#include "../kernels/kernels.h"
 #include "../src/threadpool.h"
 
 #define STP_INTERP_EPSILON 1e-5f
+/* Normalised weights below this are dropped from plans: their share of an
+ * output is under float32 resolution (with a = 3, sources 3 cells away). */
+#define STP_INTERP_MIN_WEIGHT 1e-7f
 #define STP_INTERP_MAX_WINDOW 15
 
 /* A k x k kernel, k odd, row-major [dy][dx] (centre at k/2). */
@@ -57,6 +61,6 @@ void stp_interp_plan_clear(struct stp_interp_plan *plan);
 void stp_interp_run(const struct stp_interp_plan *plan, const struct stp_tensor *in,
 		    struct stp_tensor *out, const float *bias,
 		    const struct stp_tensor *residual, int relu,
-		    struct stp_threadpool *pool);
+		    stp_gather_ukernel_fn gather, struct stp_threadpool *pool);
 
 #endif

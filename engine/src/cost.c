@@ -141,7 +141,7 @@ enum stp_status stp_session_report(const stp_session *s, struct stp_run_report *
 	for (int i = 0; i < plan->nops; i++) {
 		const struct stp_op *op = &plan->ops[i];
 		double d[STP_BLOCK_MAX_MASKS];
-		if (op->kind != STP_OP_SPARSE_BLOCK)
+		if (op->kind != STP_OP_SPARSE_BLOCK || s->ran_dense)
 			continue;
 		for (int m = 0; m < op->sparse->nmasks; m++)
 			d[m] = stp_session_mask_density(s, (int)op->sparse->mask_index + m);

@@ -35,6 +35,7 @@ struct stp_session {
 	size_t *topk;                /* [plan.nmasks]: budget mode's cells per mask */
 	double min_budget;           /* the last budget solve's grid-only cost ratio */
 	int ran;                     /* a run completed since the last reshape */
+	int ran_dense;               /* ... with budget 1: no masks, no interpolation cost */
 	stp_abort_fn abort_fn;
 	void *abort_user;
 };

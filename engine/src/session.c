@@ -240,6 +240,7 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 		}
 	}
 	s->ran = 1;
+	s->ran_dense = sparse_opts.dense;
 	return STP_OK;
 }
 

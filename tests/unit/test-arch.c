@@ -201,11 +201,40 @@ static void test_invalid(void)
 	expect(b, "\"num_classes\": 0", "\"num_classes\": -1", F, "num_classes");
 	expect(b, "\"num_classes\": 0", "\"num_classes\": 10", F, "needs backbone.num_classes 0");
 	expect(b, "\"sparse\": null", "\"sparse\": 0", F, "sparse");
-	expect(b, "\"sparse\": null",
-	       "\"sparse\": {\"kernel\": \"rbf\", \"window\": 7, \"grid_stride\": 11, "
-	       "\"variant\": \"b\", \"blocks\": [[1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1, 1, 1], "
-	       "[1, 1, 1]], \"temperature\": 0.03}", U,
-	       "sparse backbones are not supported by this version");
+	/* Sparse settings. */
+	{
+		static const char sp[] = "\"sparse\": {\"kernel\": \"rbf\", \"window\": 7, "
+			"\"grid_stride\": 11, \"variant\": \"b\", \"blocks\": [[1, 1, 1], "
+			"[1, 1, 1, 1], [0, 1, 1, 1, 1, 1], [1, 1, 1]], \"temperature\": 0.03}";
+		char *json = mutate(b, "\"sparse\": null", sp);
+		struct stp_arch a;
+		char err[256] = "";
+		enum stp_status st = stp_arch_parse(json, &a, err, sizeof(err));
+		CHECK(st == STP_OK && a.sparse.enabled && a.sparse.kernel == STP_INTERP_RBF &&
+		      a.sparse.window == 7 && a.sparse.grid_stride == 11 && a.sparse.variant == 'b' &&
+		      a.sparse.blocks[2][0] == 0 && a.sparse.blocks[2][1] == 1 &&
+		      fabsf(a.sparse.temperature - 0.03f) < 1e-7f, "sparse settings parse (%s)", err);
+		stp_arch_clear(&a);
+		free(json);
+		char *sb = mutate(b, "\"sparse\": null", sp);
+		expect(sb, "\"rbf\"", "\"gauss\"", F, "kernel");
+		expect(sb, "\"window\": 7", "\"window\": 4", F, "odd");
+		expect(sb, "\"window\": 7", "\"window\": 17", F, "window");
+		expect(sb, "\"grid_stride\": 11", "\"grid_stride\": 0", F, "grid_stride");
+		expect(sb, "\"variant\": \"b\"", "\"variant\": \"d\"", F, "variant");
+		expect(sb, "[1, 1, 1]], \"temp", "[1, 1]], \"temp", F, "blocks[3]");
+		expect(sb, "[0, 1, 1", "[2, 1, 1", F, "blocks[2][0]");
+		expect(sb, "\"temperature\": 0.03", "\"temperature\": 0", F, "temperature");
+		expect(sb, ", \"temperature\": 0.03", "", F, "temperature is missing");
+		expect(sb, "\"variant\": \"b\"", "\"variant\": \"b\", \"extra\": 1", F, "unknown key");
+		free(sb);
+		char *basic = mutate(resnet18, "\"sparse\": null",
+				     "\"sparse\": {\"kernel\": \"avgpool\", \"window\": 3, "
+				     "\"grid_stride\": 4, \"variant\": \"c\", \"blocks\": [[1, 1], "
+				     "[1, 1], [1, 1], [1, 1]], \"temperature\": 1}");
+		expect(basic, "\"window\": 3", "\"window\": 3", F, "needs bottleneck");
+		free(basic);
+	}
 
 	/* Depth consistency. */
 	expect(b, "\"depth\": 50", "\"depth\": 51", F, "inconsistent");

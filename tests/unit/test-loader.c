@@ -191,7 +191,7 @@ static void test_metadata(void)
 				     "\"temperature\": 0.03}");
 	mb_set(&m.architecture, json);
 	free(json);
-	expect_fail(&m, STP_ERR_UNSUPPORTED, "sparse", "sparse architecture");
+	expect_fail(&m, STP_ERR_FORMAT, "mask1.weight", "sparse architecture without mask tensors");
 
 	mb_build(&m, &tiny_basic, 1);
 	json = mb_strdup(m.architecture);

@@ -75,6 +75,7 @@ static void run_case(const struct block_case *bc, const struct stp_kernels *kern
 	b->nmasks = bc->variant == 'a' ? 1 : bc->variant == 'b' ? 2 : 3;
 	b->nconvs = nconvs;
 	b->grid = bc->grid;
+	b->gather = kernels->gather;
 	b->mask_index = 5;
 	if (bc->bottleneck) {
 		b->conv[0] = make_conv(bc->cin, bc->planes, 1, 1, 1, 0.2f, kernels);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "sparse/interp.h"
 #include "sparse/mask.h"
 #include "sparse-ref.h"
@@ -117,7 +118,7 @@ static void make_mask(enum mask_kind kind, int h, int w, uint8_t *m)
 		}
 }
 
-static void test_interp(struct stp_threadpool *pool)
+static void test_interp(struct stp_threadpool *pool, stp_gather_ukernel_fn gather)
 {
 	const int sizes[][3] = {{1, 1, 3}, {7, 9, 16}, {13, 11, 17}, {20, 33, 64}};
 	struct stp_interp_plan plan = {0};
@@ -159,7 +160,7 @@ static void test_interp(struct stp_threadpool *pool)
 				CHECK(st == STP_OK, "plan build");
 				struct stp_tensor tf = {f, h, w, c, c}, to = {out, h, w, c, c};
 				struct stp_tensor tr = {res, h, w, c, c};
-				stp_interp_run(&plan, &tf, &to, bias, &tr, 1, pool);
+				stp_interp_run(&plan, &tf, &to, bias, &tr, 1, gather, pool);
 				double max_err = 0;
 				for (size_t i = 0; i < n; i++) {
 					double want = ref[i] + bias[i % c] + res[i];
@@ -178,7 +179,7 @@ static void test_interp(struct stp_threadpool *pool)
 						unsampled[nu++] = p;
 				memcpy(out, f, n * sizeof(float));
 				st = stp_interp_plan_build(&plan, &k, m, h, w, unsampled, nu);
-				stp_interp_run(&plan, &to, &to, NULL, NULL, 0, pool);
+				stp_interp_run(&plan, &to, &to, NULL, NULL, 0, gather, pool);
 				max_err = 0;
 				for (size_t i = 0; i < n; i++) {
 					double e = fabs(out[i] - ref[i]);
@@ -204,7 +205,11 @@ int main(void)
 		struct stp_threadpool *pool;
 		if (stp_threadpool_create(threads, &pool) != STP_OK)
 			HARNESS_ERROR("thread pool");
-		test_interp(pool);
+		test_interp(pool, stp_kernels_for(STP_ISA_SCALAR)->gather);
+		if (stp_cpu_has_avx2_fma())
+			test_interp(pool, stp_kernels_for(STP_ISA_AVX2)->gather);
+		if (stp_cpu_has_avx512f())
+			test_interp(pool, stp_kernels_for(STP_ISA_AVX512)->gather);
 		stp_threadpool_destroy(pool);
 	}
 	return test_main_end();

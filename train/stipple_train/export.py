@@ -21,6 +21,7 @@ from torch import nn
 from . import safetensors_io
 from .model import ARCH_NAMES, StippleNet, arch_for
 from .resnet import BasicBlock, Bottleneck
+from .sparse import Interpolation, MaskPredictor, SparseBlock, sampling_mode
 
 CALIBRATION_PASSES = 2
 CALIBRATION_SHAPE = (2, 128, 128)  # batch, height, width
@@ -89,6 +90,15 @@ def _init_weights(model, gen):
             m.bn2.weight.mul_(RESIDUAL_GAMMA_SCALE)
         elif isinstance(m, Bottleneck):
             m.bn3.weight.mul_(RESIDUAL_GAMMA_SCALE)
+        elif isinstance(m, SparseBlock):
+            getattr(m, "bn%d" % m.nconvs).weight.mul_(RESIDUAL_GAMMA_SCALE)
+        elif isinstance(m, MaskPredictor):
+            fan_in = m.weight[0].numel()
+            m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * fan_in ** -0.5)
+        elif isinstance(m, Interpolation) and m.kind == "rbf":
+            m.a.copy_(torch.rand(1, generator=gen) + 2.5)
+        elif isinstance(m, Interpolation) and m.kind == "learned":
+            m.kernel.copy_(torch.rand(m.kernel.shape, generator=gen) * 0.1 + 0.01)
 
 
 def _calibrate_bn(model, gen):
@@ -105,6 +115,25 @@ def _calibrate_bn(model, gen):
         bn.momentum = 0.1
         bn.num_batches_tracked.zero_()
     model.eval()
+
+
+def _center_masks(model, gen):
+    """Sets each mask bias so that about half of the cells of a random input
+    sample (logits spread around 0: masks are mixed), in network order."""
+    def center(predictor, logit):
+        median = logit.flatten().median()
+        predictor.bias.sub_(median - torch.randn(1, generator=gen)[0] * 0.2)
+
+    predictors = [m for m in model.modules() if isinstance(m, MaskPredictor)]
+    if not predictors:
+        return
+    for p in predictors:
+        p.calibrate = center
+    n, h, w = CALIBRATION_SHAPE
+    with sampling_mode("deterministic"):
+        model(torch.randn((1, model.arch["input"]["channels"], h, w), generator=gen))
+    for p in predictors:
+        p.calibrate = None
 
 
 def _perturb_bn(model, gen):
@@ -125,12 +154,15 @@ def random_model(arch, seed):
     N(0, 0.05) standard deviations, variance by U(0.8, 1.25)) so that folding
     BN is not an identity map."""
     gen = torch.Generator().manual_seed(seed)
+    # Mask predictors start from their paper init (p ~ 0.95) and get random
+    # weights and centred biases below, so random models have mixed masks.
     torch.manual_seed(seed)
     model = StippleNet(arch)
     with torch.no_grad():
         _init_weights(model, gen)
         _calibrate_bn(model, gen)
         _perturb_bn(model, gen)
+        _center_masks(model, gen)
     return model
 
 

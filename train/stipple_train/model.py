@@ -12,6 +12,7 @@ from torch import nn
 
 from .fpn import FPN
 from .resnet import ResNet
+from .sparse import sparse_settings
 
 RESNET_LAYERS = {
     18: ("basic", [2, 2, 2, 2]),
@@ -21,8 +22,10 @@ RESNET_LAYERS = {
     152: ("bottleneck", [3, 8, 36, 3]),
 }
 
-ARCH_NAMES = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-              "resnet18-fpn", "resnet50-fpn", "resnet101-fpn"]
+DENSE_ARCH_NAMES = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+                    "resnet18-fpn", "resnet50-fpn", "resnet101-fpn"]
+# "sparse-" + a dense name: every block sparse, METHOD.md's COCO settings.
+ARCH_NAMES = DENSE_ARCH_NAMES + ["sparse-" + n for n in DENSE_ARCH_NAMES]
 
 EXPANSION = {"basic": 1, "bottleneck": 4}
 
@@ -31,6 +34,9 @@ def arch_for(name):
     """The architecture dict for an --arch name such as "resnet50-fpn"."""
     if name not in ARCH_NAMES:
         raise ValueError("unknown architecture %r (one of %s)" % (name, ", ".join(ARCH_NAMES)))
+    sparse = name.startswith("sparse-")
+    if sparse:
+        name = name[len("sparse-"):]
     base, _, neck = name.partition("-")
     depth = int(base[len("resnet"):])
     block, layers = RESNET_LAYERS[depth]
@@ -45,7 +51,7 @@ def arch_for(name):
             "widths": widths,
             "bn_eps": 1e-05,
             "num_classes": 0,
-            "sparse": None,
+            "sparse": sparse_settings(layers=layers) if sparse else None,
         },
         "neck": None,
         "heads": [],

@@ -3,13 +3,17 @@
 The network is built from the "backbone" part of the architecture dict of
 proto/model-format.md, so every depth (18..152) and any stage widths come from
 one code path. Stride 2 sits on the 3x3 convolution of the first block of
-stages 2-4, as in torchvision. forward() returns an ordered dict: c2..c5 for a
+stages 2-4, as in torchvision. Blocks that backbone["sparse"] marks are
+sparse.SparseBlock (masks numbered in network order, as the engine does);
+variant "a" keeps strided bottleneck blocks dense, as the engine does. forward() returns an ordered dict: c2..c5 for a
 feature extractor, or "logits" when num_classes > 0.
 """
 from collections import OrderedDict
 
 import torch
 from torch import nn
+
+from .sparse import SparseBlock
 
 
 def conv3x3(cin, cout, stride=1):
@@ -78,25 +82,34 @@ class ResNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         cin = stem
+        self.nmasks = 0
         for s, (planes, count) in enumerate(zip(backbone["widths"], backbone["layers"])):
             stride = 1 if s == 0 else 2
-            stage, cin = self._make_stage(block, cin, planes, count, stride, eps)
+            stage, cin = self._make_stage(block, cin, planes, count, stride, eps,
+                                          backbone.get("sparse"), s)
             setattr(self, "layer%d" % (s + 1), stage)
         self.num_classes = backbone["num_classes"]
         if self.num_classes > 0:
             self.avgpool = nn.AdaptiveAvgPool2d(1)
             self.fc = nn.Linear(cin, self.num_classes)
 
-    @staticmethod
-    def _make_stage(block, cin, planes, count, stride, eps):
+    def _make_stage(self, block, cin, planes, count, stride, eps, sparse, stage):
         cout = planes * block.expansion
-        downsample = None
-        if stride != 1 or cin != cout:
-            downsample = nn.Sequential(conv1x1(cin, cout, stride),
-                                       nn.BatchNorm2d(cout, eps=eps))
-        blocks = [block(cin, planes, stride, downsample, eps)]
-        for _ in range(1, count):
-            blocks.append(block(cout, planes, 1, None, eps))
+        blocks = []
+        for i in range(count):
+            s = stride if i == 0 else 1
+            downsample = None
+            if s != 1 or cin != cout:
+                downsample = nn.Sequential(conv1x1(cin, cout, s), nn.BatchNorm2d(cout, eps=eps))
+            bottleneck = block is Bottleneck
+            if (sparse and sparse["blocks"][stage][i]
+                    and not (sparse["variant"] == "a" and bottleneck and s != 1)):
+                b = SparseBlock(bottleneck, cin, planes, s, downsample, eps, sparse, self.nmasks)
+                self.nmasks += b.nmasks
+            else:
+                b = block(cin, planes, s, downsample, eps)
+            blocks.append(b)
+            cin = cout
         return nn.Sequential(*blocks), cout
 
     def forward(self, x):

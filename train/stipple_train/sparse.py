@@ -86,17 +86,29 @@ class MaskPredictor(nn.Module):
 
     def __init__(self, cin, stride, grid_stride, index, t0=1.0, gamma=0.99998):
         super().__init__()
-        self.conv = nn.Conv2d(cin, 1, 3, stride=stride, padding=1, bias=True)
-        nn.init.zeros_(self.conv.weight)
-        nn.init.constant_(self.conv.bias, 3.0)
+        # Stored as <block>.mask{j}.weight / .bias (proto/model-format.md).
+        self.weight = nn.Parameter(torch.zeros(1, cin, 3, 3))
+        self.bias = nn.Parameter(torch.full((1,), 3.0))
+        self.stride = stride
         self.grid_stride = grid_stride
         self.index = index
         self.gamma = gamma
-        self.register_buffer("temperature", torch.tensor(float(t0)))
+        # The export writes the temperature reached into the architecture
+        # (backbone.sparse.temperature); training checkpoints keep the buffer.
+        self.register_buffer("temperature", torch.tensor(float(t0)), persistent=False)
+        self.calibrate = None
+
+    def logits(self, x):
+        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=1)
 
     def forward(self, x):
         """Returns (mask (N, 1, H, W), probability p before noise and grid)."""
-        logit = self.conv(x)
+        logit = self.logits(x)
+        if self.calibrate is not None and not self.training:
+            # Test fixtures: let a hook move the bias (see golden.py), then
+            # recompute with the final weights.
+            self.calibrate(self, logit)
+            logit = self.logits(x)
         p = torch.sigmoid(logit)
         n, _, h, w = logit.shape
         grid = grid_mask(h, w, self.grid_stride, logit.device).view(1, 1, h, w)
@@ -114,14 +126,22 @@ class MaskPredictor(nn.Module):
         elif mode == "deterministic":
             m = (logit >= 0).to(logit.dtype)
         elif mode == "stochastic":
-            noise = torch.from_numpy(logistic_noise_map(_SAMPLING["seed"], self.index, h, w))
-            # The engine adds float32 noise to float32 logits.
-            v = logit.float() + noise.to(logit.device).view(1, 1, h, w)
-            m = (v >= 0).to(logit.dtype)
+            m = (logit + self.noise(h, w).to(logit.dtype) >= 0).to(logit.dtype)
         else:
             k = _SAMPLING["topk"][self.index]
             m = torch.stack([topk_mask(logit[i, 0], grid[0, 0], k) for i in range(n)]).unsqueeze(1)
         return torch.maximum(m, grid), p
+
+
+    def noise(self, h, w):
+        """The stochastic mode's noise for this mask, (1, 1, h, w) float32."""
+        n = logistic_noise_map(_SAMPLING["seed"], self.index, h, w)
+        return torch.from_numpy(n).view(1, 1, h, w)
+
+
+def sampling_settings():
+    """The current inference sampling settings (a copy)."""
+    return dict(_SAMPLING)
 
 
 class Interpolation(nn.Module):
