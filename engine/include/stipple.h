@@ -168,6 +168,11 @@ STP_API enum stp_status stp_session_report(const stp_session *session,
 /* Sampled fraction of mask i (0 <= i < nmasks) in the last run; -1 if none. */
 STP_API double stp_session_mask_density(const stp_session *session, int index);
 
+/* The cells mask i sampled in the last run: *data points at h x w bytes
+ * (1 = sampled, row-major), valid until the next run. */
+STP_API enum stp_status stp_session_mask(const stp_session *session, int index,
+					 const uint8_t **data, int *h, int *w);
+
 struct stp_tensor_view {
 	const float *data;   /* NHWC; element (y, x, c) at data[(y*w + x)*c_stride + c] */
 	int h, w, c;

@@ -6,16 +6,18 @@
  * max(grid cells, floor(d * n)) cells, its best-ranked logits (top-k). The
  * cost of the network as a function of d is evaluated with exactly those
  * rounded counts (so the grid floors and the mask convs are accounted for)
- * and d is the largest value, found by bisection, whose cost fits. The
- * cost is non-decreasing in d for ResNet blocks (conv savings outweigh the
- * interpolation term d(1-d)), and the final cost is checked, not assumed.
+ * and d is the largest value whose cost fits: a scan from d = 1 down in
+ * steps of 1/64 finds the first that fits, bisection refines it up to the
+ * next step. The scan does not assume the cost grows with d (with narrow
+ * convs the interpolation term d(1-d) can outweigh the conv savings).
  */
 #include <math.h>
 #include <stdlib.h>
 
 #include "cost.h"
 
-#define BISECTION_STEPS 40
+#define SCAN_STEPS 64
+#define BISECTION_STEPS 24
 
 /* Cells each mask keeps at target density d, and the network's cost then. */
 static double cost_at(const struct stp_session *s, double d, size_t *topk, double dense_total)
@@ -66,12 +68,19 @@ enum stp_status stp_budget_solve(const struct stp_session *s, double rho, size_t
 	*min_rho = floor_cost / dense.backbone_macs;
 	if (floor_cost > cap)
 		return STP_ERR_INVALID_ARG;
-	for (int i = 0; i < BISECTION_STEPS; i++) {
+	for (int i = SCAN_STEPS; i >= 0; i--) {
+		lo = (double)i / SCAN_STEPS;
+		if (cost_at(s, lo, topk, dense.backbone_macs) <= cap)
+			break;
+	}
+	hi = lo + 1.0 / SCAN_STEPS;
+	for (int i = 0; i < BISECTION_STEPS && hi <= 1; i++) {
 		const double mid = (lo + hi) / 2;
 		if (cost_at(s, mid, topk, dense.backbone_macs) <= cap)
 			lo = mid;
 		else
 			hi = mid;
 	}
+	/* Leave topk as chosen for lo (the last call may have been another d). */
 	return cost_at(s, lo, topk, dense.backbone_macs) <= cap ? STP_OK : STP_ERR_INTERNAL;
 }

@@ -33,6 +33,9 @@ struct stp_session {
 	size_t sparse_cells;         /* cells the sparse scratch is sized for */
 	size_t *sampled, *cells;     /* [plan.nmasks]: the last run's masks */
 	size_t *topk;                /* [plan.nmasks]: budget mode's cells per mask */
+	uint8_t *mask_store;         /* every mask of the last run, one after another */
+	size_t *mask_offset;         /* [plan.nmasks]: where mask i starts in it */
+	int *mask_h, *mask_w;        /* [plan.nmasks]: its size */
 	double min_budget;           /* the last budget solve's grid-only cost ratio */
 	int ran;                     /* a run completed since the last reshape */
 	int ran_dense;               /* ... with budget 1: no masks, no interpolation cost */

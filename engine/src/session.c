@@ -29,8 +29,12 @@ enum stp_status stp_session_create(const stp_model *model, stp_session **out)
 	s->sampled = calloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
 	s->cells = calloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
 	s->topk = calloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
+	s->mask_offset = calloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
+	s->mask_h = calloc((size_t)model->plan.nmasks + 1, sizeof(int));
+	s->mask_w = calloc((size_t)model->plan.nmasks + 1, sizeof(int));
 	s->sparse.zero = s->zero;
-	if (!s->shapes || !s->offsets || !s->zero || !s->sampled || !s->cells || !s->topk) {
+	if (!s->shapes || !s->offsets || !s->zero || !s->sampled || !s->cells || !s->topk ||
+	    !s->mask_offset || !s->mask_h || !s->mask_w) {
 		stp_session_destroy(s);
 		return STP_ERR_NOMEM;
 	}
@@ -81,6 +85,38 @@ static enum stp_status size_sparse_scratch(struct stp_session *s, size_t cells)
 	return STP_OK;
 }
 
+/* Sizes the sparse scratch and the store of every mask for the current
+ * shapes. */
+static enum stp_status size_mask_store(struct stp_session *s)
+{
+	const struct stp_plan *plan = &s->model->plan;
+	size_t total = 0;
+	uint8_t *store;
+
+	for (int i = 0; i < plan->nops; i++) {
+		const struct stp_op *op = &plan->ops[i];
+		const struct stp_shape *in = &s->shapes[op->in];
+		enum stp_status st;
+		if (op->kind != STP_OP_SPARSE_BLOCK)
+			continue;
+		st = size_sparse_scratch(s, (size_t)in->h * in->w);
+		if (st != STP_OK)
+			return st;
+		for (int m = 0; m < op->sparse->nmasks; m++) {
+			const int idx = (int)op->sparse->mask_index + m;
+			stp_sparse_block_mask_size(op->sparse, m, in->h, in->w, &s->mask_h[idx],
+						   &s->mask_w[idx]);
+			s->mask_offset[idx] = total;
+			total += (size_t)s->mask_h[idx] * s->mask_w[idx];
+		}
+	}
+	store = realloc(s->mask_store, total ? total : 1);
+	if (!store)
+		return STP_ERR_NOMEM;
+	s->mask_store = store;
+	return STP_OK;
+}
+
 void stp_session_destroy(stp_session *session)
 {
 	if (!session)
@@ -92,6 +128,10 @@ void stp_session_destroy(stp_session *session)
 	free(session->sampled);
 	free(session->cells);
 	free(session->topk);
+	free(session->mask_store);
+	free(session->mask_offset);
+	free(session->mask_h);
+	free(session->mask_w);
 	free(session->shapes);
 	free(session->offsets);
 	free(session);
@@ -115,14 +155,9 @@ static enum stp_status reshape(struct stp_session *s, int h, int w)
 	st = stp_plan_shapes(plan, h, w, s->shapes);
 	if (st != STP_OK)
 		return st;
-	for (int i = 0; i < plan->nops; i++) {
-		const struct stp_op *op = &plan->ops[i];
-		if (op->kind == STP_OP_SPARSE_BLOCK) {
-			st = size_sparse_scratch(s, (size_t)s->shapes[op->in].h * s->shapes[op->in].w);
-			if (st != STP_OK)
-				return st;
-		}
-	}
+	st = size_mask_store(s);
+	if (st != STP_OK)
+		return st;
 	bytes = stp_plan_layout(plan, s->shapes, s->offsets);
 	if (bytes == 0)
 		return STP_ERR_NOMEM;
@@ -162,8 +197,10 @@ static enum stp_status run_sparse(struct stp_session *s, const struct stp_op *op
 		s->sparse.shortcut = value_tensor(s, op->temps[sb->nconvs]).data;
 	st = stp_sparse_block_run(sb, in, out, &s->sparse, opts, &stats, pool);
 	for (int m = 0; m < sb->nmasks; m++) {
-		s->sampled[sb->mask_index + (uint32_t)m] = stats.sampled[m];
-		s->cells[sb->mask_index + (uint32_t)m] = stats.cells[m];
+		const uint32_t idx = sb->mask_index + (uint32_t)m;
+		s->sampled[idx] = stats.sampled[m];
+		s->cells[idx] = stats.cells[m];
+		memcpy(s->mask_store + s->mask_offset[idx], s->sparse.mask[m], stats.cells[m]);
 	}
 	return st;
 }
@@ -241,6 +278,17 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 	}
 	s->ran = 1;
 	s->ran_dense = sparse_opts.dense;
+	return STP_OK;
+}
+
+enum stp_status stp_session_mask(const stp_session *s, int index, const uint8_t **data,
+				 int *h, int *w)
+{
+	if (!s || !data || !h || !w || !s->ran || index < 0 || index >= s->model->plan.nmasks)
+		return STP_ERR_INVALID_ARG;
+	*data = s->mask_store + s->mask_offset[index];
+	*h = s->mask_h[index];
+	*w = s->mask_w[index];
 	return STP_OK;
 }
 
