@@ -6,7 +6,13 @@
  * and GFLOP/s, per ISA level and thread count requested. Used by
  * bench/run-bench.sh to compare against the measured FMA peak.
  *
- * usage: bench-conv [--size H] [--threads N] [--runs R] [--isa scalar|avx2|avx512] [--json]
+ * With --density D < 1 the conv runs on a list of D x (output pixels)
+ * pixels, --pattern random (independent cells) or blocks (8x8 squares, a
+ * spatially coherent mask), and the dense time is measured beside it so the
+ * ratio to the ideal D x dense can be printed.
+ *
+ * usage: bench-conv [--size H] [--threads N] [--runs R] [--isa scalar|avx2|avx512]
+ *                   [--density D] [--pattern random|blocks] [--json]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,15 +54,53 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Fills list with about density x oh*ow pixels in row-major order:
+ * independent cells, or whole 8x8 blocks (a spatially coherent mask). */
+static size_t make_list(int oh, int ow, double density, int blocks, int32_t *list)
+{
+	unsigned long long s = 0x9E3779B97F4A7C15ull;
+	size_t n = 0;
+	for (int y = 0; y < oh; y++)
+		for (int x = 0; x < ow; x++) {
+			unsigned long long key = blocks ? (unsigned long long)(y / 8) * 1000003u + (unsigned)(x / 8)
+							: (unsigned long long)y * (unsigned)ow + (unsigned)x;
+			unsigned long long z = (key + s) * 0xBF58476D1CE4E5B9ull;
+			z ^= z >> 31;
+			z *= 0x94D049BB133111EBull;
+			z ^= z >> 29;
+			if (density >= 1 || (double)(z >> 11) / 9007199254740992.0 < density)
+				list[n++] = y * ow + x;
+		}
+	return n;
+}
+
+/* Times `runs` runs (after one untimed) into t, sorted; returns the median. */
+static double time_conv(const struct stp_conv *conv, const struct stp_tensor *in,
+			struct stp_tensor *out, const int32_t *list, size_t n, const float *zero,
+			struct stp_threadpool *pool, int runs, double *t)
+{
+	stp_conv_run(conv, in, out, NULL, list, n, zero, pool);
+	for (int r = 0; r < runs; r++) {
+		double t0 = now_ms();
+		stp_conv_run(conv, in, out, NULL, list, n, zero, pool);
+		t[r] = now_ms() - t0;
+	}
+	qsort(t, runs, sizeof(double), cmp_double);
+	return t[runs / 2];
+}
+
 int main(int argc, char **argv)
 {
-	int size = 224, threads = 1, runs = 10, json = 0;
+	int size = 224, threads = 1, runs = 10, json = 0, blocks = 0;
+	double density = 1.0;
 	enum stp_isa isa = stp_isa_best();
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--size") && i + 1 < argc) size = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--json")) json = 1;
+		else if (!strcmp(argv[i], "--density") && i + 1 < argc) density = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--pattern") && i + 1 < argc) blocks = !strcmp(argv[++i], "blocks");
 		else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
 			const char *v = argv[++i];
 			isa = !strcmp(v, "scalar") ? STP_ISA_SCALAR : !strcmp(v, "avx2") ? STP_ISA_AVX2 : STP_ISA_AVX512;
@@ -65,7 +109,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (size < 32 || threads < 1 || runs < 1) {
+	if (size < 32 || threads < 1 || runs < 1 || !(density > 0 && density <= 1)) {
 		fprintf(stderr, "bench-conv: bad arguments\n");
 		return 2;
 	}
@@ -93,23 +137,26 @@ int main(int argc, char **argv)
 		if (stp_conv_create(&d, wt, bias, kernels, &conv) != STP_OK)
 			return 1;
 		struct stp_tensor tin = {in, h, w, sh->cin, sh->cin}, tout = {out, oh, ow, sh->cout, sh->cout};
-		stp_conv_run(conv, &tin, &tout, NULL, NULL, 0, zero, pool);
-		for (int r = 0; r < runs; r++) {
-			double t0 = now_ms();
-			stp_conv_run(conv, &tin, &tout, NULL, NULL, 0, zero, pool);
-			t[r] = now_ms() - t0;
-		}
-		qsort(t, runs, sizeof(double), cmp_double);
-		double flops = 2.0 * oh * ow * (double)wn;
+		int32_t *list = malloc((size_t)oh * ow * sizeof(int32_t));
+		size_t nlist = make_list(oh, ow, density, blocks, list);
+		double dense_med = time_conv(conv, &tin, &tout, NULL, 0, zero, pool, runs, t);
+		if (density < 1)
+			time_conv(conv, &tin, &tout, list, nlist, zero, pool, runs, t);
+		double flops = 2.0 * (double)nlist * (double)wn;
 		double med = t[runs / 2], min = t[0];
 		if (json)
-			printf("%s{\"layer\": \"%s\", \"size\": %d, \"threads\": %d, \"isa\": \"%s\", \"min_ms\": %.4f, "
-			       "\"median_ms\": %.4f, \"gflops_per_s_best\": %.2f, \"gflops_per_s_median\": %.2f}",
-			       i ? ", " : "", sh->name, size, threads, stp_isa_name(isa), min, med,
-			       flops / min / 1e6, flops / med / 1e6);
+			printf("%s{\"layer\": \"%s\", \"size\": %d, \"threads\": %d, \"isa\": \"%s\", "
+			       "\"density\": %.4f, \"pattern\": \"%s\", \"min_ms\": %.4f, \"median_ms\": %.4f, "
+			       "\"dense_median_ms\": %.4f, \"gflops_per_s_best\": %.2f, \"gflops_per_s_median\": %.2f}",
+			       i ? ", " : "", sh->name, size, threads, stp_isa_name(isa),
+			       (double)nlist / ((double)oh * ow), blocks ? "blocks" : "random", min, med,
+			       dense_med, flops / min / 1e6, flops / med / 1e6);
 		else
-			printf("%-28s %4dx%-4d  min %8.3f ms  median %8.3f ms  %7.1f GFLOP/s (best) %7.1f (median)\n",
-			       sh->name, oh, ow, min, med, flops / min / 1e6, flops / med / 1e6);
+			printf("%-28s %4dx%-4d d=%.3f min %8.3f ms  median %8.3f ms  %7.1f GFLOP/s (best)"
+			       "  %.2fx of dense (ideal %.2fx)\n",
+			       sh->name, oh, ow, (double)nlist / ((double)oh * ow), min, med,
+			       flops / min / 1e6, med / dense_med, (double)nlist / ((double)oh * ow));
+		free(list);
 		stp_conv_destroy(conv);
 		stp_free(wt); stp_free(bias); stp_free(in); stp_free(out); stp_free(zero);
 	}
