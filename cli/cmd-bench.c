@@ -140,8 +140,8 @@ static int print_json(const char *path, const struct bench_opts *o,
 	json_t *root;
 	int rc = CLI_EXIT_OK;
 
-	root = json_pack("{s:s, s:[ii], s:i, s:s, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f,"
-			 " s:f, s:f, s:f, s:f, s:i, s:s, s:i}",
+	root = json_pack("{s:s, s:[ii], s:i, s:s, s:i, s:i, s:f, s:f, s:f,"
+			 " s:f, s:f, s:f, s:f, s:i, s:s, s:i, s:f, s:f, s:f, s:f}",
 			 "model", path,
 			 "size", o->size[0], o->size[1],
 			 "threads", r->threads,

@@ -119,6 +119,9 @@ if run bench-json 0 bench "$model" --size 64x64 --threads 1 --runs 3 --warmup 1 
 	expect "bench --json values: $(cat "$tmp/bench.json")" json_check "$tmp/bench.json" \
 		'd["runs"] == 3 and d["threads"] == 1 and d["size"] == [64, 64] and 0 < d["min_ms"] <= d["median_ms"] and d["peak_rss_mb"] > 0 and d["gflops_per_s"] > 0'
 fi
+run bench-budget 0 bench "$model" --size 32x48 --runs 1 --budget 0.5 --mode stochastic --seed 3 --json &&
+	expect "bench --budget (dense model: no masks): $(cat "$tmp/out")" json_check "$tmp/out" \
+		'd["budget"] == 0.5 and d["mode"] == "stochastic" and d["seed"] == 3 and d["masks"] == 0 and d["density"] == 1 and d["backbone_gmacs"] == d["dense_backbone_gmacs"] > 0'
 run bench-scalar 0 bench "$model" --size=33x47 --runs=1 --warmup=0 --isa=scalar --json &&
 	expect "bench --isa scalar: $(cat "$tmp/out")" json_check "$tmp/out" 'd["isa"] == "scalar" and d["size"] == [33, 47]'
 run bench-text 0 bench "$model" --size 32x32 --runs 1 && expect "bench text has no median" grep -q 'median' "$tmp/out"
@@ -145,6 +148,11 @@ usage_case info "$model" --size 64x16385
 usage_case info "$model" --size 64x64x3
 usage_case info "$model" --size x64
 usage_case bench "$model" --threads 0
+usage_case bench "$model" --budget 0
+usage_case bench "$model" --budget 1.5
+usage_case bench "$model" --budget half
+usage_case bench "$model" --mode random
+usage_case bench "$model" --seed -1
 usage_case bench "$model" --threads 257
 usage_case bench "$model" --threads abc
 usage_case bench "$model" --threads 2.5

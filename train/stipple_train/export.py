@@ -2,6 +2,8 @@
 
     python3 -m stipple_train.export --arch resnet50-fpn --random-init --seed 1 \
         -o model.safetensors [--dtype f32|f16] [--onnx model.onnx --onnx-size 224x224]
+        [--sparse-variant a|b|c] [--sparse-kernel rbf|learned|avgpool]
+        [--grid-stride N] [--window K]      (the last four: sparse-* archs only)
 
 --random-init makes a model whose outputs exercise every part of an engine:
 Kaiming-normal convolutions, BN affine parameters drawn away from (1, 0)
@@ -197,6 +199,24 @@ def parse_size(text):
     return h, w
 
 
+def _sparse_overrides(parser, args):
+    """The backbone.sparse settings the command line changes (validated)."""
+    given = {"variant": args.sparse_variant, "kernel": args.sparse_kernel,
+             "grid_stride": args.grid_stride, "window": args.window}
+    given = {k: v for k, v in given.items() if v is not None}
+    if given and not args.arch.startswith("sparse-"):
+        parser.error("--sparse-variant, --sparse-kernel, --grid-stride and --window "
+                     "need a sparse-* architecture")
+    if not 1 <= given.get("grid_stride", 1) <= 64:
+        parser.error("--grid-stride must be in 1..64")
+    window = given.get("window", 1)
+    if not (1 <= window <= 15 and window % 2 == 1):
+        parser.error("--window must be odd, in 1..15")
+    if given.get("variant") == "c" and arch_for(args.arch)["backbone"]["block"] != "bottleneck":
+        parser.error("--sparse-variant c needs bottleneck blocks")
+    return given
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="stipple_train.export", description=__doc__.split("\n")[0])
     p.add_argument("--arch", required=True, choices=ARCH_NAMES)
@@ -207,10 +227,20 @@ def main(argv=None):
     p.add_argument("--dtype", choices=["f32", "f16"], default="f32")
     p.add_argument("--onnx", help="also write an ONNX model (opset 13) here")
     p.add_argument("--onnx-size", type=parse_size, default=(224, 224), help="HxW of the ONNX input")
+    p.add_argument("--sparse-variant", choices=["a", "b", "c"],
+                   help="masks per block: one (a), two (b, the default) or one per conv (c)")
+    p.add_argument("--sparse-kernel", choices=["rbf", "learned", "avgpool"],
+                   help="the interpolation kernel (default rbf)")
+    p.add_argument("--grid-stride", type=int, help="the grid prior's stride (default 11)")
+    p.add_argument("--window", type=int, help="the interpolation window, odd (default 7)")
     args = p.parse_args(argv)
+    overrides = _sparse_overrides(p, args)
 
     torch.set_num_threads(2)
-    model = random_model(arch_for(args.arch), args.seed)
+    arch = arch_for(args.arch)
+    if overrides:
+        arch["backbone"]["sparse"].update(overrides)
+    model = random_model(arch, args.seed)
     save_model(model, args.output, args.dtype.upper())
     if args.onnx:
         export_onnx(model, args.onnx, *args.onnx_size)

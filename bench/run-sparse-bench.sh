@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# run-sparse-bench.sh - `make bench-sparse`: what sparse execution buys.
+#
+# In one run: (1) single convs of ResNet-50 (bench/bench-conv) at densities
+# 1, 0.5, 0.25, 0.1 on random and 8x8-block masks, beside the dense conv and
+# the ideal d x dense; (2) the whole sparse ResNet-50 backbone at 800x1216
+# (stipple_train.export --arch sparse-resnet50, random masks) at budgets
+# dense, 0.5, 0.25 and its trained threshold, 1 and 2 threads; (3) the dense
+# ResNet-50 in Stipple, PyTorch and ONNX Runtime (bench/run-bench.sh) at the
+# same size. Writes docs/benchmarks-sparse.md and prints it.
+#
+# Environment: top_srcdir, top_builddir, PYTHON_TORCH, CC as for run-bench.sh;
+#   SPARSE_SIZE [800x1216], SPARSE_THREADS ["1 2"], SPARSE_RUNS [3],
+#   SPARSE_BUDGETS ["dense 0.5 0.25 auto"], SPARSE_CONV_SIZE [800],
+#   SPARSE_DOC [$top_srcdir/docs/benchmarks-sparse.md]
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top_srcdir=${top_srcdir:-$(dirname "$here")}
+top_builddir=${top_builddir:-.}
+PYTHON_TORCH=${PYTHON_TORCH:-/usr/bin/python3}
+size=${SPARSE_SIZE:-800x1216}
+threads_list=${SPARSE_THREADS:-1 2}
+runs=${SPARSE_RUNS:-3}
+budgets=${SPARSE_BUDGETS:-dense 0.5 0.25 auto}
+conv_size=${SPARSE_CONV_SIZE:-800}
+doc=${SPARSE_DOC:-$top_srcdir/docs/benchmarks-sparse.md}
+out=$top_builddir/bench/out-sparse
+stipple=$top_builddir/stipple
+
+say() { echo "run-sparse-bench: $*" >&2; }
+mkdir -p "$out" && out=$(cd "$out" && pwd) || exit 1
+rm -f "$out"/*.json
+export PYTHONPATH=$top_srcdir/train${PYTHONPATH:+:$PYTHONPATH}
+
+# (3) first: the dense peers, with run-bench.sh (its JSON lands in $out/dense).
+say "dense ResNet-50 in Stipple, PyTorch and ONNX Runtime"
+BENCH_ARCHS=resnet50 BENCH_SIZES=$size BENCH_THREADS=$threads_list BENCH_RUNS_LARGE=$runs \
+	BENCH_OUT=$out/dense BENCH_DOC=$out/dense.md \
+	top_srcdir=$top_srcdir top_builddir=$top_builddir "$top_srcdir/bench/run-bench.sh" >/dev/null
+
+# (1) single convs.
+for t in $threads_list; do
+	for pattern in random blocks; do
+		for d in 1 0.5 0.25 0.1; do
+			say "bench-conv ${t}t $pattern d=$d"
+			"$top_builddir/bench/bench-conv" --size "$conv_size" --threads "$t" --runs "$runs" \
+				--density "$d" --pattern "$pattern" --json >"$out/conv-$t-$pattern-$d.json" ||
+				say "bench-conv failed"
+		done
+	done
+done
+
+# (2) the sparse backbone.
+model=$out/sparse-resnet50.stp
+[ -f "$model" ] || "$PYTHON_TORCH" -m stipple_train.export --arch sparse-resnet50 --random-init \
+	--seed 1 -o "$model" >/dev/null || { say "export failed"; exit 1; }
+for t in $threads_list; do
+	for b in $budgets; do
+		say "sparse-resnet50 ${t}t budget $b"
+		"$stipple" bench "$model" --size "$size" --threads "$t" --runs "$runs" --budget "$b" \
+			--json >"$out/sparse-$t-$b.json" || say "budget $b failed"
+	done
+done
+
+"$PYTHON_TORCH" "$top_srcdir/bench/render-sparse-bench.py" "$out" "$size" >"$doc" || exit 1
+cat "$doc"
