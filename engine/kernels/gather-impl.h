@@ -9,7 +9,8 @@
 #include "kernels.h"
 
 void STP_GATHER_NAME(size_t c, size_t n, const float *const *src, const float *weight,
-		     const float *bias, const float *residual, int relu, float *restrict dst)
+		     const float *restrict bias, const float *restrict residual, int relu,
+		     float *restrict dst)
 {
 	if (n == 0) {
 		memset(dst, 0, c * sizeof(float));
