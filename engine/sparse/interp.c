@@ -44,27 +44,13 @@ static int grow(void **buf, size_t *cap, size_t need, size_t elem)
 	return 1;
 }
 
-static int add_source(struct stp_interp_plan *plan, size_t n, int32_t cell, float weight)
-{
-	size_t cap = plan->cap_sources;
-	if (!grow((void **)&plan->sources, &cap, n + 1, sizeof(int32_t)))
-		return 0;
-	cap = plan->cap_sources;
-	if (!grow((void **)&plan->weights, &cap, n + 1, sizeof(float)))
-		return 0;
-	plan->cap_sources = cap;
-	plan->sources[n] = cell;
-	plan->weights[n] = weight;
-	return 1;
-}
-
 enum stp_status stp_interp_plan_build(struct stp_interp_plan *plan,
 				      const struct stp_interp_kernel *kernel,
 				      const uint8_t *mask, int h, int w,
 				      const int32_t *targets, size_t ntargets)
 {
 	const int r = kernel->k / 2;
-	size_t cap = plan->cap_targets, n = 0;
+	size_t cap = plan->cap_targets, n = 0, need;
 
 	if (!grow((void **)&plan->targets, &cap, ntargets + 1, sizeof(int32_t)))
 		return STP_ERR_NOMEM;
@@ -72,31 +58,42 @@ enum stp_status stp_interp_plan_build(struct stp_interp_plan *plan,
 	if (!grow((void **)&plan->begin, &cap, ntargets + 1, sizeof(size_t)))
 		return STP_ERR_NOMEM;
 	plan->cap_targets = cap;
+	/* Room for every window full: the loop below then writes freely. */
+	if (!stp_mul_size(ntargets, (size_t)kernel->k * kernel->k, &need))
+		return STP_ERR_NOMEM;
+	cap = plan->cap_sources;
+	if (!grow((void **)&plan->sources, &cap, need, sizeof(int32_t)))
+		return STP_ERR_NOMEM;
+	cap = plan->cap_sources;
+	if (!grow((void **)&plan->weights, &cap, need, sizeof(float)))
+		return STP_ERR_NOMEM;
+	plan->cap_sources = cap;
+
 	for (size_t i = 0; i < ntargets; i++) {
 		const int32_t p = targets[i];
 		const int y = p / w, x = p % w;
+		const int y0 = y - r < 0 ? 0 : y - r, y1 = y + r >= h ? h - 1 : y + r;
+		const int x0 = x - r < 0 ? 0 : x - r, x1 = x + r >= w ? w - 1 : x + r;
 		const size_t first = n;
 		float sum = 0.0f;
 
 		plan->targets[i] = p;
 		plan->begin[i] = n;
 		if (mask[p]) {
-			if (!add_source(plan, n++, p, 1.0f))
-				return STP_ERR_NOMEM;
+			plan->sources[n] = p;
+			plan->weights[n++] = 1.0f;
 			continue;
 		}
-		for (int dy = -r; dy <= r; dy++) {
-			const int yy = y + dy;
-			if (yy < 0 || yy >= h)
-				continue;
-			for (int dx = -r; dx <= r; dx++) {
-				const int xx = x + dx;
-				const float wt = kernel->w[(dy + r) * kernel->k + dx + r];
-				if (xx < 0 || xx >= w || !mask[yy * w + xx])
+		for (int yy = y0; yy <= y1; yy++) {
+			const uint8_t *row = mask + (size_t)yy * w;
+			const float *kw = kernel->w + (yy - y + r) * kernel->k;
+			for (int xx = x0; xx <= x1; xx++) {
+				if (!row[xx])
 					continue;
-				if (!add_source(plan, n++, yy * w + xx, wt))
-					return STP_ERR_NOMEM;
-				sum += wt;
+				plan->sources[n] = yy * w + xx;
+				plan->weights[n] = kw[xx - x + r];
+				sum += kw[xx - x + r];
+				n++;
 			}
 		}
 		/* Normalise, dropping sources too light to matter. */
