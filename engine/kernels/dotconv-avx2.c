@@ -1,6 +1,6 @@
 /*
- * dotconv-avx2.c - DOTCONV micro-kernel for AVX2+FMA: 4 pixels x up to 2
- * output channels, 8 ymm accumulators over 8-channel slices; the channel
+ * dotconv-avx2.c - DOTCONV micro-kernel for AVX2+FMA: 8 pixels as two
+ * groups of 4 x up to 2 output channels, 8 ymm accumulators over 8-channel slices; the channel
  * tail is done with masked loads.
  */
 #include <immintrin.h>
@@ -15,9 +15,9 @@ static inline float hsum(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
-void stp_f32_dotconv_ukernel_4xN__avx2(size_t mr, size_t nc, size_t kc, size_t ks,
-				       const float *const *a, const float *w,
-				       float *const *c)
+/* Four of the MR rows: a and c already point at the first of them. */
+static void four_rows(size_t mr, size_t nc, size_t kc, size_t ks, const float *const *a,
+		      const float *w, float *const *c)
 {
 	const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
 	const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(kc % 8)), idx);
@@ -29,8 +29,8 @@ void stp_f32_dotconv_ukernel_4xN__avx2(size_t mr, size_t nc, size_t kc, size_t k
 		__m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00;
 		__m256 c20 = c00, c21 = c00, c30 = c00, c31 = c00;
 		for (size_t t = 0; t < ks; t++) {
-			const float *a0 = a[t * 4], *a1 = a[t * 4 + 1];
-			const float *a2 = a[t * 4 + 2], *a3 = a[t * 4 + 3];
+			const float *const *at = a + t * STP_DOTCONV_MR;
+			const float *a0 = at[0], *a1 = at[1], *a2 = at[2], *a3 = at[3];
 			const float *x0 = w0 + t * kc, *x1 = w1 + t * kc;
 			for (size_t k = 0; k < kc; k += 8) {
 				__m256 v0, v1, p0, p1, p2, p3;
@@ -56,4 +56,12 @@ void stp_f32_dotconv_ukernel_4xN__avx2(size_t mr, size_t nc, size_t kc, size_t k
 				c[r][n1] = hsum(acc[r][1]);
 		}
 	}
+}
+
+void stp_f32_dotconv_ukernel_8xN__avx2(size_t mr, size_t nc, size_t kc, size_t ks,
+				       const float *const *a, const float *w, float *const *c)
+{
+	four_rows(mr < 4 ? mr : 4, nc, kc, ks, a, w, c);
+	if (mr > 4)
+		four_rows(mr - 4, nc, kc, ks, a + 4, w, c + 4);
 }

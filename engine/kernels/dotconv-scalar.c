@@ -1,13 +1,13 @@
 /*
  * dotconv-scalar.c - the portable DOTCONV micro-kernel (contract in
  * kernels.h): a convolution with very few output channels computed as dot
- * products over the input channels, 4 pixels at a time.
+ * products over the input channels, STP_DOTCONV_MR pixels at a time.
  */
 #include "kernels.h"
 
-#define MR 4
+#define MR STP_DOTCONV_MR
 
-void stp_f32_dotconv_ukernel_4xN__scalar(size_t mr, size_t nc, size_t kc, size_t ks,
+void stp_f32_dotconv_ukernel_8xN__scalar(size_t mr, size_t nc, size_t kc, size_t ks,
 					 const float *const *a, const float *w,
 					 float *const *c)
 {

@@ -9,7 +9,7 @@
 static const struct stp_kernels scalar_kernels = {
 	.isa = STP_ISA_SCALAR,
 	.igemm = {4, 16, stp_f32_igemm_ukernel_4x16__scalar},
-	.dotconv = stp_f32_dotconv_ukernel_4xN__scalar,
+	.dotconv = stp_f32_dotconv_ukernel_8xN__scalar,
 	.gather = stp_f32_gather_ukernel__scalar,
 };
 
@@ -17,14 +17,14 @@ static const struct stp_kernels scalar_kernels = {
 static const struct stp_kernels avx2_kernels = {
 	.isa = STP_ISA_AVX2,
 	.igemm = {6, 16, stp_f32_igemm_ukernel_6x16__avx2},
-	.dotconv = stp_f32_dotconv_ukernel_4xN__avx2,
+	.dotconv = stp_f32_dotconv_ukernel_8xN__avx2,
 	.gather = stp_f32_gather_ukernel__avx2,
 };
 
 static const struct stp_kernels avx512_kernels = {
 	.isa = STP_ISA_AVX512,
 	.igemm = {6, 64, stp_f32_igemm_ukernel_6x64__avx512},
-	.dotconv = stp_f32_dotconv_ukernel_4xN__avx512,
+	.dotconv = stp_f32_dotconv_ukernel_8xN__avx512,
 	.gather = stp_f32_gather_ukernel__avx512,
 };
 #endif

@@ -34,10 +34,10 @@
  * 4 pixels at a time:
  *
  *   for r < mr, n < nc:
- *     c[r][n] = sum_{t < ks} sum_{k < kc} a[t*4 + r][k] * w[n][t][k]
+ *     c[r][n] = sum_{t < ks} sum_{k < kc} a[t*MR + r][k] * w[n][t][k]
  *
- *   a   ks*4 pointers, tap-major, as for IGEMM; rows r >= mr repeat a valid one.
- *   w   [nc][ks][kc] weights. c: 4 pointers to nc floats (no bias here).
+ *   a   ks*MR pointers, tap-major, as for IGEMM; rows r >= mr repeat a valid one.
+ *   w   [nc][ks][kc] weights. c: MR pointers to nc floats (no bias here).
  */
 /*
  * GATHER computes one output row of a weighted sum of rows (interpolation):
@@ -75,7 +75,7 @@ typedef void (*stp_gather_ukernel_fn)(size_t c, size_t n, const float *const *sr
 				      const float *weight, const float *bias,
 				      const float *residual, int relu, float *dst);
 
-#define STP_DOTCONV_MR 4
+#define STP_DOTCONV_MR 8
 #define STP_DOTCONV_MAX_NC 4
 
 struct stp_kernels {
@@ -98,11 +98,11 @@ void stp_f32_igemm_ukernel_6x64__avx512(size_t, size_t, size_t, size_t,
 	const float *const *, size_t, const float *, const float *,
 	float *const *, const float *const *, unsigned);
 
-void stp_f32_dotconv_ukernel_4xN__scalar(size_t, size_t, size_t, size_t,
+void stp_f32_dotconv_ukernel_8xN__scalar(size_t, size_t, size_t, size_t,
 					 const float *const *, const float *, float *const *);
-void stp_f32_dotconv_ukernel_4xN__avx2(size_t, size_t, size_t, size_t,
+void stp_f32_dotconv_ukernel_8xN__avx2(size_t, size_t, size_t, size_t,
 				       const float *const *, const float *, float *const *);
-void stp_f32_dotconv_ukernel_4xN__avx512(size_t, size_t, size_t, size_t,
+void stp_f32_dotconv_ukernel_8xN__avx512(size_t, size_t, size_t, size_t,
 					 const float *const *, const float *, float *const *);
 
 #define STP_DECLARE_GATHER(name)                                                \

@@ -3,7 +3,8 @@
  * heads) as dot products over input channels: IGEMM would pad the output
  * channels to a whole register block and waste most of its FMAs.
  *
- * Pixels go 4 at a time through the DOTCONV micro-kernel with the same
+ * Pixels go STP_DOTCONV_MR at a time through the DOTCONV micro-kernel with
+ * the same
  * pointer table as IGEMM; bias, residual and ReLU are applied here, on the
  * few outputs. Tasks are chunks of consecutive listed pixels.
  */
@@ -11,7 +12,7 @@
 
 #include "conv-impl.h"
 
-#define TILES_PER_TASK 32
+#define TILES_PER_TASK 16
 #define MAX_TAPS 64
 
 struct dot_job {
@@ -35,10 +36,12 @@ static void dot_task(void *ctx, size_t task, int thread)
 	size_t tile_end = (task + 1) * TILES_PER_TASK;
 	const float *a[MAX_TAPS * STP_DOTCONV_MR];
 	float acc[STP_DOTCONV_MR][STP_DOTCONV_MAX_NC];
-	float *c[STP_DOTCONV_MR] = {acc[0], acc[1], acc[2], acc[3]};
+	float *c[STP_DOTCONV_MR];
 	size_t px[STP_DOTCONV_MR];
 	(void)thread;
 
+	for (size_t i = 0; i < mr_max; i++)
+		c[i] = acc[i];
 	if (tile_end > ntiles)
 		tile_end = ntiles;
 	for (size_t tile = task * TILES_PER_TASK; tile < tile_end; tile++) {
