@@ -4,9 +4,8 @@
  * channels to a whole register block and waste most of its FMAs.
  *
  * Pixels go STP_DOTCONV_MR at a time through the DOTCONV micro-kernel with
- * the same
- * pointer table as IGEMM; bias, residual and ReLU are applied here, on the
- * few outputs. Tasks are chunks of consecutive listed pixels.
+ * the same pointer table as IGEMM; bias, residual and ReLU are applied
+ * here, on the few outputs. Tasks are chunks of consecutive listed pixels.
  */
 #include <assert.h>
 
