@@ -125,7 +125,7 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 			if (ntargets) {
 				st = stp_interp_plan_build(&scratch->plan, &block->kernel[block->interp_of[j]],
 							   scratch->mask[m], feat[j].h, feat[j].w,
-							   scratch->targets, ntargets);
+							   scratch->targets, ntargets, pool);
 				if (st != STP_OK)
 					return st;
 				stp_interp_run(&scratch->plan, &feat[j], &feat[j], NULL, NULL, 0,
@@ -149,7 +149,7 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 		scratch->targets[p] = p;
 	st = stp_interp_plan_build(&scratch->plan, &block->kernel[block->interp_of[last]],
 				   scratch->mask[block->mask_of[last]], out->h, out->w,
-				   scratch->targets, (size_t)out->h * out->w);
+				   scratch->targets, (size_t)out->h * out->w, pool);
 	if (st != STP_OK)
 		return st;
 	stp_interp_run(&scratch->plan, &feat[last], out, block->last_shift, &shortcut, 1,

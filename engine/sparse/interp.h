@@ -37,21 +37,23 @@ void stp_interp_kernel_rbf(struct stp_interp_kernel *kernel, int k, float a);
 struct stp_interp_plan {
 	size_t ntargets;
 	int32_t *targets;      /* [ntargets] cell indices (y*w + x) */
-	size_t *begin;         /* [ntargets + 1] ranges into sources/weights */
+	uint32_t *nsources;    /* [ntargets] sources of each target */
+	size_t stride;         /* target i's sources start at i * stride (k*k) */
 	int32_t *sources;      /* sampled neighbour cells */
 	float *weights;        /* normalised weights */
 	size_t cap_targets, cap_sources;
 };
 
 /* (Re)builds plan for the targets listed, on an h x w mask (non-zero =
- * sampled). A sampled target gets itself as its one source, weight 1 (so a
+ * sampled), splitting the targets over the pool. A sampled target gets itself as its one source, weight 1 (so a
  * plan over every cell yields the module's whole output); an unsampled one
  * gets its sampled neighbours. Reuses the plan's buffers; returns
  * STP_ERR_NOMEM on allocation failure. */
 enum stp_status stp_interp_plan_build(struct stp_interp_plan *plan,
 				      const struct stp_interp_kernel *kernel,
 				      const uint8_t *mask, int h, int w,
-				      const int32_t *targets, size_t ntargets);
+				      const int32_t *targets, size_t ntargets,
+				      struct stp_threadpool *pool);
 void stp_interp_plan_clear(struct stp_interp_plan *plan);
 
 /* out[t][c] = sum_i weight_i * in[source_i][c], then + bias[c] (bias may be

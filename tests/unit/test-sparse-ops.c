@@ -156,7 +156,7 @@ static void test_interp(struct stp_threadpool *pool, stp_gather_ukernel_fn gathe
 
 				/* A plan over every cell gives the whole module output,
 				 * with the fused epilogue. */
-				enum stp_status st = stp_interp_plan_build(&plan, &k, m, h, w, all, (size_t)h * w);
+				enum stp_status st = stp_interp_plan_build(&plan, &k, m, h, w, all, (size_t)h * w, pool);
 				CHECK(st == STP_OK, "plan build");
 				struct stp_tensor tf = {f, h, w, c, c}, to = {out, h, w, c, c};
 				struct stp_tensor tr = {res, h, w, c, c};
@@ -178,7 +178,7 @@ static void test_interp(struct stp_threadpool *pool, stp_gather_ukernel_fn gathe
 					if (!m[p])
 						unsampled[nu++] = p;
 				memcpy(out, f, n * sizeof(float));
-				st = stp_interp_plan_build(&plan, &k, m, h, w, unsampled, nu);
+				st = stp_interp_plan_build(&plan, &k, m, h, w, unsampled, nu, pool);
 				stp_interp_run(&plan, &to, &to, NULL, NULL, 0, gather, pool);
 				max_err = 0;
 				for (size_t i = 0; i < n; i++) {
