@@ -188,8 +188,10 @@ static void print_text(const char *path, const struct bench_opts *o,
 		printf("sparsity     %d masks, mean density %.3f, budget %s%.2f, mode %s, seed %d\n",
 		       r->report.nmasks, r->report.mean_density, o->budget == 0 ? "auto " : "",
 		       o->budget, mode_choices[o->mode], o->seed);
-	printf("speed        %.1f GFLOP/s (total FLOPs / median time)\n",
-	       r->cost.total_flops / 1e6 / r->median_ms);
+	printf("speed        %.1f GFLOP/s (%s FLOPs / median time)\n",
+	       r->cost.total_flops / 1e6 / r->median_ms,
+	       r->report.backbone_macs < r->report.dense_backbone_macs ? "the dense network's"
+								     : "total");
 	printf("memory       workspace %.1f MiB, peak RSS %.1f MiB\n",
 	       r->workspace_mb, r->peak_rss_mb);
 }
