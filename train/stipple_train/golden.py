@@ -14,9 +14,9 @@ as [1, 1, N]). Metadata "outputs" lists the output names in order.
 Sparse models: a mask cell whose compared value (the logit, plus the noise
 keyed by --sampling-seed in stochastic mode) lies near 0 may fall on the
 other side in float32, flipping the cell and changing the outputs. So the
-model is first calibrated on this very input: one float64 forward pass runs
-every MaskPredictor's `calibrate` hook in network order (each sees the
-upstream masks already calibrated); the hook sorts the mask's compared
+model is first calibrated on this very input: one forward pass runs every
+MaskPredictor's `calibrate` hook in network order (each sees the upstream
+masks already calibrated); the hook sorts the mask's compared
 values off the grid prior (grid cells are sampled whatever their value),
 finds the widest gap between consecutive values in the middle half of them
 (so masks stay mixed) and shifts the predictor's bias to put 0 in the middle
@@ -28,9 +28,19 @@ weights with the hooks off. The golden file then also holds every mask as
 "min_margin" (the smallest |compared value| off the grid over all masks in
 the reference pass); a margin below MIN_MARGIN is an error, since float32
 rounding could then flip a cell.
+
+The calibration pass runs in float32: it only places thresholds mid-way
+across gaps of ~1e-3 (float32 moves the compared values by ~1e-6), the
+margins that count are measured in the float64 reference pass, and float64
+interpolation (depthwise convolutions) is about 6x slower in torch 1.13,
+which matters in `make check`. Everything runs on one thread: torch 1.13's
+float64 convolutions gain little from a second one, and with another
+process on the second core OpenMP's waits made goldens 10-50x slower.
 """
 import argparse
+import json
 import math
+import struct
 import sys
 
 import torch
@@ -61,8 +71,10 @@ def _input_image(channels, height, width, seed):
 
 
 def _run(model, image):
+    """model's outputs for an HWC image, in model's precision."""
+    dtype = next(model.parameters()).dtype
     with torch.no_grad():
-        x = image.double().permute(2, 0, 1).unsqueeze(0).contiguous()
+        x = image.to(dtype).permute(2, 0, 1).unsqueeze(0).contiguous()
         return model(x)
 
 
@@ -99,7 +111,7 @@ def _center_in_widest_gap(predictor, logit):
 
 
 def calibrate(model, image, sampling, seed):
-    """Moves every mask bias of model (float64, eval) for image, in place."""
+    """Moves every mask bias of model (eval mode) for image, in place."""
     predictors = [m for m in model.modules() if isinstance(m, MaskPredictor)]
     for p in predictors:
         p.calibrate = _center_in_widest_gap
@@ -142,7 +154,9 @@ def golden(model, height, width, seed, sampling="deterministic", sampling_seed=0
 
 def _file_dtype(path):
     """The dtype of the tensors of a model file ("F32" or "F16")."""
-    _, _, header = safetensors_io.read(path)
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n).decode("utf-8"))
     dtypes = {v["dtype"] for k, v in header.items() if k != "__metadata__"}
     return "F16" if dtypes == {"F16"} else "F32"
 
@@ -161,7 +175,7 @@ def main(argv=None):
     p.add_argument("-o", "--output", required=True)
     args = p.parse_args(argv)
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     model = load_model(args.model)
     sparse = model.arch["backbone"].get("sparse") is not None
     if not sparse:
@@ -180,7 +194,7 @@ def main(argv=None):
     sampling = args.sampling or "deterministic"
     sampling_seed = args.sampling_seed or 0
     image = _input_image(model.arch["input"]["channels"], *args.size, args.seed)
-    calibrate(model.double().eval(), image, sampling, sampling_seed)
+    calibrate(model.float().eval(), image, sampling, sampling_seed)
     save_model(model, args.calibrated_model, _file_dtype(args.model))
     image, outs, masks, margin = golden(load_model(args.calibrated_model), *args.size,
                                         args.seed, sampling, sampling_seed)
