@@ -119,20 +119,25 @@ static int number_value(json_t *v, float *out)
 	return 1;
 }
 
-/* One of the two strings names[0..1]; its index in *out. */
+/* One of the strings names[0..n); its index in *out. */
 static enum stp_status get_choice(struct ctx *c, json_t *obj, const char *prefix,
-				  const char *key, const char *const names[2], int *out)
+				  const char *key, const char *const *names, int n, int *out)
 {
 	const char *s = json_string_value(json_object_get(obj, key));
-	for (int i = 0; s && i < 2; i++) {
+	char list[128] = "";
+	for (int i = 0; s && i < n; i++) {
 		if (strcmp(s, names[i]) == 0) {
 			*out = i;
 			return STP_OK;
 		}
 	}
-	return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
-			     "architecture: %s%s must be \"%s\" or \"%s\"", prefix, key,
-			     names[0], names[1]);
+	for (int i = 0; i < n; i++) {
+		size_t len = strlen(list);
+		snprintf(list + len, sizeof(list) - len, "%s\"%s\"", i == 0 ? "" :
+			 i == n - 1 ? " or " : ", ", names[i]);
+	}
+	return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT, "architecture: %s%s must be %s",
+			     prefix, key, list);
 }
 
 /* backbone.sparse: see proto/model-format.md, "Sparse backbones". */
@@ -140,31 +145,19 @@ static enum stp_status parse_sparse(struct ctx *c, json_t *sp, struct stp_arch *
 {
 	static const char *const kernels[3] = {"rbf", "learned", "avgpool"};
 	static const char *const variants[3] = {"a", "b", "c"};
-	const char *p = "backbone.sparse.", *s;
+	const char *p = "backbone.sparse.";
 	struct stp_arch_sparse *out = &a->sparse;
 	json_t *blocks;
 	enum stp_status st;
-	int found = -1;
+	int kernel, variant;
 
-	if ((st = check_object(c, sp, "backbone.sparse", sparse_keys)) != STP_OK)
+	if ((st = check_object(c, sp, "backbone.sparse", sparse_keys)) != STP_OK ||
+	    (st = get_choice(c, sp, p, "kernel", kernels, 3, &kernel)) != STP_OK ||
+	    (st = get_choice(c, sp, p, "variant", variants, 3, &variant)) != STP_OK)
 		return st;
-	s = json_string_value(json_object_get(sp, "kernel"));
-	for (int i = 0; s && i < 3; i++)
-		if (strcmp(s, kernels[i]) == 0)
-			found = i;
-	if (found < 0)
-		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
-				     "architecture: %skernel must be \"rbf\", \"learned\" or \"avgpool\"", p);
-	out->kernel = found == 0 ? STP_INTERP_RBF : found == 1 ? STP_INTERP_LEARNED : STP_INTERP_AVGPOOL;
-	found = -1;
-	s = json_string_value(json_object_get(sp, "variant"));
-	for (int i = 0; s && i < 3; i++)
-		if (strcmp(s, variants[i]) == 0)
-			found = i;
-	if (found < 0)
-		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
-				     "architecture: %svariant must be \"a\", \"b\" or \"c\"", p);
-	out->variant = (char)('a' + found);
+	out->kernel = kernel == 0 ? STP_INTERP_RBF : kernel == 1 ? STP_INTERP_LEARNED
+							 : STP_INTERP_AVGPOOL;
+	out->variant = (char)('a' + variant);
 	if (out->variant == 'c' && a->block != STP_BLOCK_BOTTLENECK)
 		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
 				     "architecture: %svariant \"c\" needs bottleneck blocks", p);
@@ -219,7 +212,7 @@ static enum stp_status parse_backbone(struct ctx *c, json_t *bb, struct stp_arch
 		return stp_set_error(c->err, c->errlen, STP_ERR_UNSUPPORTED,
 				     "architecture: backbone.kind '%s' is not supported "
 				     "(only \"resnet\")", json_string_value(kind));
-	if ((st = get_choice(c, bb, p, "block", blocks, &block)) != STP_OK ||
+	if ((st = get_choice(c, bb, p, "block", blocks, 2, &block)) != STP_OK ||
 	    (st = get_ints(c, bb, p, "layers", 4, 1, STP_ARCH_MAX_BLOCKS, a->layers)) != STP_OK ||
 	    (st = get_int(c, bb, p, "depth", 1, 1000000, &a->depth)) != STP_OK ||
 	    (st = get_int(c, bb, p, "stem_width", 1, MAX_CHANNELS, &a->stem_width)) != STP_OK ||
@@ -275,7 +268,7 @@ static enum stp_status parse_neck(struct ctx *c, json_t *neck, struct stp_arch *
 			   a->fpn_in_channels)) != STP_OK ||
 	    (st = get_int(c, neck, p, "out_channels", 1, MAX_CHANNELS,
 			  &a->fpn_out_channels)) != STP_OK ||
-	    (st = get_choice(c, neck, p, "extra_block", extras, &extra)) != STP_OK)
+	    (st = get_choice(c, neck, p, "extra_block", extras, 2, &extra)) != STP_OK)
 		return st;
 	for (int i = 0; i < 4; i++)
 		if (a->fpn_in_channels[i] != a->widths[i] * a->expansion)
