@@ -127,6 +127,12 @@ typedef struct stp_session stp_session;
 STP_API enum stp_status stp_session_create(const stp_model *model, stp_session **out);
 STP_API void stp_session_destroy(stp_session *session);
 
+/* Runs the session on another engine's thread pool (the model's by default),
+ * so that several engines can serve one loaded model at once, each on its own
+ * threads. The engine must use the same kernel level as the model's
+ * (STP_ERR_INVALID_ARG otherwise) and outlive the session. */
+STP_API enum stp_status stp_session_set_engine(stp_session *session, stp_engine *engine);
+
 /* Returns non-zero to cancel the run; checked between layers. */
 typedef int (*stp_abort_fn)(void *user);
 STP_API void stp_session_set_abort(stp_session *session, stp_abort_fn fn, void *user);

@@ -22,6 +22,7 @@ struct stp_model {
 
 struct stp_session {
 	const struct stp_model *model;
+	struct stp_engine *engine;   /* whose pool runs it: the model's, or one set later */
 	int h, w;                    /* input size the layout is for; 0: none yet */
 	struct stp_shape *shapes;    /* [nvalues] */
 	size_t *offsets;             /* [nvalues], bytes into the arena */

@@ -23,6 +23,7 @@ enum stp_status stp_session_create(const stp_model *model, stp_session **out)
 	if (!s)
 		return STP_ERR_NOMEM;
 	s->model = model;
+	s->engine = model->engine;
 	s->shapes = calloc((size_t)n, sizeof(*s->shapes));
 	s->offsets = calloc((size_t)n, sizeof(*s->offsets));
 	s->zero = stp_calloc(model->plan.zero_floats + 64, sizeof(float));
@@ -114,6 +115,14 @@ static enum stp_status size_mask_store(struct stp_session *s)
 	if (!store)
 		return STP_ERR_NOMEM;
 	s->mask_store = store;
+	return STP_OK;
+}
+
+enum stp_status stp_session_set_engine(stp_session *s, stp_engine *engine)
+{
+	if (!s || !engine || engine->kernels != s->model->engine->kernels)
+		return STP_ERR_INVALID_ARG;
+	s->engine = engine;
 	return STP_OK;
 }
 
@@ -231,7 +240,7 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 								     : STP_SAMPLE_DETERMINISTIC;
 	sparse_opts.seed = opts->seed;
 	plan = &s->model->plan;
-	pool = s->model->engine->pool;
+	pool = s->engine->pool;
 	st = reshape(s, h, w);
 	if (st != STP_OK)
 		return st;

@@ -5,7 +5,7 @@
  * mode stays within its cap (+2%), spends most of it, and refuses budgets
  * below the grid-only cost; seeded stochastic masks repeat across runs and
  * thread counts and change with the seed; the run report and the masks
- * agree. (Sparse networks against PyTorch: tests/golden.)
+ * agree; a session runs on another engine's pool with the same result. (Sparse networks against PyTorch: tests/golden.)
  */
 #include <string.h>
 
@@ -184,6 +184,30 @@ int main(void)
 	CHECK(n1 == n3 && memcmp(a, c, n1) != 0, "seed 8 gives other masks than seed 7");
 	CHECK(n1 == n4 && memcmp(a, d, n1) != 0, "stochastic differs from deterministic");
 	free(a); free(b); free(c); free(d);
+
+	/* A session of a model loaded on e2 run on e1's pool (one thread) gives
+	 * the same result; an engine of another kernel level is refused. */
+	{
+		stp_session *on_e1;
+		struct stp_tensor_view v;
+		stp_engine *scalar = NULL;
+		struct stp_engine_options os = {1, STP_ISA_SCALAR};
+
+		got = run(sparse, x, h, w, NULL, NULL, &st);
+		stp_session_create(sparse, &on_e1);
+		CHECK(stp_session_set_engine(on_e1, e1) == STP_OK, "set_engine on the same level");
+		st = stp_session_run_with(on_e1, x, h, w, NULL);
+		stp_session_output(on_e1, 0, &v);
+		CHECK(st == STP_OK && v.c_stride == v.c && memcmp(v.data, got, n * sizeof(float)) == 0,
+		      "another engine's pool gives the same output");
+		if (stp_engine_isa(e1) != STP_ISA_SCALAR && stp_engine_create(&os, &scalar) == STP_OK)
+			CHECK(stp_session_set_engine(on_e1, scalar) == STP_ERR_INVALID_ARG,
+			      "an engine of another kernel level is refused");
+		CHECK(stp_session_set_engine(on_e1, NULL) == STP_ERR_INVALID_ARG, "NULL engine");
+		stp_session_destroy(on_e1);
+		stp_engine_destroy(scalar);
+		free(got);
+	}
 
 	free(x);
 	free(ref);
