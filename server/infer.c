@@ -1,0 +1,493 @@
+/*
+ * infer.c - the worker side of an inference request: find the image in the
+ * body, decode it, preprocess, run the engine under the request's deadline,
+ * and build the reply (the task's result, cost, timing, and the sampled
+ * cells when asked). Runs on an inference worker, never on an HTTP thread.
+ *
+ * Body forms: raw image bytes; {"image": "<base64>", "parameters": {...}};
+ * the KServe v2 JSON request with one BYTES input holding the encoded image
+ * (a base64 string or {"b64": ...}); or the v2 binary extension (JSON header,
+ * then the input as one BYTES element: 4-byte little-endian length + bytes).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base64.h"
+#include "image.h"
+#include "preprocess.h"
+#include "server.h"
+
+/* JSON outputs hold at most this many numbers; more need binary_data_output. */
+#define MAX_JSON_VALUES (1 << 22)
+
+struct infer_ctx {
+	struct request *r;
+	const uint8_t *image;         /* points into the body or into decoded */
+	size_t image_len;
+	uint8_t *decoded;             /* base64-decoded image, owned */
+	json_t *doc;                  /* parsed JSON body or header */
+	json_t *requested_outputs;    /* v2: borrowed from doc */
+	const char *v2_id;            /* v2: borrowed from doc */
+	const char *input_name;
+};
+
+static double ms_since(int64_t t0)
+{
+	return (double)(now_ns() - t0) / 1e6;
+}
+
+static int abort_check(void *user)
+{
+	struct request *r = user;
+
+	return atomic_load(&r->srv->abort_all) || (r->deadline_ns && now_ns() > r->deadline_ns);
+}
+
+/* ---- finding the image ---------------------------------------------------- */
+
+static int take_base64(struct infer_ctx *c, const char *text, const char *what)
+{
+	size_t bad;
+	int rc = base64_decode(text, strlen(text), &c->decoded, &c->image_len, &bad);
+
+	if (rc == -2) {
+		request_reply_error(c->r, 500, "out of memory decoding base64");
+		return -1;
+	}
+	if (rc) {
+		request_reply_error(c->r, 400, "%s is not valid base64 (at offset %zu)", what, bad);
+		return -1;
+	}
+	c->image = c->decoded;
+	return 0;
+}
+
+static json_t *parse_json(struct infer_ctx *c, const void *data, size_t len)
+{
+	json_error_t err;
+	json_t *doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &err);
+
+	if (!doc)
+		request_reply_error(c->r, 400, "malformed JSON at line %d column %d: %s", err.line,
+				    err.column, err.text);
+	else if (!json_is_object(doc)) {
+		request_reply_error(c->r, 400, "the JSON body must be an object");
+		json_decref(doc);
+		doc = NULL;
+	}
+	return doc;
+}
+
+/* {"image": "<base64>", "parameters": {...}} */
+static int image_from_json(struct infer_ctx *c)
+{
+	struct request *r = c->r;
+	const char *key;
+	json_t *v;
+	char err[256];
+
+	c->doc = parse_json(c, r->body, r->body_len);
+	if (!c->doc)
+		return -1;
+	json_object_foreach(c->doc, key, v) {
+		if (strcmp(key, "image") && strcmp(key, "parameters")) {
+			request_reply_error(r, 400, "unknown field '%.64s' (expected \"image\" and \"parameters\")", key);
+			return -1;
+		}
+	}
+	v = json_object_get(c->doc, "parameters");
+	if (v && params_set_json(&r->params, v, err, sizeof(err))) {
+		request_reply_error(r, 400, "%s", err);
+		return -1;
+	}
+	v = json_object_get(c->doc, "image");
+	if (!json_is_string(v)) {
+		request_reply_error(r, 400, "field 'image' must be a base64 string");
+		return -1;
+	}
+	return take_base64(c, json_string_value(v), "field 'image'");
+}
+
+/* The v2 request's single BYTES input; binary data starts at tail. */
+static int image_from_v2(struct infer_ctx *c, const uint8_t *tail, size_t tail_len)
+{
+	struct request *r = c->r;
+	json_t *inputs, *in, *data, *el, *params, *bds;
+	char err[256];
+
+	params = json_object_get(c->doc, "parameters");
+	if (params && params_set_json(&r->params, params, err, sizeof(err))) {
+		request_reply_error(r, 400, "%s", err);
+		return -1;
+	}
+	c->v2_id = json_string_value(json_object_get(c->doc, "id"));
+	c->requested_outputs = json_object_get(c->doc, "outputs");
+	if (c->requested_outputs && !json_is_array(c->requested_outputs)) {
+		request_reply_error(r, 400, "'outputs' must be an array");
+		return -1;
+	}
+	inputs = json_object_get(c->doc, "inputs");
+	if (!json_is_array(inputs) || json_array_size(inputs) != 1) {
+		request_reply_error(r, 400, "'inputs' must be an array of one BYTES input holding the encoded image");
+		return -1;
+	}
+	in = json_array_get(inputs, 0);
+	c->input_name = json_string_value(json_object_get(in, "name"));
+	if (!c->input_name || strcmp(json_string_value(json_object_get(in, "datatype")) ?
+				     json_string_value(json_object_get(in, "datatype")) : "", "BYTES")) {
+		request_reply_error(r, 400, "input must have a 'name' and datatype \"BYTES\"");
+		return -1;
+	}
+	bds = json_object_get(json_object_get(in, "parameters"), "binary_data_size");
+	if (bds) {
+		uint32_t n;
+
+		if (!json_is_integer(bds) || json_integer_value(bds) < 4 ||
+		    (size_t)json_integer_value(bds) != tail_len) {
+			request_reply_error(r, 400, "binary_data_size must equal the %zu bytes after the JSON header", tail_len);
+			return -1;
+		}
+		n = (uint32_t)tail[0] | (uint32_t)tail[1] << 8 | (uint32_t)tail[2] << 16 |
+		    (uint32_t)tail[3] << 24;
+		if ((size_t)n != tail_len - 4) {
+			request_reply_error(r, 400, "the BYTES element says %u bytes but %zu follow", n, tail_len - 4);
+			return -1;
+		}
+		c->image = tail + 4;
+		c->image_len = n;
+		return 0;
+	}
+	data = json_object_get(in, "data");
+	if (!json_is_array(data) || json_array_size(data) != 1) {
+		request_reply_error(r, 400, "input 'data' must hold exactly one encoded image");
+		return -1;
+	}
+	el = json_array_get(data, 0);
+	if (json_is_object(el))
+		el = json_object_get(el, "b64");
+	if (!json_is_string(el)) {
+		request_reply_error(r, 400, "the image must be a base64 string (or {\"b64\": ...})");
+		return -1;
+	}
+	return take_base64(c, json_string_value(el), "the input's data");
+}
+
+static int find_image(struct infer_ctx *c)
+{
+	struct request *r = c->r;
+
+	switch (r->body_kind) {
+	case BODY_IMAGE:
+		c->image = r->body;
+		c->image_len = r->body_len;
+		return 0;
+	case BODY_JSON:
+		if (r->route.kind != ROUTE_INFER_V2)
+			return image_from_json(c);
+		c->doc = parse_json(c, r->body, r->body_len);
+		return c->doc ? image_from_v2(c, NULL, 0) : -1;
+	case BODY_V2_BINARY:
+		if (r->json_header_len > r->body_len) {
+			request_reply_error(r, 400, "Inference-Header-Content-Length %zu is beyond the %zu-byte body",
+					    r->json_header_len, r->body_len);
+			return -1;
+		}
+		c->doc = parse_json(c, r->body, r->json_header_len);
+		return c->doc ? image_from_v2(c, r->body + r->json_header_len,
+					      r->body_len - r->json_header_len) : -1;
+	default:
+		request_reply_error(r, 415, "no image in the request");
+		return -1;
+	}
+}
+
+/* ---- the reply ------------------------------------------------------------- */
+
+static json_t *cost_json(stp_session *s, const struct request *r)
+{
+	struct stp_run_report rep;
+	json_t *o, *dens;
+
+	if (stp_session_report(s, &rep) != STP_OK)
+		return json_null();
+	dens = json_array();
+	for (int i = 0; i < rep.nmasks; i++)
+		json_array_append_new(dens, json_real(stp_session_mask_density(s, i)));
+	o = json_pack("{s:o, s:f, s:o, s:f, s:f, s:f}", "budget",
+		      r->params.budget > 0 ? json_real(r->params.budget) : json_string("auto"),
+		      "density", rep.mean_density, "mask_densities", dens, "backbone_gmacs",
+		      rep.backbone_macs / 1e9, "dense_backbone_gmacs", rep.dense_backbone_macs / 1e9,
+		      "cost_ratio", rep.dense_backbone_macs > 0 ? rep.backbone_macs / rep.dense_backbone_macs : 1.0);
+	metrics_inference(r->srv->metrics, r->model->name, rep.mean_density, rep.backbone_macs / 1e9);
+	return o;
+}
+
+static json_t *masks_json(stp_session *s)
+{
+	struct stp_run_report rep;
+	json_t *arr = json_array();
+
+	if (stp_session_report(s, &rep) != STP_OK)
+		return arr;
+	for (int i = 0; i < rep.nmasks; i++) {
+		const uint8_t *cells;
+		uint8_t *scaled, *png = NULL;
+		size_t png_len;
+		int h, w;
+		char *b64;
+
+		if (stp_session_mask(s, i, &cells, &h, &w) != STP_OK)
+			continue;
+		scaled = malloc((size_t)h * w);
+		if (!scaled)
+			continue;
+		for (size_t k = 0; k < (size_t)h * w; k++)
+			scaled[k] = cells[k] ? 255 : 0;
+		if (image_encode_png_gray8(scaled, w, h, &png, &png_len) == 0 &&
+		    (b64 = malloc(base64_encoded_size(png_len) + 1))) {
+			base64_encode(png, png_len, b64);
+			json_array_append_new(arr, json_pack("{s:i, s:i, s:i, s:f, s:s}", "index", i,
+							     "height", h, "width", w, "density",
+							     stp_session_mask_density(s, i), "png", b64));
+			free(b64);
+		}
+		free(png);
+		free(scaled);
+	}
+	return arr;
+}
+
+static int output_wanted(const struct infer_ctx *c, const char *name, int *binary)
+{
+	size_t i;
+	json_t *o;
+
+	*binary = c->r->params.binary_output;
+	if (!c->requested_outputs || json_array_size(c->requested_outputs) == 0)
+		return 1;
+	json_array_foreach(c->requested_outputs, i, o) {
+		if (!strcmp(json_string_value(json_object_get(o, "name")) ?
+			    json_string_value(json_object_get(o, "name")) : "", name)) {
+			json_t *b = json_object_get(json_object_get(o, "parameters"), "binary_data");
+
+			if (json_is_boolean(b))
+				*binary = json_is_true(b);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The v2 outputs: each engine output as an FP32 tensor [1, h, w, c] (NHWC). */
+static int v2_outputs(struct infer_ctx *c, stp_session *s, json_t *outputs)
+{
+	struct request *r = c->r;
+	const stp_model *m = r->model->model;
+	size_t json_values = 0, i;
+	json_t *o;
+
+	json_array_foreach(c->requested_outputs, i, o) {
+		const char *name = json_string_value(json_object_get(o, "name"));
+		int k, found = 0;
+
+		for (k = 0; name && k < stp_model_output_count(m); k++)
+			found |= !strcmp(name, stp_model_output_name(m, k));
+		if (!found) {
+			request_reply_error(r, 400, "unknown output '%.64s'", name ? name : "(no name)");
+			return -1;
+		}
+	}
+	for (int k = 0; k < stp_model_output_count(m); k++) {
+		const char *name = stp_model_output_name(m, k);
+		struct stp_tensor_view v;
+		size_t n;
+		json_t *t;
+		int binary;
+
+		if (!output_wanted(c, name, &binary) || stp_session_output(s, k, &v) != STP_OK)
+			continue;
+		n = (size_t)v.h * v.w * v.c;
+		t = json_pack("{s:s, s:[i,i,i,i], s:s}", "name", name, "shape", 1, v.h, v.w, v.c,
+			      "datatype", "FP32");
+		if (binary) {
+			char *tail = realloc(r->binary_tail, r->binary_tail_len + n * sizeof(float));
+
+			if (!tail) {
+				json_decref(t);
+				request_reply_error(r, 500, "out of memory");
+				return -1;
+			}
+			r->binary_tail = tail;
+			for (int p = 0; p < v.h * v.w; p++)
+				memcpy(tail + r->binary_tail_len + (size_t)p * v.c * sizeof(float),
+				       v.data + (size_t)p * v.c_stride, (size_t)v.c * sizeof(float));
+			r->binary_tail_len += n * sizeof(float);
+			json_object_set_new(t, "parameters",
+					    json_pack("{s:I}", "binary_data_size", (json_int_t)(n * sizeof(float))));
+		} else {
+			json_t *data = json_array();
+
+			json_values += n;
+			if (json_values > MAX_JSON_VALUES) {
+				json_decref(t);
+				json_decref(data);
+				request_reply_error(r, 400, "the outputs hold more than %d values: ask for binary_data_output or fewer outputs", MAX_JSON_VALUES);
+				return -1;
+			}
+			for (int p = 0; p < v.h * v.w; p++)
+				for (int ch = 0; ch < v.c; ch++)
+					json_array_append_new(data, json_real(v.data[(size_t)p * v.c_stride + ch]));
+			json_object_set_new(t, "data", data);
+		}
+		json_array_append_new(outputs, t);
+	}
+	return 0;
+}
+
+static void reply_v2(struct infer_ctx *c, stp_session *s, json_t *cost, json_t *timing)
+{
+	struct request *r = c->r;
+	json_t *outputs = json_array(), *params, *doc;
+
+	if (v2_outputs(c, s, outputs)) {
+		json_decref(outputs);
+		json_decref(cost);
+		json_decref(timing);
+		return;
+	}
+	params = params_to_json(&r->params);
+	json_object_set_new(params, "sparsity_budget", json_incref(json_object_get(params, "budget")));
+	json_object_del(params, "budget");
+	json_object_set_new(params, "density", json_incref(json_object_get(cost, "density")));
+	json_object_set_new(params, "backbone_gmacs", json_incref(json_object_get(cost, "backbone_gmacs")));
+	json_object_set_new(params, "dense_backbone_gmacs",
+			    json_incref(json_object_get(cost, "dense_backbone_gmacs")));
+	json_object_set_new(params, "request_id", json_string(r->id));
+	json_decref(cost);
+	json_decref(timing);
+	doc = json_pack("{s:s, s:o, s:o}", "model_name", r->model->name, "parameters", params,
+			"outputs", outputs);
+	json_object_set_new(doc, "model_version", json_sprintf("%d", r->model->version));
+	if (c->v2_id)
+		json_object_set_new(doc, "id", json_string(c->v2_id));
+	request_reply_json(r, 200, doc);
+}
+
+static void reply_task(struct infer_ctx *c, stp_session *s, json_t *cost, json_t *timing)
+{
+	struct request *r = c->r;
+	json_t *doc = json_pack("{s:s, s:{s:s, s:i}, s:o, s:o, s:o}", "request_id", r->id, "model",
+				"name", r->model->name, "version", r->model->version, "parameters",
+				params_to_json(&r->params), "cost", cost, "timing_ms", timing);
+
+	if (r->params.return_masks)
+		json_object_set_new(doc, "masks", masks_json(s));
+	/* The routes refuse models without the task's head before the body is read. */
+	request_reply_error(r, 500, "model '%s' has no head for %s", r->model->name,
+			    r->route.endpoint);
+	json_decref(doc);
+}
+
+/* ---- the job ----------------------------------------------------------------- */
+
+static void run_engine(struct infer_ctx *c, const struct model_input *in, stp_engine *engine,
+		       double decode_ms)
+{
+	struct request *r = c->r;
+	struct stp_run_options opts = {r->params.budget, r->params.stochastic ?
+				       STP_SAMPLING_STOCHASTIC : STP_SAMPLING_DETERMINISTIC, r->params.seed};
+	stp_session *s = NULL;
+	enum stp_status st;
+	int64_t t0 = now_ns();
+	json_t *timing;
+
+	st = served_model_get_session(r->model, engine, &s);
+	if (st == STP_OK) {
+		stp_session_set_abort(s, abort_check, r);
+		st = stp_session_run_with(s, in->data, in->h, in->w, &opts);
+		stp_session_set_abort(s, NULL, NULL);
+	}
+	r->infer_ms = ms_since(t0);
+	if (st == STP_OK) {
+		timing = json_pack("{s:f, s:f, s:f, s:f}", "queue", (double)(r->t_start_ns - r->t_arrival_ns) / 1e6,
+				   "decode", decode_ms, "infer", r->infer_ms, "total", ms_since(r->t_arrival_ns));
+		if (r->route.kind == ROUTE_INFER_V2)
+			reply_v2(c, s, cost_json(s, r), timing);
+		else
+			reply_task(c, s, cost_json(s, r), timing);
+	} else if (st == STP_ERR_CANCELLED && atomic_load(&r->srv->abort_all)) {
+		request_reply_error(r, 503, "the server shut down while this request ran");
+	} else if (st == STP_ERR_CANCELLED) {
+		request_reply_error(r, 504, "the deadline passed after %.0f ms; the work was abandoned",
+				    ms_since(r->t_arrival_ns));
+	} else if (st == STP_ERR_INVALID_ARG) {
+		request_reply_error(r, 400, "budget %g is below the cheapest run of this model (its grid alone costs more)",
+				    r->params.budget);
+	} else {
+		request_reply_error(r, 500, "inference failed: %s", stp_status_str(st));
+	}
+	if (s)
+		served_model_put_session(r->model, s);
+}
+
+static void process(struct request *r, stp_engine *engine)
+{
+	struct infer_ctx c = {r, NULL, 0, NULL, NULL, NULL, NULL, NULL};
+	struct image_info info;
+	struct model_input in = {0};
+	uint8_t *rgb = NULL;
+	char err[256];
+	int64_t t0;
+	enum image_status ist;
+
+	if (find_image(&c))
+		goto done;
+	if (r->params.timeout_ms > 0)  /* a JSON body may have set it */
+		r->deadline_ns = r->t_arrival_ns + (int64_t)r->params.timeout_ms * 1000000;
+	t0 = now_ns();
+	ist = image_decode(c.image, c.image_len, (uint64_t)r->srv->cfg.max_pixels, &rgb, &info, err,
+			   sizeof(err));
+	if (ist == IMAGE_ERR_NOMEM) {
+		request_reply_error(r, 500, "out of memory decoding the image");
+		goto done;
+	}
+	if (ist != IMAGE_OK) {
+		request_reply_error(r, 422, "%s", err);
+		goto done;
+	}
+	if (preprocess_image(rgb, info.height, info.width, &r->model->pre, &in)) {
+		request_reply_error(r, 422, "the image cannot be resized for this model (%dx%d)",
+				    info.width, info.height);
+		goto done;
+	}
+	r->decode_ms = ms_since(t0);
+	if (abort_check(r)) {
+		request_reply_error(r, atomic_load(&r->srv->abort_all) ? 503 : 504,
+				    "the deadline passed before inference started");
+		goto done;
+	}
+	run_engine(&c, &in, engine, r->decode_ms);
+done:
+	free(in.data);
+	free(rgb);
+	free(c.decoded);
+	json_decref(c.doc);
+}
+
+void infer_run(struct job *job, stp_engine *engine)
+{
+	struct request *r = (struct request *)job;
+
+	r->t_start_ns = now_ns();
+	if (atomic_load(&r->srv->abort_all))
+		request_reply_error(r, 503, "the server is shutting down");
+	else if (r->deadline_ns && r->t_start_ns > r->deadline_ns)
+		request_reply_error(r, 504, "the deadline passed after %.0f ms in the queue",
+				    ms_since(r->t_arrival_ns));
+	else
+		process(r, engine);
+	r->t_done_ns = now_ns();
+	r->worker_done = 1;
+	http_resume(r);
+}

@@ -1,0 +1,157 @@
+/*
+ * jobs.c - see jobs.h. One mutex and two condition variables: `work` wakes
+ * workers when a job arrives or the pool stops, `idle` wakes jobs_stop when
+ * the last running job ends.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "jobs.h"
+#include "log.h"
+
+struct worker {
+	struct job_pool *pool;
+	stp_engine *engine;
+	pthread_t thread;
+	int started;
+};
+
+struct job_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t work;
+	struct job *head, *tail;
+	int queued, running, capacity, stopping;
+	int nworkers;
+	struct worker *workers;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct job_pool *pool = w->pool;
+
+	for (;;) {
+		struct job *job;
+
+		pthread_mutex_lock(&pool->lock);
+		while (!pool->head && !pool->stopping)
+			pthread_cond_wait(&pool->work, &pool->lock);
+		job = pool->head;
+		if (!job) {
+			pthread_mutex_unlock(&pool->lock);
+			return NULL;
+		}
+		pool->head = job->next;
+		if (!pool->head)
+			pool->tail = NULL;
+		pool->queued--;
+		pool->running++;
+		pthread_mutex_unlock(&pool->lock);
+		job->run(job, w->engine);
+		pthread_mutex_lock(&pool->lock);
+		pool->running--;
+		pthread_mutex_unlock(&pool->lock);
+	}
+}
+
+int jobs_start(int workers, int threads_per_worker, enum stp_isa isa, int queue_size,
+	       struct job_pool **out)
+{
+	struct job_pool *pool = calloc(1, sizeof(*pool));
+
+	*out = NULL;
+	if (!pool || !(pool->workers = calloc((size_t)workers, sizeof(*pool->workers)))) {
+		free(pool);
+		return -1;
+	}
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->work, NULL);
+	pool->capacity = queue_size;
+	pool->nworkers = workers;
+	for (int i = 0; i < workers; i++) {
+		struct stp_engine_options eo = {threads_per_worker, isa};
+		struct worker *w = &pool->workers[i];
+
+		w->pool = pool;
+		if (stp_engine_create(&eo, &w->engine) != STP_OK ||
+		    pthread_create(&w->thread, NULL, worker_main, w)) {
+			log_msg(LOG_ERROR, "cannot start inference worker %d", i);
+			jobs_stop(pool);
+			return -1;
+		}
+		w->started = 1;
+	}
+	*out = pool;
+	return 0;
+}
+
+int jobs_push(struct job_pool *pool, struct job *job)
+{
+	int ok;
+
+	pthread_mutex_lock(&pool->lock);
+	/* Jobs beyond the idle workers wait; at most `capacity` of them. */
+	ok = !pool->stopping && pool->queued + pool->running < pool->capacity + pool->nworkers;
+	if (ok) {
+		job->next = NULL;
+		if (pool->tail)
+			pool->tail->next = job;
+		else
+			pool->head = job;
+		pool->tail = job;
+		pool->queued++;
+		pthread_cond_signal(&pool->work);
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return ok ? 0 : -1;
+}
+
+int jobs_queued(struct job_pool *pool)
+{
+	int n;
+
+	pthread_mutex_lock(&pool->lock);
+	n = pool->queued;
+	pthread_mutex_unlock(&pool->lock);
+	return n;
+}
+
+int jobs_running(struct job_pool *pool)
+{
+	int n;
+
+	pthread_mutex_lock(&pool->lock);
+	n = pool->running;
+	pthread_mutex_unlock(&pool->lock);
+	return n;
+}
+
+void jobs_stop(struct job_pool *pool)
+{
+	struct job *cancelled;
+
+	if (!pool)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	pool->stopping = 1;
+	cancelled = pool->head;
+	pool->head = pool->tail = NULL;
+	pool->queued = 0;
+	pthread_cond_broadcast(&pool->work);
+	pthread_mutex_unlock(&pool->lock);
+	while (cancelled) {
+		struct job *next = cancelled->next;
+
+		cancelled->cancel(cancelled);
+		cancelled = next;
+	}
+	for (int i = 0; i < pool->nworkers; i++) {
+		if (pool->workers[i].started)
+			pthread_join(pool->workers[i].thread, NULL);
+		stp_engine_destroy(pool->workers[i].engine);
+	}
+	pthread_cond_destroy(&pool->work);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool->workers);
+	free(pool);
+}

@@ -1,0 +1,33 @@
+/*
+ * jobs.h - the bounded job queue and the inference workers behind it.
+ *
+ * HTTP threads push jobs; each worker owns one stp_engine (its own threads)
+ * and runs one job at a time. jobs_push() never blocks: a full queue is
+ * refused at once so the caller can answer 503. Shutdown stops intake,
+ * cancels what still waits (cancel callback, on the shutting-down thread)
+ * and waits for running jobs to finish.
+ */
+#ifndef STIPPLE_SERVER_JOBS_H
+#define STIPPLE_SERVER_JOBS_H
+
+#include "stipple.h"
+
+struct job {
+	void (*run)(struct job *job, stp_engine *engine);  /* on a worker */
+	void (*cancel)(struct job *job);                   /* never ran */
+	struct job *next;                                  /* private */
+};
+
+struct job_pool;
+
+/* workers x threads_per_worker engine threads; isa must match the models'. */
+int jobs_start(int workers, int threads_per_worker, enum stp_isa isa, int queue_size,
+	       struct job_pool **out);
+/* 0, or -1 when the queue is full or the pool is stopping. */
+int jobs_push(struct job_pool *pool, struct job *job);
+int jobs_queued(struct job_pool *pool);
+int jobs_running(struct job_pool *pool);
+/* Stops intake, cancels queued jobs, waits for running ones and the workers. */
+void jobs_stop(struct job_pool *pool);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * main.c - stippled: start-up, signals and shutdown.
+ *
+ * Start-up: settings (settings.c), the model repository (every model loaded
+ * before the port opens, so readiness means something at once), the
+ * inference workers, then HTTP. Signals are blocked in every thread and
+ * taken here with sigwait(), so no code runs in a signal handler:
+ *   SIGHUP           rescan the repository and reload every model;
+ *   SIGTERM, SIGINT  drain: readiness answers 503 and new inference requests
+ *                    are refused at once; in-flight and queued requests get
+ *                    drain_timeout_s to finish; then running work is
+ *                    abandoned between layers, what still waits is answered
+ *                    503, and the process exits 0.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "server.h"
+
+static void choose_workers(struct config *cfg)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cpus < 1)
+		cpus = 1;
+	/* One worker per 4 CPUs keeps each request fast (intra-op threads) while
+	 * larger machines still run several requests at once. */
+	if (cfg->workers == 0)
+		cfg->workers = cpus >= 8 ? (int)(cpus / 4) : 1;
+	if (cfg->threads_per_worker == 0)
+		cfg->threads_per_worker = (int)(cpus / cfg->workers) > 0 ? (int)(cpus / cfg->workers) : 1;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+
+	nanosleep(&ts, NULL);
+}
+
+static void drain(struct server *srv)
+{
+	int64_t deadline = now_ns() + (int64_t)srv->cfg.drain_timeout_s * 1000000000;
+
+	atomic_store(&srv->draining, 1);
+	log_msg(LOG_INFO, "draining: %d queued, %d running", jobs_queued(srv->jobs),
+		jobs_running(srv->jobs));
+	while (atomic_load(&srv->suspended) > 0 && now_ns() < deadline)
+		sleep_ms(20);
+	if (atomic_load(&srv->suspended) > 0)
+		log_msg(LOG_WARN, "drain timeout: abandoning %d requests", atomic_load(&srv->suspended));
+	atomic_store(&srv->abort_all, 1);
+	jobs_stop(srv->jobs);
+	srv->jobs = NULL;
+	/* Let resumed connections send their replies; admin threads finish loads. */
+	for (int i = 0; i < 500 && atomic_load(&srv->suspended) > 0; i++)
+		sleep_ms(10);
+	sleep_ms(50);
+}
+
+static int serve(struct server *srv, const sigset_t *signals)
+{
+	for (;;) {
+		int sig;
+
+		if (sigwait(signals, &sig))
+			continue;
+		if (sig == SIGHUP) {
+			int failed;
+
+			log_msg(LOG_INFO, "SIGHUP: reloading the model repository");
+			failed = repo_reload_all(srv->repo);
+			log_msg(failed ? LOG_WARN : LOG_INFO, "reload done, %d failed", failed);
+			continue;
+		}
+		log_msg(LOG_INFO, "%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		drain(srv);
+		return 0;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct server srv;
+	struct stp_engine_options eo = {1, STP_ISA_AUTO};
+	sigset_t signals;
+	char err[512];
+	int rc;
+
+	memset(&srv, 0, sizeof(srv));
+	rc = config_parse(&srv.cfg, argc, argv);
+	if (rc) {
+		config_free(&srv.cfg);
+		return rc > 0 ? 0 : 2;
+	}
+	log_set_level(srv.cfg.log_level);
+	choose_workers(&srv.cfg);
+	atomic_store(&srv.next_id, ((unsigned long long)time(NULL) << 20) ^ (unsigned long long)getpid());
+
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = 1;
+	srv.metrics = metrics_create();
+	if (!srv.metrics || stp_engine_create(&eo, &srv.load_engine) != STP_OK) {
+		log_msg(LOG_ERROR, "cannot create the engine");
+		goto out;
+	}
+	if (repo_open(srv.cfg.models, srv.cfg.default_model, srv.load_engine, &srv.repo, err,
+		      sizeof(err))) {
+		log_msg(LOG_ERROR, "%s", err);
+		goto out;
+	}
+	if (jobs_start(srv.cfg.workers, srv.cfg.threads_per_worker,
+		       stp_engine_isa(srv.load_engine), srv.cfg.queue_size, &srv.jobs)) {
+		log_msg(LOG_ERROR, "cannot start %d inference workers", srv.cfg.workers);
+		goto out;
+	}
+	if (http_start(&srv, err, sizeof(err))) {
+		log_msg(LOG_ERROR, "%s", err);
+		goto out;
+	}
+	log_msg(LOG_INFO, "listening on port %d: default model '%s' (%s), %d workers x %d threads, queue %d, kernels %s",
+		http_port(&srv), repo_default_name(srv.repo),
+		repo_default_ready(srv.repo) ? "ready" : "NOT loaded", srv.cfg.workers,
+		srv.cfg.threads_per_worker, srv.cfg.queue_size,
+		stp_isa_name(stp_engine_isa(srv.load_engine)));
+	rc = serve(&srv, &signals);
+out:
+	jobs_stop(srv.jobs);
+	http_stop(&srv);
+	repo_close(srv.repo);
+	stp_engine_destroy(srv.load_engine);
+	metrics_destroy(srv.metrics);
+	config_free(&srv.cfg);
+	return rc;
+}

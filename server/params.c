@@ -1,0 +1,149 @@
+/*
+ * params.c - see params.h. JSON values are turned into the same text a query
+ * string would carry and go through the one text parser, so both spellings
+ * accept exactly the same values.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "params.h"
+
+void params_defaults(struct infer_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->score_threshold = -1;
+}
+
+static int parse_double(const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	return errno || end == s || *end || !isfinite(*out) ? -1 : 0;
+}
+
+static int parse_int(const char *s, long long min, long long max, long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return errno || end == s || *end || *out < min || *out > max ? -1 : 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+	if (!strcmp(s, "true") || !strcmp(s, "1"))
+		*out = 1;
+	else if (!strcmp(s, "false") || !strcmp(s, "0"))
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+#define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
+
+int params_set_text(struct infer_params *p, const char *name, const char *value, char *err,
+		    size_t errlen)
+{
+	long long v;
+	double d;
+
+	if (!strcmp(name, "budget") || !strcmp(name, "sparsity_budget")) {
+		if (!strcmp(value, "auto")) {
+			p->budget = 0;
+			return 0;
+		}
+		if (parse_double(value, &d) || !(d > 0 && d <= 1))
+			FAIL("parameter '%s': '%s' is not a number in (0, 1] or \"auto\"", name, value);
+		p->budget = d;
+	} else if (!strcmp(name, "sampling")) {
+		if (!strcmp(value, "deterministic"))
+			p->stochastic = 0;
+		else if (!strcmp(value, "stochastic"))
+			p->stochastic = 1;
+		else
+			FAIL("parameter 'sampling': '%s' is not \"deterministic\" or \"stochastic\"", value);
+	} else if (!strcmp(name, "seed")) {
+		char *end;
+
+		errno = 0;
+		if (value[0] == '-' || value[0] == '\0')
+			FAIL("parameter 'seed': '%s' is not an unsigned 64-bit integer", value);
+		p->seed = strtoull(value, &end, 10);
+		if (errno || *end)
+			FAIL("parameter 'seed': '%s' is not an unsigned 64-bit integer", value);
+	} else if (!strcmp(name, "score_threshold")) {
+		if (parse_double(value, &d) || d < 0 || d > 1)
+			FAIL("parameter 'score_threshold': '%s' is not a number in [0, 1]", value);
+		p->score_threshold = d;
+	} else if (!strcmp(name, "max_detections")) {
+		if (parse_int(value, 1, 10000, &v))
+			FAIL("parameter 'max_detections': '%s' is not an integer in [1, 10000]", value);
+		p->max_detections = (int)v;
+	} else if (!strcmp(name, "timeout_ms")) {
+		if (parse_int(value, 1, 86400000, &v))
+			FAIL("parameter 'timeout_ms': '%s' is not an integer in [1, 86400000]", value);
+		p->timeout_ms = (int)v;
+	} else if (!strcmp(name, "return_masks")) {
+		if (parse_bool(value, &p->return_masks))
+			FAIL("parameter 'return_masks': '%s' is not true or false", value);
+	} else if (!strcmp(name, "binary_data_output")) {
+		if (parse_bool(value, &p->binary_output))
+			FAIL("parameter 'binary_data_output': '%s' is not true or false", value);
+	} else {
+		FAIL("unknown parameter '%.64s'", name);
+	}
+	return 0;
+}
+
+int params_set_json(struct infer_params *p, const json_t *obj, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(obj))
+		FAIL("'parameters' must be a JSON object");
+	json_object_foreach((json_t *)obj, key, v) {
+		char text[64];
+
+		if (json_is_string(v)) {
+			if (params_set_text(p, key, json_string_value(v), err, errlen))
+				return -1;
+			continue;
+		}
+		if (json_is_integer(v))
+			snprintf(text, sizeof(text), "%lld", (long long)json_integer_value(v));
+		else if (json_is_real(v))
+			snprintf(text, sizeof(text), "%.17g", json_real_value(v));
+		else if (json_is_boolean(v))
+			snprintf(text, sizeof(text), "%s", json_is_true(v) ? "true" : "false");
+		else
+			FAIL("parameter '%.64s' must be a string, number or boolean", key);
+		if (params_set_text(p, key, text, err, errlen))
+			return -1;
+	}
+	return 0;
+}
+
+json_t *params_to_json(const struct infer_params *p)
+{
+	json_t *o = json_object();
+
+	if (p->budget > 0)
+		json_object_set_new(o, "budget", json_real(p->budget));
+	else
+		json_object_set_new(o, "budget", json_string("auto"));
+	json_object_set_new(o, "sampling",
+			    json_string(p->stochastic ? "stochastic" : "deterministic"));
+	if (p->stochastic)
+		json_object_set_new(o, "seed", json_integer((json_int_t)p->seed));
+	if (p->timeout_ms > 0)
+		json_object_set_new(o, "timeout_ms", json_integer(p->timeout_ms));
+	return o;
+}

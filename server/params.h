@@ -1,0 +1,39 @@
+/*
+ * params.h - the per-request parameters of the inference endpoints, parsed
+ * from a query string (values are strings) or from a JSON "parameters"
+ * object (values are numbers, strings or booleans), with one table of names
+ * for both. Every mistake gives a message naming the parameter; unknown
+ * names are errors, so a misspelt "budjet" is not silently ignored.
+ */
+#ifndef STIPPLE_SERVER_PARAMS_H
+#define STIPPLE_SERVER_PARAMS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct infer_params {
+	double budget;           /* (0, 1]; 0 = "auto": the model's trained masks */
+	int stochastic;          /* sampling = stochastic */
+	uint64_t seed;
+	double score_threshold;  /* detections below are dropped; < 0: the model's */
+	int max_detections;      /* <= 0: the model's */
+	int timeout_ms;          /* 0: the server's default */
+	int return_masks;        /* add the sampled cells of each mask as PNGs */
+	int binary_output;       /* KServe: outputs as binary data */
+};
+
+void params_defaults(struct infer_params *p);
+
+/* Sets one parameter from its text (a query-string value). Returns 0, or -1
+ * with a message in err. */
+int params_set_text(struct infer_params *p, const char *name, const char *value, char *err,
+		    size_t errlen);
+
+/* Sets every member of a JSON object. alias_budget also accepts
+ * "sparsity_budget" (the KServe spelling). Returns 0 or -1 with err. */
+int params_set_json(struct infer_params *p, const json_t *obj, char *err, size_t errlen);
+
+/* The parameters as applied, for echoing in responses (new reference). */
+json_t *params_to_json(const struct infer_params *p);
+
+#endif

@@ -1,0 +1,421 @@
+"""test_server.py - integration tests of stippled: the real daemon on
+127.0.0.1 at an ephemeral port, spoken to over HTTP, every reply validated
+against proto/openapi.yaml.
+
+Usage: test_server.py STIPPLED TOP_SRCDIR WORKDIR
+Exit 0 pass, 1 fail, 77 skip (no torch to export a model), 99 harness error.
+"""
+import base64
+import http.client
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+from openapi_check import OpenAPI
+
+STIPPLED, TOP_SRCDIR, WORK = sys.argv[1:4]
+sys.path.insert(0, os.path.join(TOP_SRCDIR, "train"))
+try:
+    import numpy as np
+    from PIL import Image
+    import torch  # noqa: F401  (the exporter needs it)
+except ImportError as e:
+    print("SKIP: %s" % e)
+    sys.exit(77)
+
+API = OpenAPI(os.path.join(TOP_SRCDIR, "proto", "openapi.yaml"))
+TOKEN = "s3cret-token"
+passed = failed = 0
+
+
+def check(cond, msg):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL: " + (msg if len(msg) < 400 else msg[:400] + "..."), flush=True)
+    return cond
+
+
+# ---- fixtures ---------------------------------------------------------------
+
+def export_model(path, arch, seed):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    subprocess.run([sys.executable, "-m", "stipple_train.export", "--arch", arch, "--random-init",
+                    "--seed", str(seed), "-o", path], check=True,
+                   env=dict(os.environ, PYTHONPATH=os.path.join(TOP_SRCDIR, "train")))
+    # Small inputs keep most tests quick: resize the short side to 160.
+    patch_resize(path, 160)
+
+
+def patch_resize(path, short_side):
+    """Rewrites the model file's input resize rule (the header only)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    arch_doc = json.loads(header["__metadata__"]["architecture"])
+    arch_doc["input"]["resize"] = {"short_side": short_side, "max_long_side": short_side * 5 // 3}
+    header["__metadata__"]["architecture"] = json.dumps(arch_doc)
+    new = json.dumps(header).encode()
+    new += b" " * ((8 - len(new) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(new)) + new + data[8 + n:])
+
+
+def image_bytes(fmt, w=320, h=240, seed=0, flat=False):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgb = np.stack([(xx * 255 // max(w - 1, 1)), (yy * 255 // max(h - 1, 1)),
+                    rng.integers(0, 256, (h, w))], axis=-1).astype(np.uint8)
+    if flat:
+        rgb[:] = 128
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+class Daemon:
+    def __init__(self, repo, *args):
+        self.log = open(os.path.join(WORK, "stippled-%d.log" % time.monotonic_ns()), "w+")
+        self.proc = subprocess.Popen([STIPPLED, "--listen", "127.0.0.1:0", "--models", repo,
+                                      "--admin_token", TOKEN, "--log_level", "debug"] + list(args),
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.access = []
+        deadline = time.time() + 120
+        self.port = None
+        while time.time() < deadline and self.port is None:
+            time.sleep(0.05)
+            self.log.seek(0)
+            m = re.search(r"listening on port (\d+)", self.log.read())
+            if m:
+                self.port = int(m.group(1))
+            if self.proc.poll() is not None:
+                break
+        if self.port is None:
+            self.log.seek(0)
+            print(self.log.read())
+            raise RuntimeError("stippled did not start")
+        threading.Thread(target=self._read_access, daemon=True).start()
+
+    def _read_access(self):
+        for line in self.proc.stdout:
+            self.access.append(line)
+
+    def request(self, method, path, body=None, headers=None, validate=True, timeout=120):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        ctype = resp.getheader("Content-Type", "")
+        doc = None
+        if ctype.startswith("application/json"):
+            hl = resp.getheader("Inference-Header-Content-Length")
+            doc = json.loads(data[:int(hl)] if hl else data)
+        if validate:
+            try:
+                API.check(method, path, resp.status, ctype, doc)
+            except AssertionError as e:
+                check(False, str(e))
+        return resp.status, resp, data, doc
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return None
+
+
+def v2_body(img, outputs=None, **params):
+    doc = {"id": "abc", "parameters": params, "inputs": [
+        {"name": "image", "shape": [1], "datatype": "BYTES",
+         "data": [base64.b64encode(img).decode()]}]}
+    if outputs:
+        doc["outputs"] = [{"name": o} for o in outputs]
+    return json.dumps(doc)
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+# ---- the checks ---------------------------------------------------------------
+
+def test_health_and_metadata(d):
+    st, _, _, doc = d.request("GET", "/v2/health/live")
+    check(st == 200 and doc == {"live": True}, "live")
+    st, _, _, doc = d.request("GET", "/v2/health/ready")
+    check(st == 200 and doc["ready"] is True, "ready")
+    st, _, _, doc = d.request("GET", "/v2")
+    check(st == 200 and doc["name"] == "stippled", "v2 metadata")
+    st, _, _, doc = d.request("GET", "/v2/models/r18")
+    check(st == 200 and doc["versions"] == ["1"] and doc["inputs"][0]["datatype"] == "BYTES"
+          and [o["name"] for o in doc["outputs"]] == ["c2", "c3", "c4", "c5"], "model metadata %r" % doc)
+    st, _, _, doc = d.request("GET", "/v2/models/r18/versions/1/ready")
+    check(st == 200 and doc["ready"], "version ready")
+    st, _, _, _ = d.request("GET", "/v2/models/r18/versions/7")
+    check(st == 404, "unknown version is 404")
+    st, _, _, doc = d.request("GET", "/v1/models")
+    models = {m["name"]: m for m in doc["models"]}
+    check(st == 200 and doc["default"] == "r18" and models["r18"]["sparse"] is True and
+          models["r18"]["tasks"] == ["features"] and models["empty"]["state"] == "FAILED", "v1 models: %r" % doc)
+    st, _, _, doc = d.request("POST", "/v2/repository/index", body=b'{"ready": true}', headers=JSON)
+    check(st == 200 and [e["name"] for e in doc] == ["big", "r18"], "repository index ready filter: %r" % doc)
+    st, _, _, doc = d.request("POST", "/v2/repository/index")
+    check(st == 200 and [e["name"] for e in doc] == ["big", "empty", "r18"], "repository index lists every folder")
+
+
+def test_infer(d):
+    img = image_bytes("JPEG")
+    st, resp, _, doc = d.request("POST", "/v2/models/r18/infer", v2_body(img, sparsity_budget=0.5),
+                                 JSON)
+    if not check(st == 200, "v2 infer JSON: %d %r" % (st, doc)):
+        return
+    p = doc["parameters"]
+    check(doc["id"] == "abc" and doc["model_version"] == "1", "v2 echoes id and version")
+    check(p["sparsity_budget"] == 0.5 and 0 < p["backbone_gmacs"] <= 0.5 * 1.02 * p["dense_backbone_gmacs"],
+          "budget 0.5 spends at most half: %r" % p)
+    c2 = doc["outputs"][0]
+    check(c2["name"] == "c2" and c2["shape"] == [1, 40, 56, 64] and len(c2["data"]) == 40 * 56 * 64,
+          "c2 shape for 240x320 -> 160x213 padded to 160x224: %r" % c2["shape"])
+    check(resp.getheader("X-Request-Id") == p["request_id"], "request id header")
+
+    # the same through the binary extension, both ways
+    header = json.dumps({"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
+                                     "parameters": {"binary_data_size": len(img) + 4}}],
+                         "parameters": {"sparsity_budget": 0.5, "binary_data_output": True},
+                         "outputs": [{"name": "c5"}]}).encode()
+    st, resp, data, doc2 = d.request("POST", "/v2/models/r18/infer",
+                                     header + struct.pack("<I", len(img)) + img,
+                                     {"Inference-Header-Content-Length": str(len(header)),
+                                      "Content-Type": "application/octet-stream"})
+    if check(st == 200, "v2 binary infer: %d %r" % (st, doc2)):
+        hl = int(resp.getheader("Inference-Header-Content-Length"))
+        out = doc2["outputs"]
+        check(len(out) == 1 and out[0]["name"] == "c5", "outputs filter")
+        c5 = np.frombuffer(data[hl:], dtype="<f4")
+        ref = np.array(doc["outputs"][3]["data"], dtype=np.float32)
+        check(c5.size == out[0]["parameters"]["binary_data_size"] // 4 and np.allclose(c5, ref, rtol=1e-5, atol=1e-5),
+              "binary c5 equals JSON c5")
+
+    # budget 1 is the dense network; auto uses the trained masks
+    st, _, _, doc = d.request("POST", "/v2/models/r18/versions/1/infer", v2_body(img, ["c5"], sparsity_budget=1.0, binary_data_output=True), JSON)
+    check(st == 200 and doc["parameters"]["density"] == 1 and
+          abs(doc["parameters"]["backbone_gmacs"] - doc["parameters"]["dense_backbone_gmacs"]) < 1e-9,
+          "budget 1 is dense")
+    st, _, _, doc = d.request("POST", "/v2/models/r18/infer",
+                              v2_body(image_bytes("PNG"), sampling="stochastic", seed=3), JSON)
+    check(st == 200 and doc["parameters"]["seed"] == 3, "PNG, stochastic with a seed")
+
+
+def test_tasks_refused_without_heads(d):
+    img = image_bytes("JPEG")
+    st, _, _, doc = d.request("POST", "/detect?budget=0.5", img, {"Content-Type": "image/jpeg"})
+    check(st == 400 and "no detection head" in doc["error"], "detect on a backbone: %d %r" % (st, doc))
+    st, _, _, doc = d.request("POST", "/v1/models/r18/segment", img, {"Content-Type": "image/jpeg"})
+    check(st == 400 and "no segmentation head" in doc["error"], "segment on a backbone")
+
+
+def test_bad_input(d):
+    img = image_bytes("JPEG")
+    cases = [
+        ("POST", "/v2/models/r18/infer", b"{not json", JSON, 400, "malformed JSON"),
+        ("POST", "/v2/models/r18/infer", json.dumps({"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": ["@@@"]}]}), JSON, 400, "base64"),
+        ("POST", "/v2/models/r18/infer", v2_body(img, sparsity_budget=2), JSON, 400, "sparsity_budget"),
+        ("POST", "/v2/models/r18/infer", v2_body(img, budjet=0.5), JSON, 400, "unknown parameter 'budjet'"),
+        ("POST", "/v2/models/r18/infer", v2_body(b"GIF89a not an image"), JSON, 422, "not a JPEG or PNG"),
+        ("POST", "/v2/models/r18/infer", v2_body(img[:200]), JSON, 422, ""),
+        ("POST", "/v2/models/nope/infer", v2_body(img), JSON, 404, "no model named 'nope'"),
+        ("GET", "/nowhere", None, {}, 404, "no route"),
+        ("GET", "/detect", None, {}, 405, "POST only"),
+        ("POST", "/detect?budget=abc", img, {"Content-Type": "image/jpeg"}, 400, "parameter 'budget'"),
+        ("POST", "/detect", img, {"Content-Type": "image/gif"}, 415, "image/gif"),
+        ("POST", "/v2/models/r18/infer", img, {"Content-Type": "image/jpeg"}, 415, ""),
+        ("POST", "/v2/models/r18/infer", b"", JSON, 400, "no body"),
+        ("POST", "/v2/models/r18/infer", v2_body(image_bytes("PNG", 3000, 2000, flat=True)), JSON, 422, "pixels"),
+        ("POST", "/v2/models/r18/infer", v2_body(img, timeout_ms=1), JSON, 504, "deadline"),
+    ]
+    for method, path, body, headers, want, needle in cases:
+        st, resp, _, doc = d.request(method, path, body, headers)
+        check(st == want and needle in (doc or {}).get("error", ""),
+              "%s %s -> %d %r (want %d, %r)" % (method, path, st, doc, want, needle))
+        if want == 405:
+            check(resp.getheader("Allow") == "POST", "405 has Allow")
+    # 413 from Content-Length, before the body is read
+    s = socket.create_connection(("127.0.0.1", d.port))
+    s.sendall(b"POST /v2/models/r18/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 2000001\r\n\r\n")
+    reply = s.recv(4096).decode("latin-1")
+    s.close()
+    check(reply.startswith("HTTP/1.1 413"), "413 from Content-Length: %r" % reply[:40])
+    # 413 by counting a chunked body
+    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=60)
+    chunk = b"x" * 65536
+    conn.request("POST", "/v2/models/r18/infer", body=iter([chunk] * 40), headers=JSON,
+                 encode_chunked=True)
+    resp = conn.getresponse()
+    doc = json.loads(resp.read())
+    check(resp.status == 413 and "limit" in doc["error"], "413 for a chunked body: %d" % resp.status)
+    conn.close()
+    # a client that goes away mid-body and one that goes away while queued
+    for body in (b"POST /detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 5000\r\n\r\nabc",):
+        s = socket.create_connection(("127.0.0.1", d.port))
+        s.sendall(body)
+        s.close()
+    s = socket.create_connection(("127.0.0.1", d.port))
+    body = v2_body(img).encode()
+    s.sendall(b"POST /v2/models/r18/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    s.close()
+    st, _, _, _ = d.request("GET", "/v2/health/live")
+    check(st == 200, "alive after clients vanished")
+    # request ids
+    st, resp, _, _ = d.request("GET", "/v2/health/live", headers={"X-Request-Id": "client-id-42"})
+    check(resp.getheader("X-Request-Id") == "client-id-42", "X-Request-Id honoured")
+
+
+def test_admin(d, repo):
+    st, _, _, doc = d.request("POST", "/v1/models/r18/reload")
+    check(st == 401, "reload needs the token")
+    st, _, _, doc = d.request("POST", "/v1/models/r18/reload", headers={"Authorization": "Bearer wrong"})
+    check(st == 401, "wrong token")
+    auth = {"Authorization": "Bearer " + TOKEN}
+    # a broken version 2 must leave version 1 serving
+    os.makedirs(os.path.join(repo, "r18", "2"))
+    with open(os.path.join(repo, "r18", "2", "model.stp"), "wb") as f:
+        f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"broken\": 1}   ")
+    st, _, _, doc = d.request("POST", "/v1/models/r18/reload", headers=auth)
+    check(st == 500 and "loading 'r18' failed" in doc["error"], "failed reload is an error: %r" % doc)
+    st, _, _, doc = d.request("GET", "/v2/models/r18")
+    check(st == 200 and doc["versions"] == ["1"], "version 1 still served after a failed load")
+    # reload under load: requests in flight all succeed, the new version takes over
+    shutil.copy(os.path.join(repo, "r18", "1", "model.stp"), os.path.join(repo, "r18", "2", "model.stp"))
+    img = image_bytes("JPEG")
+    results = []
+
+    def client():
+        for _ in range(4):
+            results.append(d.request("POST", "/v2/models/r18/infer", v2_body(img, sparsity_budget=0.5), JSON)[0])
+
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    st, _, _, doc = d.request("POST", "/v2/repository/models/r18/load", headers=auth)
+    for t in threads:
+        t.join()
+    check(st == 200 and doc["state"] == "READY", "load under load")
+    check(results == [200] * 12, "no request lost during the reload: %r" % results)
+    st, _, _, doc = d.request("GET", "/v2/models/r18")
+    check(doc["versions"] == ["2"], "version 2 served after the reload")
+    st, _, _, doc = d.request("POST", "/v2/repository/models/r18/unload", headers=auth)
+    check(st == 200 and doc["state"] == "UNAVAILABLE", "unload")
+    st, resp, _, _ = d.request("GET", "/v2/health/ready")
+    check(st == 503, "not ready without the default model")
+    st, resp, _, _ = d.request("POST", "/detect", img, {"Content-Type": "image/jpeg"})
+    check(st == 503 and resp.getheader("Retry-After") == "1", "unloaded model answers 503")
+    st, _, _, doc = d.request("POST", "/v1/models/r18/load", headers=auth)
+    check(st == 200 and d.request("GET", "/v2/health/ready")[0] == 200, "load after unload")
+    # SIGHUP reloads every loaded model: a new version 3 takes over
+    os.makedirs(os.path.join(repo, "r18", "3"))
+    shutil.copy(os.path.join(repo, "r18", "1", "model.stp"), os.path.join(repo, "r18", "3", "model.stp"))
+    d.proc.send_signal(signal.SIGHUP)
+    for _ in range(200):
+        doc = d.request("GET", "/v2/models/r18", validate=False)[3]
+        if doc.get("versions") == ["3"]:
+            break
+        time.sleep(0.1)
+    check(doc.get("versions") == ["3"], "SIGHUP reloaded the model: %r" % doc)
+
+
+def test_metrics(d):
+    st, resp, data, _ = d.request("GET", "/metrics")
+    text = data.decode()
+    check(st == 200 and resp.getheader("Content-Type").startswith("text/plain"), "metrics")
+    for needle in ('stipple_requests_total{model="r18",endpoint="infer",status="200"}',
+                   'stipple_infer_duration_ms_bucket{model="r18",le="+Inf"}',
+                   'stipple_mask_density_count{model="r18"}', "stipple_queue_depth 0",
+                   'stipple_models{state="READY"} 2'):
+        check(needle in text, "metrics has " + needle)
+    check(len(d.access) > 10 and all(json.loads(line)["request_id"] for line in d.access),
+          "JSON access log lines")
+
+
+def test_queue_full_and_drain(repo):
+    # "big" resizes to 800 x 1067: about half a second a request on one thread
+    d = Daemon(repo, "--workers", "1", "--threads_per_worker", "1", "--queue_size", "0",
+               "--default_model", "big")
+    img = image_bytes("JPEG", 640, 480)
+    statuses = []
+
+    def client():
+        st, resp, _, doc = d.request("POST", "/v2/models/big/infer", v2_body(img, ["c5"], sparsity_budget=1.0, binary_data_output=True), JSON)
+        statuses.append((st, resp.getheader("Retry-After")))
+        if st not in (200, 503):
+            print("unexpected reply: %r" % doc)
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    codes = sorted(s for s, _ in statuses)
+    check(codes.count(200) >= 1 and codes.count(503) >= 1 and set(codes) <= {200, 503},
+          "queue 0 with one worker: some 503: %r" % codes)
+    check(all(ra == "1" for s, ra in statuses if s == 503), "503 has Retry-After")
+    # SIGTERM: readiness 503 at once, in-flight work finishes, exit 0
+    result = []
+    t = threading.Thread(target=lambda: result.append(
+        d.request("POST", "/v2/models/big/infer", v2_body(img, ["c5"], sparsity_budget=1.0, binary_data_output=True), JSON)[0]))
+    t.start()
+    time.sleep(0.2)
+    d.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.1)
+    st = d.request("GET", "/v2/health/ready", validate=False)[0]
+    t.join()
+    rc = d.proc.wait(60)
+    check(st == 503, "ready is 503 while draining (got %d)" % st)
+    check(result == [200], "in-flight request finished during the drain: %r" % result)
+    check(rc == 0, "exit 0 after SIGTERM (got %r)" % rc)
+
+
+def main():
+    repo = os.path.join(WORK, "repo")
+    shutil.rmtree(repo, ignore_errors=True)
+    export_model(os.path.join(repo, "r18", "1", "model.stp"), "sparse-resnet18", 1)
+    os.makedirs(os.path.join(repo, "big", "1"))
+    shutil.copy(os.path.join(repo, "r18", "1", "model.stp"), os.path.join(repo, "big", "1", "model.stp"))
+    patch_resize(os.path.join(repo, "big", "1", "model.stp"), 800)
+    os.makedirs(os.path.join(repo, "empty"))   # a folder with no version: FAILED, served by nothing
+    d = Daemon(repo, "--max_pixels", "5000000", "--max_body_bytes", "2000000", "--default_model", "r18")
+    try:
+        test_health_and_metadata(d)
+        test_infer(d)
+        test_tasks_refused_without_heads(d)
+        test_bad_input(d)
+        test_metrics(d)
+        test_admin(d, repo)
+        rc = d.stop()
+        check(rc == 0, "SIGTERM exits 0 (got %r)" % rc)
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+    test_queue_full_and_drain(repo)
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
