@@ -28,6 +28,7 @@ try:
     import numpy as np
     from PIL import Image
     import torch  # noqa: F401  (the exporter needs it)
+    from stipple_train.set_input import set_resize
 except ImportError as e:
     print("SKIP: %s" % e)
     sys.exit(77)
@@ -55,22 +56,7 @@ def export_model(path, arch, seed):
                     "--seed", str(seed), "-o", path], check=True,
                    env=dict(os.environ, PYTHONPATH=os.path.join(TOP_SRCDIR, "train")))
     # Small inputs keep most tests quick: resize the short side to 160.
-    patch_resize(path, 160)
-
-
-def patch_resize(path, short_side):
-    """Rewrites the model file's input resize rule (the header only)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    arch_doc = json.loads(header["__metadata__"]["architecture"])
-    arch_doc["input"]["resize"] = {"short_side": short_side, "max_long_side": short_side * 5 // 3}
-    header["__metadata__"]["architecture"] = json.dumps(arch_doc)
-    new = json.dumps(header).encode()
-    new += b" " * ((8 - len(new) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(new)) + new + data[8 + n:])
+    set_resize(path, 160)
 
 
 def image_bytes(fmt, w=320, h=240, seed=0, flat=False):
@@ -397,7 +383,7 @@ def main():
     export_model(os.path.join(repo, "r18", "1", "model.stp"), "sparse-resnet18", 1)
     os.makedirs(os.path.join(repo, "big", "1"))
     shutil.copy(os.path.join(repo, "r18", "1", "model.stp"), os.path.join(repo, "big", "1", "model.stp"))
-    patch_resize(os.path.join(repo, "big", "1", "model.stp"), 800)
+    set_resize(os.path.join(repo, "big", "1", "model.stp"), 800, 1333)
     os.makedirs(os.path.join(repo, "empty"))   # a folder with no version: FAILED, served by nothing
     d = Daemon(repo, "--max_pixels", "5000000", "--max_body_bytes", "2000000", "--default_model", "r18")
     try:
