@@ -1,35 +1,45 @@
 #!/usr/bin/env bash
-# demo.sh - the README's main job (until the daemon lands): build Stipple,
-# export a ResNet-50-FPN with random weights (PyTorch, train/), describe it
-# and time it; then the same network with sparse blocks at three budgets.
-#   MODEL=path  use an existing dense model file instead of exporting one
-#   SIZE=HxW THREADS=N RUNS=R   benchmark settings (default 800x1216, 2, 3)
+# demo.sh - the README's main job: install the dependencies, build Stipple,
+# and run stippled in the foreground on the default model until Ctrl-C.
+#
+# The model repository is models/ when the project ships trained models
+# there; otherwise build/models/, where this script exports a sparse
+# ResNet-50-FPN with random weights (train/, PyTorch) as the default model.
+# Once it is ready, try (from another shell):
+#   curl -s localhost:8080/v2/health/ready
+#   curl -s -H 'Content-Type: application/json' --data-binary @build/scene-request.json \
+#        localhost:8080/v2/models/sparse-resnet50-fpn/infer
+#   curl -s --data-binary @examples/scene.jpg -H 'Content-Type: image/jpeg' \
+#        'localhost:8080/detect?budget=0.5'
+#
+#   LISTEN=HOST:PORT (default 127.0.0.1:8080); other stippled flags may follow:
+#   scripts/demo.sh --workers 2 --log_level debug
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
-size=${SIZE:-800x1216}
-threads=${THREADS:-2}
-runs=${RUNS:-3}
+listen=${LISTEN:-127.0.0.1:8080}
 scripts/install-deps.sh
 [ -x configure ] || autoreconf -fi >/dev/null
 mkdir -p build
-(cd build && { [ -f Makefile ] || "$top/configure" >/dev/null; } && make -j"$(nproc)" stipple >/dev/null)
-export PYTHONPATH=train
-model=${MODEL:-build/models/resnet50-fpn-random.stp}
-sparse=build/models/sparse-resnet50-fpn-random.stp
-mkdir -p build/models
-if [ ! -f "$model" ]; then
-	echo "exporting a ResNet-50-FPN with random weights to $model"
-	/usr/bin/python3 -m stipple_train.export --arch resnet50-fpn --random-init --seed 1 -o "$model"
+(cd build && { [ -f Makefile ] || "$top/configure" >/dev/null; } && make -j"$(nproc)" stipple stippled >/dev/null)
+
+repo=models
+if ! ls models/*/*/model.stp >/dev/null 2>&1; then
+	repo=build/models
+	model=$repo/sparse-resnet50-fpn/1/model.stp
+	if [ ! -f "$model" ]; then
+		echo "demo: exporting a sparse ResNet-50-FPN with random weights to $model"
+		mkdir -p "$(dirname "$model")"
+		PYTHONPATH=train /usr/bin/python3 -m stipple_train.export --arch sparse-resnet50-fpn \
+			--random-init --seed 1 -o "$model" >/dev/null
+	fi
 fi
-build/stipple info "$model" --size "$size"
-build/stipple bench "$model" --size "$size" --threads "$threads" --runs "$runs"
-if [ ! -f "$sparse" ]; then
-	echo "exporting a sparse ResNet-50-FPN (random masks) to $sparse"
-	/usr/bin/python3 -m stipple_train.export --arch sparse-resnet50-fpn --random-init --seed 1 -o "$sparse"
-fi
-for budget in dense 0.5 0.25; do
-	echo "== sparse ResNet-50-FPN, budget $budget"
-	build/stipple bench "$sparse" --size "$size" --threads "$threads" --runs "$runs" \
-		--budget "$budget" | grep -E 'time|cost|sparsity'
-done
+# A KServe v2 request holding the example image, asking for the small p6 output.
+{
+	printf '{"parameters": {"sparsity_budget": 0.5}, "outputs": [{"name": "p6"}], '
+	printf '"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": ["'
+	base64 -w0 examples/scene.jpg
+	printf '"]}]}'
+} >build/scene-request.json
+echo "demo: serving $repo on http://$listen (Ctrl-C stops); see the curl lines in scripts/demo.sh"
+exec build/stippled --listen "$listen" --models "$repo" "$@"
