@@ -79,4 +79,17 @@ void cli_error(const char *cmd, const char *fmt, ...)
 int cli_load(const char *cmd, const char *path, int threads, enum stp_isa isa,
 	     stp_engine **engine, stp_model **model);
 
+/* bench-profile.c: per-op times of `stipple bench --profile`. */
+struct bench_profile {
+	struct stp_op_profile *ops;   /* per op: the minimum over the profiled runs */
+	int nops;
+};
+enum stp_status bench_profile_run(stp_session *session, const float *input, int h, int w,
+				  const struct stp_run_options *ro, int runs,
+				  struct bench_profile *out);
+void bench_profile_print(const struct bench_profile *p);
+struct json_t;
+struct json_t *bench_profile_json(const struct bench_profile *p);
+void bench_profile_free(struct bench_profile *p);
+
 #endif /* STP_CLI_H */

@@ -10,7 +10,8 @@
  * the session's workspace and the process's peak RSS. Sparse models run
  * with --budget / --mode / --seed and also report the mean mask density and
  * the backbone cost the last run spent (backbone_gmacs; the dense cost is
- * dense_backbone_gmacs). Memory is in MiB
+ * dense_backbone_gmacs). --profile adds a per-op (and per sparse-block
+ * phase) time table (bench-profile.c). Memory is in MiB
  * (2^20 bytes) though the keys say "mb". With --json the report is one JSON
  * object on one line, for scripts (bench/run-bench.sh).
  */
@@ -36,6 +37,7 @@ struct bench_opts {
 	double budget; /* stp_run_options.budget */
 	int mode;      /* enum stp_sampling */
 	int seed;
+	int profile;   /* also time every op (bench-profile.c) */
 };
 
 static const char *const mode_choices[] = {"deterministic", "stochastic", NULL};
@@ -60,6 +62,8 @@ static const struct cli_option bench_options[] = {
 	 offsetof(struct bench_opts, mode), "how trained masks sample (default deterministic)"},
 	{"seed", CLI_OPT_INT, "S", 0, 2147483647, NULL, offsetof(struct bench_opts, seed),
 	 "noise seed of the stochastic mode (default 0)"},
+	{"profile", CLI_OPT_FLAG, NULL, 0, 0, NULL, offsetof(struct bench_opts, profile),
+	 "then R profiled runs: time per op and per sparse-block phase (min over runs)"},
 };
 
 static void bench_defaults(void *p)
@@ -76,12 +80,14 @@ static void bench_defaults(void *p)
 	o->budget = 0;
 	o->mode = STP_SAMPLING_DETERMINISTIC;
 	o->seed = 0;
+	o->profile = 0;
 }
 
 struct bench_result {
 	double min_ms, median_ms, mean_ms;
 	struct stp_cost cost;
 	struct stp_run_report report;  /* of the last timed run */
+	struct bench_profile profile;  /* --profile only */
 	double workspace_mb, peak_rss_mb;
 	int threads;
 	enum stp_isa isa;
@@ -162,6 +168,8 @@ static int print_json(const char *path, const struct bench_opts *o,
 			 "gflops_per_s", r4(r->cost.total_flops / 1e6 / r->median_ms),
 			 "workspace_mb", r4(r->workspace_mb),
 			 "peak_rss_mb", r4(r->peak_rss_mb));
+	if (root && o->profile)
+		json_object_set_new(root, "profile", bench_profile_json(&r->profile));
 	if (root == NULL || json_dumpf(root, stdout, JSON_REAL_PRECISION(15)) != 0) {
 		cli_error("bench", "cannot build the JSON output");
 		rc = CLI_EXIT_FAIL;
@@ -194,6 +202,8 @@ static void print_text(const char *path, const struct bench_opts *o,
 								     : "total");
 	printf("memory       workspace %.1f MiB, peak RSS %.1f MiB\n",
 	       r->workspace_mb, r->peak_rss_mb);
+	if (o->profile)
+		bench_profile_print(&r->profile);
 }
 
 /* Runs the session warmup + runs times and fills the timing fields of r. */
@@ -261,6 +271,13 @@ static int bench_run(const char *path, const void *p)
 	st = stp_session_create(model, &session);
 	if (st == STP_OK)
 		st = time_runs(session, input, o, &r);
+	if (st == STP_OK && o->profile) {
+		const struct stp_run_options ro = {o->budget, (enum stp_sampling)o->mode,
+						   (uint64_t)o->seed};
+
+		st = bench_profile_run(session, input, o->size[0], o->size[1], &ro, o->runs,
+				       &r.profile);
+	}
 	if (st != STP_OK) {
 		cli_error("bench", "run at %dx%d failed: %s", o->size[0], o->size[1],
 			  stp_status_str(st));
@@ -277,6 +294,7 @@ static int bench_run(const char *path, const void *p)
 		rc = CLI_EXIT_OK;
 	}
 error:
+	bench_profile_free(&r.profile);
 	free(input);
 	stp_session_destroy(session);
 	stp_model_destroy(model);

@@ -186,6 +186,33 @@ struct stp_tensor_view {
 };
 STP_API enum stp_status stp_session_output(const stp_session *session, int index,
 					   struct stp_tensor_view *out);
+/* ---- Profiling ---------------------------------------------------------- */
+
+/* Phases of a sparse block's time (stp_op_profile.phase_ms). */
+enum stp_phase {
+	STP_PHASE_MASK = 0,   /* mask-logit convs and cell sampling */
+	STP_PHASE_CONV,       /* the block's convs at their masks' cells */
+	STP_PHASE_INTERP,     /* interpolation between convs: plans and gathers */
+	STP_PHASE_SHORTCUT,   /* the downsample conv */
+	STP_PHASE_FINAL,      /* last output everywhere + shift + shortcut + ReLU */
+	STP_PHASE_COUNT
+};
+
+/* One op of the execution plan in the last profiled run. */
+struct stp_op_profile {
+	const char *kind;     /* "conv", "maxpool", "add", "resize", "avgpool", "sparse_block" */
+	int h, w, c;          /* its output */
+	double ms;            /* wall time */
+	double phase_ms[STP_PHASE_COUNT];  /* sparse blocks only; 0 elsewhere */
+};
+
+/* When on, every run records the time of each op (a clock read per op and
+ * per sparse-block phase; off by default). */
+STP_API void stp_session_set_profiling(stp_session *session, int on);
+/* The ops of the last profiled run, in execution order; returns their count
+ * (0 when the last run was not profiled). Valid until the next run. */
+STP_API int stp_session_profile(const stp_session *session, const struct stp_op_profile **ops);
+
 /* Bytes of activation memory the session holds for its current input size. */
 STP_API size_t stp_session_workspace_bytes(const stp_session *session);
 

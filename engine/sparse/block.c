@@ -55,6 +55,18 @@ static void mark_reads(const struct stp_conv_desc *d, const int32_t *list, size_
 	}
 }
 
+/* Adds the time since *t0 to phase (when profiling) and restarts the clock. */
+static void lap(const struct stp_sparse_options *opts, int phase, int64_t *t0)
+{
+	int64_t t;
+
+	if (!opts->phase_ms)
+		return;
+	t = stp_now_ns();
+	opts->phase_ms[phase] += (double)(t - *t0) / 1e6;
+	*t0 = t;
+}
+
 enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 				     const struct stp_tensor *in, struct stp_tensor *out,
 				     struct stp_sparse_scratch *scratch,
@@ -65,6 +77,7 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 	struct stp_tensor cur = *in, feat[STP_BLOCK_MAX_CONVS], shortcut = *in;
 	const int last = block->nconvs - 1;
 	enum stp_status st;
+	int64_t t0 = opts->phase_ms ? stp_now_ns() : 0;
 
 	/* 1. Mask logits and sampled cells (every cell when dense). */
 	for (int j = 0; j < STP_BLOCK_MAX_MASKS; j++) {
@@ -101,6 +114,7 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 		stats->sampled[m] = count[m];
 		stats->cells[m] = (size_t)mh * mw;
 	}
+	lap(opts, STP_PHASE_MASK, &t0);
 
 	/* 2. The conv chain, each conv at its mask's cells. */
 	for (int j = 0; j <= last; j++) {
@@ -111,6 +125,7 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 		stp_conv_output_size(d, cur.h, cur.w, &feat[j].h, &feat[j].w);
 		stp_conv_run(block->conv[j], &cur, &feat[j], NULL, scratch->list[m], count[m],
 			     scratch->zero, pool);
+		lap(opts, STP_PHASE_CONV, &t0);
 		if (j < last) {
 			const struct stp_conv_desc *next = stp_conv_get_desc(block->conv[j + 1]);
 			const int mn = block->mask_of[j + 1];
@@ -131,6 +146,7 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 				stp_interp_run(&scratch->plan, &feat[j], &feat[j], NULL, NULL, 0,
 					       block->gather, pool);
 			}
+			lap(opts, STP_PHASE_INTERP, &t0);
 		}
 		cur = feat[j];
 	}
@@ -143,6 +159,7 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 		stp_conv_output_size(stp_conv_get_desc(block->downsample), in->h, in->w,
 				     &shortcut.h, &shortcut.w);
 		stp_conv_run(block->downsample, in, &shortcut, NULL, NULL, 0, scratch->zero, pool);
+		lap(opts, STP_PHASE_SHORTCUT, &t0);
 	}
 	assert(shortcut.h == out->h && shortcut.w == out->w && feat[last].h == out->h);
 	for (int p = 0; p < out->h * out->w; p++)
@@ -154,5 +171,6 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 		return st;
 	stp_interp_run(&scratch->plan, &feat[last], out, block->last_shift, &shortcut, 1,
 		       block->gather, pool);
+	lap(opts, STP_PHASE_FINAL, &t0);
 	return STP_OK;
 }

@@ -60,6 +60,7 @@ struct stp_sparse_options {
 				     * network's mask index; NULL: mode decides */
 	enum stp_sample_mode mode;
 	uint64_t seed;
+	double *phase_ms;           /* NULL, or [STP_PHASE_COUNT] to add each phase's time to */
 };
 
 /* Scratch for one block run, sized by stp_sparse_block_scratch_size(). */

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "stipple.h"
 
@@ -40,6 +41,15 @@ static inline int stp_mul_size(size_t a, size_t b, size_t *out)
 		return 0;
 	*out = a * b;
 	return 1;
+}
+
+/* A monotonic clock, in nanoseconds (profiling). */
+static inline int64_t stp_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* Writes a formatted one-line message to err (if not NULL) and returns st. */

@@ -42,6 +42,9 @@ struct stp_session {
 	int ran_dense;               /* ... with budget 1: no masks, no interpolation cost */
 	stp_abort_fn abort_fn;
 	void *abort_user;
+	int profiling;               /* record per-op times */
+	struct stp_op_profile *profile;  /* [plan.nops] */
+	int profiled;                /* the last run filled profile */
 };
 
 #endif

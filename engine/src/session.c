@@ -33,9 +33,10 @@ enum stp_status stp_session_create(const stp_model *model, stp_session **out)
 	s->mask_offset = calloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
 	s->mask_h = calloc((size_t)model->plan.nmasks + 1, sizeof(int));
 	s->mask_w = calloc((size_t)model->plan.nmasks + 1, sizeof(int));
+	s->profile = calloc((size_t)model->plan.nops + 1, sizeof(*s->profile));
 	s->sparse.zero = s->zero;
 	if (!s->shapes || !s->offsets || !s->zero || !s->sampled || !s->cells || !s->topk ||
-	    !s->mask_offset || !s->mask_h || !s->mask_w) {
+	    !s->mask_offset || !s->mask_h || !s->mask_w || !s->profile) {
 		stp_session_destroy(s);
 		return STP_ERR_NOMEM;
 	}
@@ -141,9 +142,32 @@ void stp_session_destroy(stp_session *session)
 	free(session->mask_offset);
 	free(session->mask_h);
 	free(session->mask_w);
+	free(session->profile);
 	free(session->shapes);
 	free(session->offsets);
 	free(session);
+}
+
+void stp_session_set_profiling(stp_session *session, int on)
+{
+	if (session)
+		session->profiling = on != 0;
+}
+
+int stp_session_profile(const stp_session *session, const struct stp_op_profile **ops)
+{
+	if (!session || !ops || !session->profiled)
+		return 0;
+	*ops = session->profile;
+	return session->model->plan.nops;
+}
+
+static const char *op_kind_name(enum stp_op_kind kind)
+{
+	static const char *const names[] = {"conv", "maxpool", "add", "resize", "avgpool",
+					    "sparse_block"};
+
+	return names[kind];
 }
 
 void stp_session_set_abort(stp_session *session, stp_abort_fn fn, void *user)
@@ -252,13 +276,25 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 			return st;
 		sparse_opts.topk = s->topk;
 	}
+	s->profiled = 0;
 	for (int i = 0; i < plan->nops; i++) {
 		const struct stp_op *op = &plan->ops[i];
 		struct stp_tensor in = value_tensor(s, op->in), out = value_tensor(s, op->out);
 		struct stp_tensor in2;
+		struct stp_op_profile *prof = &s->profile[i];
+		int64_t t0 = 0;
 
 		if (s->abort_fn && s->abort_fn(s->abort_user))
 			return STP_ERR_CANCELLED;
+		if (s->profiling) {
+			memset(prof, 0, sizeof(*prof));
+			prof->kind = op_kind_name(op->kind);
+			prof->h = out.h;
+			prof->w = out.w;
+			prof->c = out.c;
+			t0 = stp_now_ns();
+		}
+		sparse_opts.phase_ms = s->profiling ? prof->phase_ms : NULL;
 		if (op->in2 >= 0)
 			in2 = value_tensor(s, op->in2);
 		switch (op->kind) {
@@ -284,7 +320,10 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 				return st;
 			break;
 		}
+		if (s->profiling)
+			prof->ms = (double)(stp_now_ns() - t0) / 1e6;
 	}
+	s->profiled = s->profiling;
 	s->ran = 1;
 	s->ran_dense = sparse_opts.dense;
 	return STP_OK;

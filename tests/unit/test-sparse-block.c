@@ -142,7 +142,7 @@ static void run_case(const struct block_case *bc, const struct stp_kernels *kern
 	stp_conv_output_size(stp_conv_get_desc(b->conv[1]), h1, w1, &oh, &ow);
 	float *out = malloc((size_t)oh * ow * cout * sizeof(float));
 	struct stp_tensor tout = {out, oh, ow, cout, cout};
-	struct stp_sparse_options opts = {0, NULL, bc->mode, 1234};
+	struct stp_sparse_options opts = {0, NULL, bc->mode, 1234, NULL};
 	struct stp_sparse_stats stats;
 	enum stp_status st = stp_sparse_block_run(b, &tin, &tout, &sc, &opts, &stats, pool);
 	CHECK(st == STP_OK, "run: %s", stp_status_str(st));

@@ -209,6 +209,37 @@ int main(void)
 		free(got);
 	}
 
+	/* Profiling: one entry per op; sparse blocks split into phases that
+	 * add up to at most the block's time; off again, nothing is reported. */
+	{
+		stp_session *ps;
+		const struct stp_op_profile *prof;
+		int nops, blocks = 0, phases_ok = 1;
+
+		stp_session_create(sparse, &ps);
+		stp_session_set_profiling(ps, 1);
+		st = stp_session_run_with(ps, x, h, w, NULL);
+		nops = stp_session_profile(ps, &prof);
+		for (int i = 0; i < nops; i++) {
+			double sum = 0;
+
+			if (strcmp(prof[i].kind, "sparse_block"))
+				continue;
+			blocks++;
+			for (int k = 0; k < STP_PHASE_COUNT; k++)
+				sum += prof[i].phase_ms[k];
+			phases_ok &= prof[i].ms > 0 && prof[i].phase_ms[STP_PHASE_CONV] > 0 &&
+				     sum <= prof[i].ms * 1.0001 + 1e-6;
+		}
+		CHECK(st == STP_OK && nops > 5 && blocks == 5 && phases_ok,
+		      "profile: %d ops, %d sparse blocks, phases consistent %d", nops, blocks, phases_ok);
+		CHECK(!strcmp(prof[0].kind, "conv") && prof[0].c == arch.stem, "profile: the stem first");
+		stp_session_set_profiling(ps, 0);
+		stp_session_run_with(ps, x, h, w, NULL);
+		CHECK(stp_session_profile(ps, &prof) == 0, "no profile when off");
+		stp_session_destroy(ps);
+	}
+
 	free(x);
 	free(ref);
 	stp_model_destroy(dense);
