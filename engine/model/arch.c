@@ -12,6 +12,12 @@
  * something this version cannot run (heads, another
  * backbone or neck kind) is STP_ERR_UNSUPPORTED; anything else is
  * STP_ERR_FORMAT.
+ *
+ * backbone.dcn is the one optional key (older files have none; null is the
+ * same as absent). Deformable
+ * convs are parsed and validated here but not rejected: such a model loads
+ * so that its cost can be reported (cost.c counts the offset convs), and
+ * stp_session_create() refuses it with STP_ERR_UNSUPPORTED.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -35,17 +41,20 @@ static const char *const neck_keys[] = {"kind", "in_channels", "out_channels",
 static const char *const input_keys[] = {"channels", "mean", "std", "resize",
 					 "size_divisor", NULL};
 static const char *const resize_keys[] = {"short_side", "max_long_side", NULL};
+static const char *const backbone_optional[] = {"dcn", NULL};
 static const char *const sparse_keys[] = {"kernel", "window", "grid_stride", "variant",
 					  "blocks", "temperature", NULL};
+static const char *const dcn_keys[] = {"stages", "deform_groups", "modulated", NULL};
 
 struct ctx {
 	char *err;
 	size_t errlen;
 };
 
-/* obj (named path, "" at the top) must be an object holding exactly keys. */
-static enum stp_status check_object(struct ctx *c, json_t *obj, const char *path,
-				    const char *const *keys)
+/* obj (named path, "" at the top) must be an object holding every one of
+ * keys, and may hold those of optional (NULL: none), but nothing else. */
+static enum stp_status check_object_opt(struct ctx *c, json_t *obj, const char *path,
+					const char *const *keys, const char *const *optional)
 {
 	const char *key;
 	json_t *value;
@@ -57,6 +66,8 @@ static enum stp_status check_object(struct ctx *c, json_t *obj, const char *path
 		int known = 0;
 		for (int i = 0; keys[i] && !known; i++)
 			known = strcmp(keys[i], key) == 0;
+		for (int i = 0; optional && optional[i] && !known; i++)
+			known = strcmp(optional[i], key) == 0;
 		if (!known)
 			return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
 					     "architecture: unknown key '%s' in %s", key,
@@ -68,6 +79,13 @@ static enum stp_status check_object(struct ctx *c, json_t *obj, const char *path
 					     "architecture: %s%s%s is missing", path,
 					     *path ? "." : "", keys[i]);
 	return STP_OK;
+}
+
+/* obj must be an object holding exactly keys. */
+static enum stp_status check_object(struct ctx *c, json_t *obj, const char *path,
+				    const char *const *keys)
+{
+	return check_object_opt(c, obj, path, keys, NULL);
 }
 
 /* An integer in lo..hi; prefix is the path with its trailing dot. */
@@ -194,15 +212,65 @@ static enum stp_status parse_sparse(struct ctx *c, json_t *sp, struct stp_arch *
 	return STP_OK;
 }
 
+/* backbone.dcn: see proto/model-format.md, "Deformable convolutions". */
+static enum stp_status parse_dcn(struct ctx *c, json_t *dcn, struct stp_arch *a)
+{
+	const char *p = "backbone.dcn.";
+	struct stp_arch_dcn *out = &a->dcn;
+	json_t *stages, *modulated;
+	enum stp_status st;
+	int any = 0;
+
+	if ((st = check_object(c, dcn, "backbone.dcn", dcn_keys)) != STP_OK)
+		return st;
+	if (a->block != STP_BLOCK_BOTTLENECK)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: backbone.dcn needs bottleneck blocks "
+				     "(deformable conv2 of a bottleneck)");
+	stages = json_object_get(dcn, "stages");
+	if (!json_is_array(stages) || json_array_size(stages) != 4)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: %sstages must be 4 booleans (c2..c5)", p);
+	for (int i = 0; i < 4; i++) {
+		json_t *f = json_array_get(stages, (size_t)i);
+		if (!json_is_boolean(f))
+			return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+					     "architecture: %sstages[%d] must be true or false",
+					     p, i);
+		out->stages[i] = json_is_true(f) ? 1 : 0;
+		any |= out->stages[i];
+	}
+	if (!any)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: %sstages has no true stage (a backbone "
+				     "without deformable convs has no dcn, or dcn null)", p);
+	if ((st = get_int(c, dcn, p, "deform_groups", 1, 64, &out->deform_groups)) != STP_OK)
+		return st;
+	for (int i = 0; i < 4; i++)
+		if (out->stages[i] && a->widths[i] % out->deform_groups != 0)
+			return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+					     "architecture: %sdeform_groups %d does not divide "
+					     "widths[%d] (%d)", p, out->deform_groups, i,
+					     a->widths[i]);
+	modulated = json_object_get(dcn, "modulated");
+	if (!json_is_boolean(modulated))
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: %smodulated must be true or false", p);
+	out->modulated = json_is_true(modulated);
+	out->offset_channels = out->deform_groups * (out->modulated ? 27 : 18);
+	out->enabled = 1;
+	return STP_OK;
+}
+
 static enum stp_status parse_backbone(struct ctx *c, json_t *bb, struct stp_arch *a)
 {
 	static const char *const blocks[2] = {"basic", "bottleneck"};
 	const char *p = "backbone.";
-	json_t *kind, *eps, *sparse;
+	json_t *kind, *eps, *sparse, *dcn;
 	enum stp_status st;
 	int block = 0, sum = 0, expected;
 
-	if ((st = check_object(c, bb, "backbone", backbone_keys)) != STP_OK)
+	if ((st = check_object_opt(c, bb, "backbone", backbone_keys, backbone_optional)) != STP_OK)
 		return st;
 	kind = json_object_get(bb, "kind");
 	if (!json_is_string(kind))
@@ -234,12 +302,15 @@ static enum stp_status parse_backbone(struct ctx *c, json_t *bb, struct stp_arch
 		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
 				     "architecture: backbone.bn_eps must be a number > 0");
 	sparse = json_object_get(bb, "sparse");
-	if (json_is_object(sparse))
-		return parse_sparse(c, sparse, a);
-	if (!json_is_null(sparse))
+	if (json_is_object(sparse)) {
+		if ((st = parse_sparse(c, sparse, a)) != STP_OK)
+			return st;
+	} else if (!json_is_null(sparse)) {
 		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
 				     "architecture: backbone.sparse must be null or an object");
-	return STP_OK;
+	}
+	dcn = json_object_get(bb, "dcn");
+	return dcn && !json_is_null(dcn) ? parse_dcn(c, dcn, a) : STP_OK;
 }
 
 static enum stp_status parse_neck(struct ctx *c, json_t *neck, struct stp_arch *a)

@@ -3,7 +3,8 @@
  *
  * stp_arch_parse() reads the JSON of proto/model-format.md ("Architecture")
  * with jansson and checks every field's type, range and consistency; unknown
- * keys are errors.
+ * keys are errors. backbone.dcn is the one optional key: a backbone with
+ * deformable convs loads for its cost only (sessions refuse it).
  */
 #ifndef STP_ARCH_H
 #define STP_ARCH_H
@@ -27,6 +28,19 @@ struct stp_arch_sparse {
 	float temperature;
 };
 
+/* backbone.dcn (proto/model-format.md, "Deformable convolutions"): conv2
+ * of every block of the marked stages is a deformable 3x3 conv whose
+ * offsets come from a plain 3x3 conv on the block input (the offset conv,
+ * cin = the block's input channels, the block's stride). The engine cannot
+ * run deformable convs; it counts them (cost.c) and refuses sessions. */
+struct stp_arch_dcn {
+	int enabled;                 /* 0: no "dcn" key */
+	unsigned char stages[4];     /* 1: stage i (c2..c5) has deformable conv2s */
+	int deform_groups;           /* 1..64, divides the stage's width */
+	int modulated;               /* 0: DCN (2 x 9 offsets), 1: DCNv2 (+ 9 masks) */
+	int offset_channels;         /* deform_groups * (modulated ? 27 : 18) */
+};
+
 struct stp_arch {
 	/* backbone (resnet) */
 	int depth;
@@ -38,6 +52,7 @@ struct stp_arch {
 	float bn_eps;
 	int num_classes;      /* 0: feature extractor */
 	struct stp_arch_sparse sparse;
+	struct stp_arch_dcn dcn;
 
 	/* neck */
 	enum stp_neck_kind neck;

@@ -9,6 +9,21 @@
  * element for pooling taps, adds and resizes. A sparse block counts as
  * dense here; stp_session_report() gives the cost of a run with its
  * masks' densities.
+ *
+ * Deformable convs (backbone.dcn, arch.h) are not in the plan (sessions
+ * refuse such models), so their cost comes from the architecture: the
+ * deformable conv2 costs what the plan's plain conv2 costs, and each
+ * deformable block adds its offset conv, a 3x3 conv from the block's
+ * input channels (not conv2's) to offset_channels at the block's stride,
+ * as the official model and calculator have it (mmdet/utils/flops.py:
+ * conv_cal(3, _inplane * 4, 18, _stride)). That offset
+ * conv counts dense in stp_model_cost and at conv2's mask density in a
+ * sparse block's run (METHOD.md section 6). With h = (r//32)*32 and
+ * w = (r*5/3//32)*32, the dense ResNet-101 with DCN in c3-c5 gives the
+ * official 70.034 / 100.203 / 184.064 / 289.475 G at r = 500 / 600 / 800 /
+ * 1000, i.e. inputs 480x832, 576x992, 800x1312, 992x1664 (test-loader.c).
+ * budget.c does not see offset convs: budget mode needs a session, which
+ * a deformable model cannot have.
  */
 #include <stdlib.h>
 
@@ -50,6 +65,47 @@ double stp_cost_sparse_block(const struct stp_sparse_block *sb, int h, int w,
 	if (sb->downsample)
 		macs += conv_macs(sb->downsample, h, w, block_stride, 1);
 	return macs;
+}
+
+/* Official cost of the DCN offset conv of a block with cin input channels
+ * and its output at out_stride (4, 8, 16, 32 for stages c2..c5), at
+ * density d; 0 unless the architecture makes that stage deformable. */
+static double offset_macs(const struct stp_arch *a, int cin, int out_stride, int h, int w,
+			  double d)
+{
+	for (int s = 0; s < 4; s++)
+		if ((4 << s) == out_stride && a->dcn.enabled && a->dcn.stages[s])
+			return 9.0 * cin * a->dcn.offset_channels * (double)(h / out_stride) *
+			       (double)(w / out_stride) * d;
+	return 0;
+}
+
+/* Every offset conv of the backbone run densely: official MACs into *macs,
+ * and executed FLOPs at the real output sizes (each stride-2 layer maps n
+ * pixels to ceil(n / 2)) into *flops. */
+static void dense_offset_cost(const struct stp_arch *a, int h, int w, double *macs,
+			      double *flops)
+{
+	int cin = a->stem_width, oh = h, ow = w;
+
+	for (int i = 0; i < 2; i++) {   /* the stem conv and max-pool */
+		oh = oh / 2 + oh % 2;
+		ow = ow / 2 + ow % 2;
+	}
+	for (int s = 0; s < 4; s++) {
+		if (s > 0) {
+			oh = oh / 2 + oh % 2;
+			ow = ow / 2 + ow % 2;
+		}
+		for (int b = 0; b < a->layers[s]; b++) {
+			const double m = offset_macs(a, cin, 4 << s, h, w, 1);
+			if (m > 0) {
+				*macs += m;
+				*flops += 2.0 * 9 * cin * a->dcn.offset_channels * oh * ow;
+			}
+			cin = a->widths[s] * a->expansion;
+		}
+	}
 }
 
 /* The dense cost of a sparse block: its convs and downsample, no masks. */
@@ -117,6 +173,8 @@ enum stp_status stp_model_cost(const stp_model *model, int h, int w, struct stp_
 			flops += elems;
 		}
 	}
+	if (model->arch.dcn.enabled)
+		dense_offset_cost(&model->arch, h, w, &macs, &flops);
 	out->backbone_macs = macs;
 	out->total_flops = flops;
 out:
@@ -147,6 +205,9 @@ enum stp_status stp_session_report(const stp_session *s, struct stp_run_report *
 			d[m] = stp_session_mask_density(s, (int)op->sparse->mask_index + m);
 		macs += stp_cost_sparse_block(op->sparse, s->h, s->w, op->out_stride, d) -
 			stp_cost_dense_block(op->sparse, s->h, s->w, op->out_stride);
+		/* A deformable block's offset conv runs where conv2 runs. */
+		macs += offset_macs(&s->model->arch, stp_conv_get_desc(op->sparse->conv[0])->cin,
+				    op->out_stride, s->h, s->w, d[op->sparse->mask_of[1]] - 1);
 	}
 	for (int m = 0; m < plan->nmasks; m++)
 		density_sum += stp_session_mask_density(s, m);

@@ -19,6 +19,10 @@ enum stp_status stp_session_create(const stp_model *model, stp_session **out)
 	if (!out || !model)
 		return STP_ERR_INVALID_ARG;
 	*out = NULL;
+	/* Deformable convs (backbone.dcn) load for their cost only: the plan
+	 * holds plain convs in their place, which must not run. */
+	if (model->arch.dcn.enabled)
+		return STP_ERR_UNSUPPORTED;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return STP_ERR_NOMEM;

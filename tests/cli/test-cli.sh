@@ -7,8 +7,11 @@
 # $PYTHON_TORCH (skipped, exit 77, when neither exists). Checks --version and
 # help, that info prints the parameter count and GMACs, that bench --json is
 # one valid JSON object with the documented keys, that every bad argument
-# exits 2 with one line on stderr and nothing on stdout, and that a model that
-# cannot be loaded exits 1 with the loader's message. Ends with
+# exits 2 with one line on stderr and nothing on stdout, that a model that
+# cannot be loaded exits 1 with the loader's message, and that a dense
+# ResNet-101 with deformable convs in c3-c5 (all-zero weights, written by
+# plain python3) reports the official 70.0 / 100.2 / 184.1 / 289.5 G at
+# r = 500 / 600 / 800 / 1000 (METHOD.md section 6) and refuses to run. Ends with
 # "N passed, N failed"; exit 0 pass, 1 fail, 77 skip, 99 harness error.
 set -u
 
@@ -125,6 +128,60 @@ run bench-budget 0 bench "$model" --size 32x48 --runs 1 --budget 0.5 --mode stoc
 run bench-scalar 0 bench "$model" --size=33x47 --runs=1 --warmup=0 --isa=scalar --json &&
 	expect "bench --isa scalar: $(cat "$tmp/out")" json_check "$tmp/out" 'd["isa"] == "scalar" and d["size"] == [33, 47]'
 run bench-text 0 bench "$model" --size 32x32 --runs 1 && expect "bench text has no median" grep -q 'median' "$tmp/out"
+
+# ---- deformable convs: the official cost, no runs -----------------------------------
+# r -> HxW as the official calculator: h = (r//32)*32, w = (r*5/3//32)*32.
+dcn_model=$tmp/resnet101-dcn.stp
+if "$json_python" - "$dcn_model" <<'EOF'
+import json, struct, sys
+# A dense ResNet-101 feature extractor with DCN in c3-c5, all weights zero.
+layers, widths, stem = [3, 4, 23, 3], [64, 128, 256, 512], 64
+tensors = []
+def conv(n, co, ci, k): tensors.append((n + ".weight", [co, ci, k, k]))
+def bn(n, c): tensors.extend((n + "." + l, [c]) for l in ("weight", "bias", "running_mean", "running_var"))
+conv("backbone.conv1", stem, 3, 7); bn("backbone.bn1", stem)
+cin = stem
+for s in range(4):
+    pl = widths[s]
+    for b in range(layers[s]):
+        p = "backbone.layer%d.%d" % (s + 1, b)
+        for i, (co, ci, k) in enumerate([(pl, cin, 1), (pl, pl, 3), (4 * pl, pl, 1)]):
+            conv("%s.conv%d" % (p, i + 1), co, ci, k); bn("%s.bn%d" % (p, i + 1), co)
+        if b == 0:
+            conv(p + ".downsample.0", 4 * pl, cin, 1); bn(p + ".downsample.1", 4 * pl)
+        cin = 4 * pl
+arch = {"backbone": {"kind": "resnet", "depth": 101, "block": "bottleneck", "layers": layers,
+        "stem_width": stem, "widths": widths, "bn_eps": 1e-5, "num_classes": 0, "sparse": None,
+        "dcn": {"stages": [False, True, True, True], "deform_groups": 1, "modulated": False}},
+        "neck": None, "heads": [], "classes": [],
+        "input": {"channels": 3, "mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375],
+                  "resize": {"short_side": 800, "max_long_side": 1333}, "size_divisor": 32}}
+header, off = {}, 0
+for n, shape in tensors:
+    size = 4
+    for d in shape: size *= d
+    header[n] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + size]}
+    off += size
+header["__metadata__"] = {"format": "stipple", "format_version": "1", "architecture": json.dumps(arch)}
+h = json.dumps(header).encode()
+h += b" " * (-len(h) % 8)
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<Q", len(h)) + h)
+    f.truncate(8 + len(h) + off)
+EOF
+then
+	for case in 480x832:70.0 576x992:100.2 800x1312:184.1 992x1664:289.5; do
+		size=${case%:*} want=${case#*:}
+		run "dcn-info-$size" 0 info "$dcn_model" --size "$size" --json &&
+			expect "ResNet-101 DCN at $size: want $want G: $(cat "$tmp/out")" \
+				json_check "$tmp/out" "'%.1f' % d['backbone_gmacs'] == '$want'"
+	done
+	run dcn-bench 1 bench "$dcn_model" --size 64x64 --runs 1 &&
+		expect "DCN bench: want one line: $(cat "$tmp/err")" [ "$(wc -l <"$tmp/err")" -eq 1 ]
+	rm -f "$dcn_model"
+else
+	fail "cannot write the ResNet-101 DCN model"
+fi
 
 # ---- bad arguments: exit 2, one line on stderr, nothing on stdout ---------------------
 usage_case() {

@@ -5,6 +5,7 @@
  * into the right fields. Each invalid case is a valid document with one
  * substring replaced, and must fail with the expected status and a message
  * naming the field; stp_arch_clear() then runs on the half-filled struct.
+ * The optional backbone.dcn (deformable convs) is checked the same way.
  */
 #include <string.h>
 
@@ -234,6 +235,71 @@ static void test_invalid(void)
 				     "[1, 1], [1, 1], [1, 1]], \"temperature\": 1}");
 		expect(basic, "\"window\": 3", "\"window\": 3", F, "needs bottleneck");
 		free(basic);
+	}
+
+	/* Deformable convs: optional, null = absent. */
+	{
+		static const char dcn[] = "\"sparse\": null, \"dcn\": {\"stages\": [false, true, "
+			"true, true], \"deform_groups\": 1, \"modulated\": false}";
+		char *json = mutate(b, "\"sparse\": null", dcn);
+		struct stp_arch da;
+		char derr[256] = "";
+		enum stp_status st = stp_arch_parse(json, &da, derr, sizeof(derr));
+		CHECK(st == STP_OK && da.dcn.enabled && !da.dcn.stages[0] && da.dcn.stages[1] &&
+		      da.dcn.stages[3] && da.dcn.deform_groups == 1 && !da.dcn.modulated &&
+		      da.dcn.offset_channels == 18, "dcn settings parse (%s)", derr);
+		stp_arch_clear(&da);
+		free(json);
+		json = mutate(b, "\"sparse\": null", "\"sparse\": null, \"dcn\": {\"stages\": "
+			      "[true, false, false, true], \"deform_groups\": 4, "
+			      "\"modulated\": true}");
+		st = stp_arch_parse(json, &da, derr, sizeof(derr));
+		CHECK(st == STP_OK && da.dcn.enabled && da.dcn.stages[0] && !da.dcn.stages[1] &&
+		      da.dcn.deform_groups == 4 && da.dcn.modulated && da.dcn.offset_channels == 108,
+		      "modulated dcn parses (%s)", derr);
+		stp_arch_clear(&da);
+		free(json);
+		json = mutate(b, "\"sparse\": null", "\"sparse\": null, \"dcn\": null");
+		st = stp_arch_parse(json, &da, derr, sizeof(derr));
+		CHECK(st == STP_OK && !da.dcn.enabled, "dcn null is no dcn (%s)", derr);
+		stp_arch_clear(&da);
+		free(json);
+		CHECK(stp_arch_parse(b, &da, derr, sizeof(derr)) == STP_OK && !da.dcn.enabled,
+		      "no dcn key is no dcn");
+		stp_arch_clear(&da);
+
+		char *db = mutate(b, "\"sparse\": null", dcn);
+		expect(db, dcn + strlen("\"sparse\": null, "), "\"dcn\": [1]", F,
+		       "backbone.dcn must be an object");
+		expect(db, "\"modulated\": false", "\"modulated\": false, \"fallback\": 1", F,
+		       "unknown key 'fallback' in backbone.dcn");
+		expect(db, ", \"modulated\": false", "", F, "backbone.dcn.modulated is missing");
+		expect(db, "\"modulated\": false", "\"modulated\": 0", F, "modulated");
+		expect(db, "[false, true, true, true]", "[false, true, true]", F,
+		       "backbone.dcn.stages must be 4 booleans");
+		expect(db, "[false, true, true, true]", "[0, 1, 1, 1]", F, "stages[0]");
+		expect(db, "[false, true, true, true]", "[false, false, false, false]", F,
+		       "no true stage");
+		expect(db, "\"deform_groups\": 1", "\"deform_groups\": 0", F,
+		       "backbone.dcn.deform_groups");
+		expect(db, "\"deform_groups\": 1", "\"deform_groups\": 65", F, "deform_groups");
+		expect(db, "\"deform_groups\": 1", "\"deform_groups\": 3", F, "does not divide");
+		expect(db, "\"sparse\": null, ", "", F, "backbone.sparse is missing");
+		free(db);
+		/* With sparse blocks too (the official sparse model has both). */
+		db = mutate(b, "\"sparse\": null", "\"sparse\": {\"kernel\": \"rbf\", "
+			    "\"window\": 7, \"grid_stride\": 11, \"variant\": \"b\", \"blocks\": "
+			    "[[1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1, 1, 1], [1, 1, 1]], "
+			    "\"temperature\": 0.03}, \"dcn\": {\"stages\": [false, true, true, "
+			    "true], \"deform_groups\": 1, \"modulated\": false}");
+		st = stp_arch_parse(db, &da, derr, sizeof(derr));
+		CHECK(st == STP_OK && da.sparse.enabled && da.dcn.enabled, "sparse + dcn (%s)", derr);
+		stp_arch_clear(&da);
+		expect(db, "\"window\": 7", "\"window\": 8", F, "odd");
+		free(db);
+		db = mutate(resnet18, "\"sparse\": null", dcn);
+		expect(db, "\"depth\": 18", "\"depth\": 18", F, "needs bottleneck");
+		free(db);
 	}
 
 	/* Depth consistency. */

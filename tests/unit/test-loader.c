@@ -9,6 +9,11 @@
  * problem, leaving *out NULL: missing, extra and misshapen tensors, an
  * unsupported or inconsistent architecture, missing or wrong metadata, a
  * NaN weight, and every truncation of the file.
+ *
+ * Deformable convs (backbone.dcn) load for their cost only: sessions are
+ * refused, and the cost of a dense ResNet-101 with DCN in c3-c5 is pinned
+ * to the official calculator's 70.0 / 100.2 / 184.1 / 289.5 G at r = 500 /
+ * 600 / 800 / 1000 (METHOD.md section 6).
  */
 #include <math.h>
 #include <stdint.h>
@@ -239,6 +244,154 @@ static void test_metadata(void)
 	expect_fail(&m, STP_ERR_UNSUPPORTED, "format_version", "no format_version");
 }
 
+/* m's architecture with backbone.dcn = dcn (JSON text) added. */
+static void set_dcn(struct mb_model *m, const char *dcn)
+{
+	const char *at = strstr(m->architecture, "\"sparse\": null}");
+	size_t head;
+	char *json;
+
+	if (!at)
+		HARNESS_ERROR("no '\"sparse\": null}' in the architecture");
+	head = (size_t)(at - m->architecture) + strlen("\"sparse\": null");
+	json = malloc(strlen(m->architecture) + strlen(dcn) + 16);
+	if (!json)
+		HARNESS_ERROR("out of memory");
+	memcpy(json, m->architecture, head);
+	sprintf(json + head, ", \"dcn\": %s%s", dcn, m->architecture + head);
+	mb_set(&m->architecture, json);
+	free(json);
+}
+
+/* Backbone MACs of m at h x w (the model is loaded and destroyed). */
+static double backbone_macs(const struct mb_model *m, int h, int w)
+{
+	stp_model *model = NULL;
+	struct stp_cost cost = {0, 0};
+	char err[256] = "";
+
+	if (load(m, &model, err, sizeof(err)) != STP_OK)
+		HARNESS_ERROR("model does not load: %s", err);
+	if (stp_model_cost(model, h, w, &cost) != STP_OK)
+		HARNESS_ERROR("no cost");
+	stp_model_destroy(model);
+	return cost.backbone_macs;
+}
+
+/* The offset convs' MACs the official rules give a bottleneck net a at
+ * h x w: per block of a deformable stage, 3x3 from the block's input
+ * channels to oc channels at the block's stride. */
+static double offset_macs(const struct mb_arch *a, const int stages[4], int oc, int h, int w)
+{
+	double macs = 0;
+	int cin = a->stem;
+
+	for (int s = 0; s < 4; s++) {
+		const int stride = 4 << s;
+		for (int b = 0; b < a->layers[s]; b++) {
+			if (stages[s])
+				macs += 9.0 * cin * oc * (h / stride) * (w / stride);
+			cin = a->widths[s] * 4;
+		}
+	}
+	return macs;
+}
+
+static void test_dcn(void)
+{
+	/* A bottleneck net of two blocks in stage 2 and width 8 (deform_groups 2). */
+	static const struct mb_arch small = {1, {1, 2, 1, 1}, 4, {4, 8, 8, 8}, 3, 0, 0, 0};
+	static const struct mb_arch r101 = {1, {3, 4, 23, 3}, 64, {64, 128, 256, 512}, 3, 0,
+					    0, 0};
+	static const char dcn_c3_c5[] =
+		"{\"stages\": [false, true, true, true], \"deform_groups\": 1, "
+		"\"modulated\": false}";
+	/* Official (flops.py) backbone MACs at r = 500, 600, 800, 1000. */
+	static const struct { int r, h, w; double macs, g1; } official[4] = {
+		{500, 480, 832, 70034165760.0, 70.0},
+		{600, 576, 992, 100202729472.0, 100.2},
+		{800, 800, 1312, 184064153600.0, 184.1},
+		{1000, 992, 1664, 289474551808.0, 289.5},
+	};
+	const int c3_c5[4] = {0, 1, 1, 1}, c2_c4[4] = {1, 1, 1, 0};
+	struct mb_model m;
+	stp_model *model = NULL;
+	stp_session *session = (stp_session *)&m;   /* must be reset to NULL */
+	struct stp_cost cost;
+	unsigned long long rng = 11;
+	char err[256] = "";
+	double base;
+	enum stp_status st;
+	unsigned char *bytes;
+	size_t size;
+
+	/* Loads (no offset tensors stored), counts its cost, refuses sessions. */
+	mb_build(&m, &small, 3);
+	base = backbone_macs(&m, 96, 160);
+	set_dcn(&m, dcn_c3_c5);
+	st = load(&m, &model, err, sizeof(err));
+	CHECK(st == STP_OK && model, "DCN model does not load: %s (%s)", stp_status_str(st), err);
+	if (st == STP_OK) {
+		CHECK(stp_model_parameter_count(model) == mb_parameters(&m), "DCN parameters");
+		CHECK(stp_model_cost(model, 96, 160, &cost) == STP_OK &&
+		      cost.backbone_macs == base + offset_macs(&small, c3_c5, 18, 96, 160),
+		      "DCN c3-c5 cost %.0f, expected %.0f + %.0f", cost.backbone_macs, base,
+		      offset_macs(&small, c3_c5, 18, 96, 160));
+		st = stp_session_create(model, &session);
+		CHECK(st == STP_ERR_UNSUPPORTED && session == NULL,
+		      "session of a DCN model: %s", stp_status_str(st));
+		if (st == STP_OK)
+			stp_session_destroy(session);
+		stp_model_destroy(model);
+	}
+	mb_free(&m);
+
+	/* Modulated (27 channels per group), 2 deform groups, other stages. */
+	mb_build(&m, &small, 3);
+	base = backbone_macs(&m, 64, 96);
+	set_dcn(&m, "{\"stages\": [true, true, true, false], \"deform_groups\": 2, "
+		    "\"modulated\": true}");
+	CHECK(backbone_macs(&m, 64, 96) == base + offset_macs(&small, c2_c4, 54, 64, 96),
+	      "modulated DCN c2-c4 cost %.0f, expected %.0f + %.0f", backbone_macs(&m, 64, 96),
+	      base, offset_macs(&small, c2_c4, 54, 64, 96));
+	mb_free(&m);
+
+	/* Offset tensors are not part of the format (yet). */
+	mb_build(&m, &small, 3);
+	set_dcn(&m, dcn_c3_c5);
+	mb_conv(&m, "backbone.layer2.0.conv2_offset.weight", 18, 16, 3, &rng);
+	expect_fail(&m, STP_ERR_FORMAT, "unexpected tensor 'backbone.layer2.0.conv2_offset",
+		    "stored offset conv");
+
+	/* The architecture's checks reach the loader. */
+	mb_build(&m, &small, 3);
+	set_dcn(&m, "{\"stages\": [false, true, true, true], \"deform_groups\": 3, "
+		    "\"modulated\": false}");
+	expect_fail(&m, STP_ERR_FORMAT, "deform_groups", "deform_groups not dividing widths");
+
+	/* The official numbers: dense ResNet-101, DCN in c3-c5. */
+	mb_build(&m, &r101, 1);
+	set_dcn(&m, dcn_c3_c5);
+	bytes = mb_encode(&m, &size);
+	mb_free(&m);
+	st = stp_model_load_buffer(engine, bytes, size, &model, err, sizeof(err));
+	free(bytes);
+	CHECK(st == STP_OK, "ResNet-101 with DCN does not load: %s", err);
+	for (int i = 0; st == STP_OK && i < 4; i++) {
+		const double g = official[i].macs / 1e9;
+		CHECK(stp_model_cost(model, official[i].h, official[i].w, &cost) == STP_OK &&
+		      cost.backbone_macs == official[i].macs,
+		      "ResNet-101 DCN at r = %d (%dx%d): %.3f G, expected %.3f G",
+		      official[i].r, official[i].h, official[i].w, cost.backbone_macs / 1e9, g);
+		CHECK(fabs(round(cost.backbone_macs / 1e8) / 10 - official[i].g1) < 1e-9,
+		      "ResNet-101 DCN at r = %d: %.1f G, the official %.1f G", official[i].r,
+		      cost.backbone_macs / 1e9, official[i].g1);
+		CHECK(cost.total_flops > 2 * cost.backbone_macs, "total FLOPs at r = %d",
+		      official[i].r);
+	}
+	stp_model_destroy(model);
+}
+
 /* Every proper prefix of a valid model fails with STP_ERR_FORMAT. */
 static void test_truncation(void)
 {
@@ -329,6 +482,7 @@ int main(void)
 	test_valid(&tiny_cls, logits, 1);
 	test_tensors();
 	test_metadata();
+	test_dcn();
 	test_truncation();
 	test_files();
 	stp_engine_destroy(engine);
