@@ -123,7 +123,9 @@ STP_API int stp_model_input_channels(const stp_model *model);
 
 typedef struct stp_session stp_session;
 
-/* The caller owns *out and frees it with stp_session_destroy(). */
+/* The caller owns *out and frees it with stp_session_destroy(). Fails with
+ * STP_ERR_UNSUPPORTED for models that load for their cost only (deformable
+ * convs, backbone.dcn). */
 STP_API enum stp_status stp_session_create(const stp_model *model, stp_session **out);
 STP_API void stp_session_destroy(stp_session *session);
 
