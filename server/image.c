@@ -11,10 +11,11 @@
  * (truncated data, a corrupt Huffman code, extraneous bytes) stops it and is
  * reported as IMAGE_ERR_CORRUPT, since a partly grey image would silently
  * give a wrong answer; TJFLAG_LIMITSCANS refuses progressive files with an
- * absurd number of scans (a cheap way to burn CPU). The one gap: libjpeg's
- * arithmetic decoder pads missing data with zeros without a warning, so a
- * truncated arithmetic-coded file (rare; browsers refuse them) decodes.
- * The cost of any file stays bounded by max_pixels. CMYK and YCCK files are
+ * absurd number of scans (a cheap way to burn CPU). Arithmetic-coded files
+ * (rare; browsers refuse them too) are refused after a walk over the
+ * segments up to the SOF marker: libjpeg's arithmetic decoder pads missing
+ * data with zeros without a warning, so a truncated file would decode and
+ * 200 bytes could make an image of max_pixels. CMYK and YCCK files are
  * decompressed to CMYK and converted here the way libjpeg-turbo's own tools
  * do: Adobe-style inverted values, R = C * K / 255 (no colour management).
  *
@@ -115,19 +116,16 @@ const char *image_format_name(enum image_format format)
 
 /* ---- JPEG ------------------------------------------------------------------ */
 
-struct jpeg_header {
-	int colorspace;   /* TJCS_* */
-};
-
 static enum image_status jpeg_fail(tjhandle tj, const char *what, char *err, size_t errlen)
 {
 	set_err(err, errlen, "corrupt jpeg (%s): %s", what, tjGetErrorStr2(tj));
 	return IMAGE_ERR_CORRUPT;
 }
 
+/* colorspace: TJCS_*. */
 static enum image_status jpeg_read_header(tjhandle tj, const unsigned char *p, size_t size,
 					  uint64_t max_pixels, struct image_info *info,
-					  struct jpeg_header *hdr, char *err, size_t errlen)
+					  int *colorspace, char *err, size_t errlen)
 {
 	int w = 0, h = 0, subsamp;
 
@@ -135,7 +133,7 @@ static enum image_status jpeg_read_header(tjhandle tj, const unsigned char *p, s
 		set_err(err, errlen, "jpeg image is too large (%zu bytes)", size);
 		return IMAGE_ERR_TOO_LARGE;
 	}
-	if (tjDecompressHeader3(tj, p, (unsigned long)size, &w, &h, &subsamp, &hdr->colorspace))
+	if (tjDecompressHeader3(tj, p, (unsigned long)size, &w, &h, &subsamp, colorspace))
 		return jpeg_fail(tj, "header", err, errlen);
 	if (w == 0 && h == 0) {   /* TurboJPEG 2.1 returns 0 leaving all unset */
 		set_err(err, errlen, "corrupt jpeg: no image (truncated, or only tables)");
@@ -195,23 +193,55 @@ static enum image_status jpeg_pixels(tjhandle tj, const unsigned char *p, size_t
 	return IMAGE_OK;
 }
 
+/* The SOFn marker (FFC0..FFCF less C4, C8 and CC) of the segments before the
+ * first SOS, found by their lengths; 0 when there is none or the structure
+ * is odd (libjpeg then has its say). */
+static unsigned jpeg_sof_marker(const unsigned char *p, size_t size)
+{
+	size_t off = 2;
+
+	while (size - off >= 4 && p[off] == 0xff) {
+		const unsigned m = p[off + 1];
+
+		if (m == 0xff) {   /* a fill byte */
+			off++;
+		} else if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) {
+			return m;
+		} else if (m == 0xda || m == 0xd9) {
+			return 0;
+		} else if ((m >= 0xd0 && m <= 0xd7) || m == 0x01) {
+			off += 2;
+		} else {
+			off += 2 + ((size_t)p[off + 2] << 8 | p[off + 3]);
+			if (off > size)
+				return 0;
+		}
+	}
+	return 0;
+}
+
 /* rgb NULL: the header only. */
 static enum image_status jpeg_run(const unsigned char *p, size_t size, uint64_t max_pixels,
 				  uint8_t **rgb, struct image_info *info, char *err,
 				  size_t errlen)
 {
-	struct jpeg_header hdr;
+	const unsigned sof = jpeg_sof_marker(p, size);
 	enum image_status st;
-	tjhandle tj = tjInitDecompress();
+	int cs = -1;
+	tjhandle tj;
 
-	if (!tj) {
+	if (sof >= 0xc9) {   /* C9..CB, CD..CF: arithmetic coding */
+		set_err(err, errlen, "jpeg with arithmetic coding (SOF%u) is not supported", sof - 0xc0);
+		return IMAGE_ERR_CORRUPT;
+	}
+	if (!(tj = tjInitDecompress())) {
 		set_err(err, errlen, "out of memory starting the jpeg decoder");
 		return IMAGE_ERR_NOMEM;
 	}
-	st = jpeg_read_header(tj, p, size, max_pixels, info, &hdr, err, errlen);
+	st = jpeg_read_header(tj, p, size, max_pixels, info, &cs, err, errlen);
 	if (st == IMAGE_OK && rgb)
-		st = jpeg_pixels(tj, p, size, info, hdr.colorspace == TJCS_CMYK ||
-				 hdr.colorspace == TJCS_YCCK, rgb, err, errlen);
+		st = jpeg_pixels(tj, p, size, info, cs == TJCS_CMYK || cs == TJCS_YCCK, rgb, err,
+				 errlen);
 	tjDestroy(tj);
 	return st;
 }

@@ -12,6 +12,7 @@
  *                    abandoned between layers, what still waits is answered
  *                    503, and the process exits 0.
  */
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +23,32 @@
 #include "log.h"
 #include "server.h"
 
+/* CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU
+ * quota (a container's limit, which sysconf does not see), rounded up. */
+static long available_cpus(void)
+{
+	cpu_set_t set;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	FILE *f;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		cpus = CPU_COUNT(&set);
+	f = fopen("/sys/fs/cgroup/cpu.max", "r");
+	if (f) {
+		long long quota, period;
+
+		if (fscanf(f, "%lld %lld", &quota, &period) == 2 && quota > 0 && period > 0 &&
+		    (quota + period - 1) / period < cpus)
+			cpus = (long)((quota + period - 1) / period);
+		fclose(f);
+	}
+	return cpus < 1 ? 1 : cpus;
+}
+
 static void choose_workers(struct config *cfg)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	long cpus = available_cpus();
 
-	if (cpus < 1)
-		cpus = 1;
 	/* One worker per 4 CPUs keeps each request fast (intra-op threads) while
 	 * larger machines still run several requests at once. */
 	if (cfg->workers == 0)

@@ -45,7 +45,7 @@ static const struct config_row config_table[] = {
 	{"workers", CFG_INT, F(workers), 0, 256, "0", NULL,
 	 "inference workers, each running one request at a time (0: fit the machine)"},
 	{"threads_per_worker", CFG_INT, F(threads_per_worker), 0, 256, "0", NULL,
-	 "engine threads per worker (0: the CPUs divided among the workers)"},
+	 "engine threads per worker (0: the usable CPUs, affinity and cgroup quota, divided among the workers)"},
 	{"queue_size", CFG_INT, F(queue_size), 0, 100000, "16", NULL,
 	 "requests that may wait for a worker; more are refused with 503"},
 	{"http_threads", CFG_INT, F(http_threads), 1, 64, "2", NULL,

@@ -9,10 +9,12 @@
  * its full writer for what the simplified one cannot write (Adam7
  * interlacing, 16-bit without gAMA, 1- and 4-bit grey, 4-bit palette). Each
  * must decode to the pattern: exactly for lossless PNGs, within a tolerance
- * for JPEGs and colour conversions. Then: every prefix of a small JPEG and
- * PNG must fail cleanly (run under ASan), max_pixels must be enforced from
- * the header alone (also for headers patched to huge sizes), and anything
- * without a known signature must be IMAGE_ERR_FORMAT.
+ * for JPEGs and colour conversions; gAMA is ignored. Then: every prefix of
+ * small JPEGs and PNGs must fail cleanly (run under ASan), max_pixels must be
+ * enforced from the header alone (also for headers patched to huge sizes),
+ * corrupt and arithmetic-coded JPEGs and PNGs with bad CRCs must be
+ * IMAGE_ERR_CORRUPT, and anything without a known signature
+ * IMAGE_ERR_FORMAT.
  *
  * With "--write-corpus DIR" it writes the fuzzing seeds of
  * tests/fuzz/corpus-image/ into DIR instead.
@@ -238,6 +240,14 @@ static struct blob png_full(const struct png_spec *s)
 	png_destroy_write_struct(&png, &info);
 	free(rows);
 	return b;
+}
+
+static size_t find(const struct blob *b, const char *s)
+{
+	for (size_t i = 0; i + strlen(s) <= b->n; i++)
+		if (!memcmp(b->p + i, s, strlen(s)))
+			return i;
+	HARNESS_ERROR("no %s", s);
 }
 
 /* ---- decoding helpers ----------------------------------------------------------- */
@@ -699,14 +709,6 @@ static void png_patch_size(struct blob *b, uint32_t w, uint32_t h)
 	put_be32(b->p + 29, crc32_png(b->p + 12, 17));
 }
 
-static size_t find(const struct blob *b, const char *s)
-{
-	for (size_t i = 0; i + strlen(s) <= b->n; i++)
-		if (!memcmp(b->p + i, s, strlen(s)))
-			return i;
-	HARNESS_ERROR("no %s", s);
-}
-
 static void test_max_pixels(void)
 {
 	struct blob j = jpeg_rgb(20, 10, TJSAMP_420, 0), p;
@@ -791,6 +793,33 @@ static void test_jpeg_corrupt_data(void)
 	free(b.p);
 }
 
+/* SOF9 (arithmetic coding) is refused from the segment walk; so is SOF3
+ * (lossless), by libjpeg. Fill bytes before a marker are allowed. */
+static void test_jpeg_sof_kinds(void)
+{
+	struct blob b = jpeg_rgb(16, 16, TJSAMP_444, 0), f;
+	const size_t sof = find(&b, "\xff\xc0");
+	struct image_info info;
+	char err[256];
+
+	b.p[sof + 1] = 0xc9;
+	decode_fails(b.p, b.n, BIG, IMAGE_ERR_CORRUPT, "arithmetic jpeg");
+	CHECK(image_probe(b.p, b.n, BIG, &info, err, sizeof(err)) == IMAGE_ERR_CORRUPT &&
+	      strstr(err, "arithmetic"), "arithmetic jpeg: probe (%s)", err);
+	b.p[sof + 1] = 0xc3;
+	decode_fails(b.p, b.n, BIG, IMAGE_ERR_CORRUPT, "lossless jpeg");
+	b.p[sof + 1] = 0xc0;
+	f.n = b.n + 3;
+	if (!(f.p = malloc(f.n)))
+		HARNESS_ERROR("out of memory");
+	memcpy(f.p, b.p, sof);
+	memset(f.p + sof, 0xff, 3);
+	memcpy(f.p + sof + 3, b.p + sof, b.n - sof);
+	free(decode_ok(&f, IMAGE_FORMAT_JPEG, 16, 16, "jpeg with fill bytes before SOF"));
+	free(f.p);
+	free(b.p);
+}
+
 static void test_names(void)
 {
 	CHECK(!strcmp(image_format_name(IMAGE_FORMAT_JPEG), "jpeg"), "jpeg name");
@@ -851,6 +880,7 @@ int main(int argc, char **argv)
 	test_jpeg_gray();
 	test_jpeg_cmyk();
 	test_jpeg_corrupt_data();
+	test_jpeg_sof_kinds();
 	test_png_gray8_round_trip();
 	test_png_encode_bad_args();
 	test_png_simple_formats();
