@@ -76,7 +76,6 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 	size_t count[STP_BLOCK_MAX_MASKS];
 	struct stp_tensor cur = *in, feat[STP_BLOCK_MAX_CONVS], shortcut = *in;
 	const int last = block->nconvs - 1;
-	enum stp_status st;
 	int64_t t0 = opts->phase_ms ? stp_now_ns() : 0;
 
 	/* 1. Mask logits and sampled cells (every cell when dense). */
@@ -137,15 +136,9 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 			for (int p = 0; p < feat[j].h * feat[j].w; p++)
 				if (scratch->need[p] && !scratch->mask[m][p])
 					scratch->targets[ntargets++] = p;
-			if (ntargets) {
-				st = stp_interp_plan_build(&scratch->plan, &block->kernel[block->interp_of[j]],
-							   scratch->mask[m], feat[j].h, feat[j].w,
-							   scratch->targets, ntargets, pool);
-				if (st != STP_OK)
-					return st;
-				stp_interp_run(&scratch->plan, &feat[j], &feat[j], NULL, NULL, 0,
-					       block->gather, pool);
-			}
+			stp_interp_apply(&block->kernel[block->interp_of[j]], scratch->mask[m],
+					 scratch->targets, ntargets, &feat[j], &feat[j], NULL, NULL, 0,
+					 block->gather, pool);
 			lap(opts, STP_PHASE_INTERP, &t0);
 		}
 		cur = feat[j];
@@ -162,15 +155,9 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 		lap(opts, STP_PHASE_SHORTCUT, &t0);
 	}
 	assert(shortcut.h == out->h && shortcut.w == out->w && feat[last].h == out->h);
-	for (int p = 0; p < out->h * out->w; p++)
-		scratch->targets[p] = p;
-	st = stp_interp_plan_build(&scratch->plan, &block->kernel[block->interp_of[last]],
-				   scratch->mask[block->mask_of[last]], out->h, out->w,
-				   scratch->targets, (size_t)out->h * out->w, pool);
-	if (st != STP_OK)
-		return st;
-	stp_interp_run(&scratch->plan, &feat[last], out, block->last_shift, &shortcut, 1,
-		       block->gather, pool);
+	stp_interp_apply(&block->kernel[block->interp_of[last]], scratch->mask[block->mask_of[last]],
+			 NULL, (size_t)out->h * out->w, &feat[last], out, block->last_shift, &shortcut,
+			 1, block->gather, pool);
 	lap(opts, STP_PHASE_FINAL, &t0);
 	return STP_OK;
 }

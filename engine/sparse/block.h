@@ -73,7 +73,6 @@ struct stp_sparse_scratch {
 	int32_t *targets;
 	uint8_t *need;
 	float *rank;                           /* top-k scratch, one float per cell */
-	struct stp_interp_plan plan;
 	const float *zero;
 };
 

@@ -1,14 +1,14 @@
 /*
- * interp.c - building and running interpolation plans (see interp.h).
+ * interp.c - the interpolation module at listed cells (see interp.h).
  *
- * Building walks each target's k x k window on the byte mask once, in
- * parallel (each target owns a slot of k*k entries), and stores the
- * sampled neighbours with weight W/(sum W + epsilon): the
- * normaliser is per target, shared by all channels, and a window with no
- * sample gives an empty list (the module's ~0 output, as in the reference).
- * Running is the GATHER micro-kernel over those lists (vectorised over
- * channels for the engine's ISA), with the bias / residual / ReLU epilogue
- * fused; tasks are chunks of targets.
+ * Each target walks its k x k window on the byte mask once and lists its
+ * sampled neighbours with weight W/(sum W + epsilon) in a small array on
+ * the stack: the normaliser is per target, shared by all channels, and a
+ * window with no sample gives an empty list (the module's ~0 output, as in
+ * the reference). The GATHER micro-kernel then runs over that list at once
+ * (vectorised over channels for the engine's ISA) with the bias / residual
+ * / ReLU epilogue fused. Tasks are chunks of targets; no per-target state
+ * outlives its gather, so nothing is stored between the two steps.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -29,131 +29,11 @@ void stp_interp_kernel_rbf(struct stp_interp_kernel *kernel, int k, float a)
 		}
 }
 
-/* Grows buf (of *cap elements of elem bytes) to hold at least need. */
-static int grow(void **buf, size_t *cap, size_t need, size_t elem)
-{
-	size_t n = *cap ? *cap : 1024, bytes;
-	void *p;
-	if (need <= *cap)
-		return 1;
-	while (n < need)
-		n *= 2;
-	if (!stp_mul_size(n, elem, &bytes) || !(p = realloc(*buf, bytes)))
-		return 0;
-	*buf = p;
-	*cap = n;
-	return 1;
-}
-
-struct build_job {
-	struct stp_interp_plan *plan;
+struct interp_job {
 	const struct stp_interp_kernel *kernel;
 	const uint8_t *mask;
-	int h, w;
-	const int32_t *targets;
-};
-
-/* Target i's sources, in its own slot of k*k entries. */
-static void build_target(const struct build_job *job, size_t i)
-{
-	struct stp_interp_plan *plan = job->plan;
-	const struct stp_interp_kernel *kernel = job->kernel;
-	const int r = kernel->k / 2, h = job->h, w = job->w;
-	const int32_t p = job->targets[i];
-	const int y = p / w, x = p % w;
-	const int y0 = y - r < 0 ? 0 : y - r, y1 = y + r >= h ? h - 1 : y + r;
-	const int x0 = x - r < 0 ? 0 : x - r, x1 = x + r >= w ? w - 1 : x + r;
-	int32_t *src = plan->sources + i * plan->stride;
-	float *wt = plan->weights + i * plan->stride;
-	uint32_t n = 0, kept = 0;
-	float sum = 0.0f;
-
-	plan->targets[i] = p;
-	if (job->mask[p]) {
-		src[0] = p;
-		wt[0] = 1.0f;
-		plan->nsources[i] = 1;
-		return;
-	}
-	for (int yy = y0; yy <= y1; yy++) {
-		const uint8_t *row = job->mask + (size_t)yy * w;
-		const float *kw = kernel->w + (yy - y + r) * kernel->k;
-		for (int xx = x0; xx <= x1; xx++) {
-			if (!row[xx])
-				continue;
-			src[n] = yy * w + xx;
-			wt[n] = kw[xx - x + r];
-			sum += kw[xx - x + r];
-			n++;
-		}
-	}
-	/* Normalise, dropping sources too light to matter. */
-	for (uint32_t j = 0; j < n; j++) {
-		const float wn = wt[j] / (sum + STP_INTERP_EPSILON);
-		if (wn >= STP_INTERP_MIN_WEIGHT) {
-			src[kept] = src[j];
-			wt[kept++] = wn;
-		}
-	}
-	plan->nsources[i] = kept;
-}
-
-static void build_task(void *ctx, size_t task, int thread)
-{
-	const struct build_job *job = ctx;
-	size_t end = (task + 1) * TARGETS_PER_TASK;
-	(void)thread;
-	if (end > job->plan->ntargets)
-		end = job->plan->ntargets;
-	for (size_t i = task * TARGETS_PER_TASK; i < end; i++)
-		build_target(job, i);
-}
-
-enum stp_status stp_interp_plan_build(struct stp_interp_plan *plan,
-				      const struct stp_interp_kernel *kernel,
-				      const uint8_t *mask, int h, int w,
-				      const int32_t *targets, size_t ntargets,
-				      struct stp_threadpool *pool)
-{
-	struct build_job job = {plan, kernel, mask, h, w, targets};
-	size_t cap = plan->cap_targets, need;
-
-	if (!grow((void **)&plan->targets, &cap, ntargets + 1, sizeof(int32_t)))
-		return STP_ERR_NOMEM;
-	cap = plan->cap_targets;
-	if (!grow((void **)&plan->nsources, &cap, ntargets + 1, sizeof(uint32_t)))
-		return STP_ERR_NOMEM;
-	plan->cap_targets = cap;
-	/* A slot of k*k sources per target: targets are built independently. */
-	plan->stride = (size_t)kernel->k * kernel->k;
-	if (!stp_mul_size(ntargets + 1, plan->stride, &need))
-		return STP_ERR_NOMEM;
-	cap = plan->cap_sources;
-	if (!grow((void **)&plan->sources, &cap, need, sizeof(int32_t)))
-		return STP_ERR_NOMEM;
-	cap = plan->cap_sources;
-	if (!grow((void **)&plan->weights, &cap, need, sizeof(float)))
-		return STP_ERR_NOMEM;
-	plan->cap_sources = cap;
-	plan->ntargets = ntargets;
-	stp_threadpool_parallel_for(pool, (ntargets + TARGETS_PER_TASK - 1) / TARGETS_PER_TASK,
-				    build_task, &job);
-	return STP_OK;
-}
-
-void stp_interp_plan_clear(struct stp_interp_plan *plan)
-{
-	if (!plan)
-		return;
-	free(plan->targets);
-	free(plan->nsources);
-	free(plan->sources);
-	free(plan->weights);
-	memset(plan, 0, sizeof(*plan));
-}
-
-struct interp_job {
-	const struct stp_interp_plan *plan;
+	const int32_t *targets;     /* NULL: every cell */
+	size_t ntargets;
 	const struct stp_tensor *in, *residual;
 	struct stp_tensor *out;
 	const float *bias;
@@ -161,34 +41,78 @@ struct interp_job {
 	stp_gather_ukernel_fn gather;
 };
 
+/* Target p's sources and normalised weights; returns how many. */
+static size_t target_sources(const struct interp_job *job, int32_t p, const float **src,
+			     float *wt)
+{
+	const struct stp_interp_kernel *kernel = job->kernel;
+	const struct stp_tensor *in = job->in;
+	const int r = kernel->k / 2, h = in->h, w = in->w;
+	const int y = p / w, x = p % w;
+	const int y0 = y - r < 0 ? 0 : y - r, y1 = y + r >= h ? h - 1 : y + r;
+	const int x0 = x - r < 0 ? 0 : x - r, x1 = x + r >= w ? w - 1 : x + r;
+	int32_t cell[STP_INTERP_MAX_WINDOW * STP_INTERP_MAX_WINDOW];
+	size_t n = 0, kept = 0;
+	float sum = 0.0f;
+
+	if (job->mask[p]) {
+		src[0] = in->data + (size_t)p * in->c_stride;
+		wt[0] = 1.0f;
+		return 1;
+	}
+	for (int yy = y0; yy <= y1; yy++) {
+		const uint8_t *row = job->mask + (size_t)yy * w;
+		const float *kw = kernel->w + (yy - y + r) * kernel->k;
+		for (int xx = x0; xx <= x1; xx++) {
+			if (!row[xx])
+				continue;
+			cell[n] = yy * w + xx;
+			wt[n] = kw[xx - x + r];
+			sum += kw[xx - x + r];
+			n++;
+		}
+	}
+	/* Normalise, dropping sources too light to matter. */
+	for (size_t j = 0; j < n; j++) {
+		const float wn = wt[j] / (sum + STP_INTERP_EPSILON);
+		if (wn >= STP_INTERP_MIN_WEIGHT) {
+			src[kept] = in->data + (size_t)cell[j] * in->c_stride;
+			wt[kept++] = wn;
+		}
+	}
+	return kept;
+}
+
 static void interp_task(void *ctx, size_t task, int thread)
 {
 	const struct interp_job *job = ctx;
-	const struct stp_interp_plan *plan = job->plan;
+	const struct stp_tensor *out = job->out, *res = job->residual;
 	const size_t c = (size_t)job->in->c;
 	size_t end = (task + 1) * TARGETS_PER_TASK;
 	const float *src[STP_INTERP_MAX_WINDOW * STP_INTERP_MAX_WINDOW];
+	float wt[STP_INTERP_MAX_WINDOW * STP_INTERP_MAX_WINDOW];
 	(void)thread;
 
-	if (end > plan->ntargets)
-		end = plan->ntargets;
+	if (end > job->ntargets)
+		end = job->ntargets;
 	for (size_t i = task * TARGETS_PER_TASK; i < end; i++) {
-		const size_t p = (size_t)plan->targets[i];
-		const size_t j0 = i * plan->stride, n = plan->nsources[i];
-		for (size_t j = 0; j < n; j++)
-			src[j] = job->in->data + (size_t)plan->sources[j0 + j] * job->in->c_stride;
-		job->gather(c, n, src, plan->weights + j0, job->bias,
-			    job->residual ? job->residual->data + p * job->residual->c_stride : NULL,
-			    job->relu, job->out->data + p * job->out->c_stride);
+		const int32_t p = job->targets ? job->targets[i] : (int32_t)i;
+		const size_t n = target_sources(job, p, src, wt);
+
+		job->gather(c, n, src, wt, job->bias,
+			    res ? res->data + (size_t)p * res->c_stride : NULL, job->relu,
+			    out->data + (size_t)p * out->c_stride);
 	}
 }
 
-void stp_interp_run(const struct stp_interp_plan *plan, const struct stp_tensor *in,
-		    struct stp_tensor *out, const float *bias,
-		    const struct stp_tensor *residual, int relu,
-		    stp_gather_ukernel_fn gather, struct stp_threadpool *pool)
+void stp_interp_apply(const struct stp_interp_kernel *kernel, const uint8_t *mask,
+		      const int32_t *targets, size_t ntargets, const struct stp_tensor *in,
+		      struct stp_tensor *out, const float *bias, const struct stp_tensor *residual,
+		      int relu, stp_gather_ukernel_fn gather, struct stp_threadpool *pool)
 {
-	struct interp_job job = {plan, in, residual, out, bias, relu, gather};
-	stp_threadpool_parallel_for(pool, (plan->ntargets + TARGETS_PER_TASK - 1) / TARGETS_PER_TASK,
+	struct interp_job job = {kernel, mask, targets, ntargets, in, residual, out, bias, relu,
+				 gather};
+
+	stp_threadpool_parallel_for(pool, (ntargets + TARGETS_PER_TASK - 1) / TARGETS_PER_TASK,
 				    interp_task, &job);
 }

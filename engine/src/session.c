@@ -136,7 +136,6 @@ void stp_session_destroy(stp_session *session)
 	if (!session)
 		return;
 	free_sparse_scratch(&session->sparse);
-	stp_interp_plan_clear(&session->sparse.plan);
 	stp_free(session->arena);
 	stp_free(session->zero);
 	free(session->sampled);

@@ -195,7 +195,6 @@ static void run_case(const struct block_case *bc, const struct stp_kernels *kern
 		free(sc.feature[j]); free(sc.logits[j]); free(sc.mask[j]); free(sc.list[j]);
 	}
 	free(sc.shortcut); free(sc.targets); free(sc.need);
-	stp_interp_plan_clear(&sc.plan);
 	stp_sparse_block_destroy(b);
 }
 
