@@ -16,6 +16,49 @@ def load(path):
         return json.load(f)
 
 
+PHASES = ("mask", "conv", "interp", "shortcut", "final")
+
+
+def blocks(out):
+    """Per-block time (stipple bench --profile: min over runs) at each budget."""
+    runs = {}
+    for f in glob.glob(os.path.join(out, "sparse-*.json")):
+        t, b = os.path.basename(f)[len("sparse-"):-5].split("-", 1)
+        r = load(f)
+        if "profile" in r:
+            runs.setdefault(t, {})[b] = r
+    for t in sorted(runs):
+        order = sorted(runs[t], key=lambda b: -runs[t][b]["backbone_gmacs"])
+        print("\n## Where the time goes, %s thread(s): every op, ms (min over runs)\n" % t)
+        print("Sparse blocks are named by stage and index; each cell is the op's time at "
+              "that budget. Below, the blocks' time split by phase: mask logits and "
+              "sampling, the convs at their cells, interpolation between convs, the "
+              "downsample shortcut, and the final interpolate + shift + shortcut + ReLU.\n")
+        print("| op | output | " + " | ".join(order) + " |")
+        print("|---|---|" + "---|" * len(order))
+        ops = runs[t][order[0]]["profile"]
+        stage, index, last_c = 0, -1, None
+        for i, op in enumerate(ops):
+            name = op["kind"]
+            if op["kind"] == "sparse_block":
+                if op["output"][2] != last_c:
+                    stage, index, last_c = stage + 1, 0, op["output"][2]
+                else:
+                    index += 1
+                name = "layer%d.%d" % (stage, index)
+            print("| %s | %s | %s |" % (name, "x".join(str(v) for v in op["output"]),
+                                        " | ".join("%.1f" % runs[t][b]["profile"][i]["ms"]
+                                                   for b in order)))
+        print("| **total** | | %s |" % " | ".join(
+            "%.1f" % sum(o["ms"] for o in runs[t][b]["profile"]) for b in order))
+        print("\n| phase (all sparse blocks) | " + " | ".join(order) + " |")
+        print("|---|" + "---|" * len(order))
+        for ph in PHASES:
+            print("| %s | %s |" % (ph, " | ".join(
+                "%.1f" % sum(o.get("phases_ms", {}).get(ph, 0) for o in runs[t][b]["profile"])
+                for b in order)))
+
+
 def main():
     out, size = sys.argv[1], sys.argv[2]
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
@@ -79,6 +122,7 @@ def main():
              "%.2fx" % (dense_ms / ort_ms) if dense_ms and ort_ms else "-"))
         p("| %s | PyTorch / ORT dense | - | - | - | %s / %s | | | |"
           % (t, "%.1f" % torch_ms if torch_ms else "-", "%.1f" % ort_ms if ort_ms else "-"))
+    blocks(out)
     p("\n## Reproduce\n")
     p("```\n./configure && make && make bench-sparse\n```")
 

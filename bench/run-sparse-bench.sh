@@ -5,7 +5,8 @@
 # 1, 0.5, 0.25, 0.1 on random and 8x8-block masks, beside the dense conv and
 # the ideal d x dense; (2) the whole sparse ResNet-50 backbone at 800x1216
 # (stipple_train.export --arch sparse-resnet50, random masks) at budgets
-# dense, 0.5, 0.25 and its trained threshold, 1 and 2 threads; (3) the dense
+# dense, 0.5, 0.25 and its trained threshold, 1 and 2 threads, with a
+# per-block profile (stipple bench --profile); (3) the dense
 # ResNet-50 in Stipple, PyTorch and ONNX Runtime (bench/run-bench.sh) at the
 # same size. Writes docs/benchmarks-sparse.md and prints it.
 #
@@ -59,7 +60,7 @@ for t in $threads_list; do
 	for b in $budgets; do
 		say "sparse-resnet50 ${t}t budget $b"
 		"$stipple" bench "$model" --size "$size" --threads "$t" --runs "$runs" --budget "$b" \
-			--json >"$out/sparse-$t-$b.json" || say "budget $b failed"
+			--profile --json >"$out/sparse-$t-$b.json" || say "budget $b failed"
 	done
 done
 
