@@ -86,50 +86,64 @@ static float kth_largest(float *v, size_t n, size_t k)
 	return v[want];
 }
 
-static int on_grid(size_t p, int w, int grid)
-{
-	return grid > 0 && (p / (size_t)w) % (size_t)grid == 0 && (p % (size_t)w) % (size_t)grid == 0;
-}
-
 /* A logit's rank value: NaN ranks below everything. */
 static float rank_value(float v)
 {
 	return v == v ? v : -INFINITY;
 }
 
+/* Calls body(p, off_grid) for every cell p in row-major order, without a
+ * division per cell. */
+#define FOR_CELLS(h, w, grid, body)                                              \
+	for (int y_ = 0, p_ = 0; y_ < (h); y_++) {                                \
+		const int grid_row_ = (grid) > 0 && y_ % (grid) == 0;            \
+		for (int x_ = 0, gx_ = 0; x_ < (w); x_++, p_++) {                \
+			const int off_grid_ = !(grid_row_ && gx_ == 0);         \
+			body(p_, off_grid_);                                     \
+			if ((grid) > 0 && ++gx_ == (grid))                       \
+				gx_ = 0;                                         \
+		}                                                                \
+	}
+
 size_t stp_mask_sample_topk(const float *logits, size_t stride, int h, int w, int grid,
 			    size_t k, float *scratch, uint8_t *mask, int32_t *list)
 {
-	const size_t cells = (size_t)h * w, grid_cells = stp_mask_grid_cells(h, w, grid);
+	const size_t grid_cells = stp_mask_grid_cells(h, w, grid);
 	size_t extra = k > grid_cells ? k - grid_cells : 0, noff = 0, n = 0, above = 0, ties;
 	float thr = INFINITY;
 
-	for (size_t p = 0; p < cells; p++)
-		if (!on_grid(p, w, grid))
-			scratch[noff++] = rank_value(logits[p * stride]);
+#define COLLECT(p, off) \
+	if (off) scratch[noff++] = rank_value(logits[(size_t)(p) * stride]);
+	FOR_CELLS(h, w, grid, COLLECT)
+#undef COLLECT
 	if (extra > noff)
 		extra = noff;
 	if (extra > 0)
 		thr = kth_largest(scratch, noff, extra);
 	/* Off-grid cells strictly above the threshold, then ties at it in
 	 * row-major order until `extra` are taken. */
-	for (size_t p = 0; p < cells; p++)
-		above += extra > 0 && !on_grid(p, w, grid) && rank_value(logits[p * stride]) > thr;
+#define COUNT(p, off) \
+	above += extra > 0 && (off) && rank_value(logits[(size_t)(p) * stride]) > thr;
+	FOR_CELLS(h, w, grid, COUNT)
+#undef COUNT
 	ties = extra - above;
-	for (size_t p = 0; p < cells; p++) {
-		const float v = rank_value(logits[p * stride]);
-		int on = on_grid(p, w, grid);
-		if (!on && extra > 0) {
-			if (v > thr) {
-				on = 1;
-			} else if (v == thr && ties > 0) {
-				on = 1;
-				ties--;
-			}
-		}
-		mask[p] = (uint8_t)on;
-		if (on)
-			list[n++] = (int32_t)p;
+#define TAKE(p, off)                                                         \
+	{                                                                    \
+		const float v_ = rank_value(logits[(size_t)(p) * stride]);   \
+		int on_ = !(off);                                            \
+		if ((off) && extra > 0) {                                    \
+			if (v_ > thr) {                                      \
+				on_ = 1;                                     \
+			} else if (v_ == thr && ties > 0) {                  \
+				on_ = 1;                                     \
+				ties--;                                      \
+			}                                                    \
+		}                                                            \
+		mask[p] = (uint8_t)on_;                                      \
+		if (on_)                                                     \
+			list[n++] = (int32_t)(p);                            \
 	}
+	FOR_CELLS(h, w, grid, TAKE)
+#undef TAKE
 	return n;
 }
