@@ -58,13 +58,19 @@ int preprocess_image(const uint8_t *rgb, int h, int w, const struct preprocess *
 
 	out->data = NULL;
 	if (p->short_side > 0) {
-		int lo = h < w ? h : w, hi = h < w ? w : h;
+		/* torchvision's rule, in float32 as it computes it
+		 * (proto/model-format.md, Heads: rule 7). */
+		const float lo = (float)(h < w ? h : w), hi = (float)(h < w ? w : h);
+		/* torch divides a number by a tensor as number * (1 / tensor) */
+		const float by_short = (float)p->short_side * (1.0f / lo);
+		const float by_long = (float)p->max_long_side * (1.0f / hi);
+		float f = by_short;
 
-		scale = (double)p->short_side / lo;
-		if (p->max_long_side > 0 && hi * scale > p->max_long_side)
-			scale = (double)p->max_long_side / hi;
-		rh = (int)floor(h * scale);
-		rw = (int)floor(w * scale);
+		if (p->max_long_side > 0 && by_long < f)
+			f = by_long;
+		scale = f;
+		rh = (int)floor((double)h * scale);
+		rw = (int)floor((double)w * scale);
 	}
 	if (rh < 1 || rw < 1 || rh > MAX_SIDE || rw > MAX_SIDE)
 		return -1;

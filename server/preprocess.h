@@ -1,7 +1,8 @@
 /*
  * preprocess.h - turns a decoded RGB image into the engine's input, by the
  * rules the model file carries (repo.h struct preprocess):
- *   scale = min(short_side / min(h, w), max_long_side / max(h, w)),
+ *   scale = min(short_side / min(h, w), max_long_side / max(h, w)), in float32
+ *   exactly as torchvision computes it (375 x 500 gives 799 x 1066),
  *   resized = floor(h * scale) x floor(w * scale), bilinear with
  *   align_corners = false (torchvision's GeneralizedRCNNTransform);
  *   (pixel - mean) / std per channel, in 0-255 units;

@@ -132,12 +132,23 @@ static void test_preprocess(void)
 	CHECK(in.data[0] == 15.0f && in.data[1] == 7.5f && in.data[2] == 6.0f, "normalised %g %g %g",
 	      in.data[0], in.data[1], in.data[2]);
 	free(in.data);
-	p.max_long_side = 10;  /* scale = 10/6: 6x10, padded to 8x12 */
+	p.max_long_side = 10;  /* scale = 10 * f32(1/6) = 1.6666667: 6x10, padded to 8x12 */
 	CHECK(preprocess_image(rgb, 4, 6, &p, &in) == 0 && in.resized_h == 6 && in.resized_w == 10 &&
-	      in.h == 8 && in.w == 12, "long-side cap and padding");
+	      in.h == 8 && in.w == 12, "long-side cap and padding: %dx%d", in.resized_h, in.resized_w);
 	CHECK(in.data[(size_t)(7 * 12 + 11) * 3] == 0.0f && in.data[(size_t)(5 * 12 + 9) * 3] == 15.0f,
 	      "zero padding after normalisation");
 	free(in.data);
+	/* torchvision's float32 scale: 375 x 500 -> 799 x 1066, not 800 x 1066 */
+	{
+		struct preprocess tv = {3, {0, 0, 0}, {1, 1, 1}, 800, 1333, 32};
+		uint8_t *big = calloc((size_t)375 * 500 * 3, 1);
+
+		CHECK(preprocess_image(big, 375, 500, &tv, &in) == 0 && in.resized_h == 799 &&
+		      in.resized_w == 1066 && in.h == 800 && in.w == 1088, "375x500 -> %dx%d",
+		      in.resized_h, in.resized_w);
+		free(in.data);
+		free(big);
+	}
 }
 
 static void test_metrics(void)
