@@ -4,14 +4,18 @@
         -o model.safetensors [--dtype f32|f16] [--onnx model.onnx --onnx-size 224x224]
         [--sparse-variant a|b|c] [--sparse-kernel rbf|learned|avgpool]
         [--grid-stride N] [--window K]      (the last four: sparse-* archs only)
+    python3 -m stipple_train.export --arch resnet50-fpn-detseg --random-init --num-classes 20 -o m.stp
 
 --random-init makes a model whose outputs exercise every part of an engine:
 Kaiming-normal convolutions, BN affine parameters drawn away from (1, 0)
 (smaller gammas closing the residual branches, see RESIDUAL_GAMMA_SCALE), BN
 running statistics calibrated on N(0,1) inputs (cumulative average over a few
 train-mode passes) and then perturbed, so that eval-mode activations stay O(1)
-through the whole network and no output is all zero. The same seed gives the
-same file. load_model() reads any Stipple file back into a StippleNet.
+through the whole network and no output is all zero. Task heads (--arch
+...-det, -seg, -detseg; --num-classes foreground classes) are drawn like the
+neck (weights N(0, 1/fan-in), biases N(0, 0.1)), so proposals, scores and
+labels vary. The same seed gives the same file. load_model() reads any
+Stipple file back into a StippleNet.
 """
 import argparse
 import json
@@ -21,7 +25,7 @@ import torch
 from torch import nn
 
 from . import safetensors_io
-from .model import ARCH_NAMES, StippleNet, arch_for
+from .model import ARCH_NAMES, DEFAULT_NUM_CLASSES, TASK_ARCH_NAMES, StippleNet, arch_for
 from .resnet import BasicBlock, Bottleneck
 from .sparse import Interpolation, MaskPredictor, SparseBlock, sampling_mode
 
@@ -219,7 +223,7 @@ def _sparse_overrides(parser, args):
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="stipple_train.export", description=__doc__.split("\n")[0])
-    p.add_argument("--arch", required=True, choices=ARCH_NAMES)
+    p.add_argument("--arch", required=True, choices=ARCH_NAMES + TASK_ARCH_NAMES)
     p.add_argument("--random-init", action="store_true", required=True,
                    help="random weights with calibrated BN statistics")
     p.add_argument("--seed", type=int, default=0)
@@ -233,11 +237,19 @@ def main(argv=None):
                    help="the interpolation kernel (default rbf)")
     p.add_argument("--grid-stride", type=int, help="the grid prior's stride (default 11)")
     p.add_argument("--window", type=int, help="the interpolation window, odd (default 7)")
+    p.add_argument("--num-classes", type=int,
+                   help="foreground classes of the task heads (-det/-seg/-detseg archs; "
+                        "default %d)" % DEFAULT_NUM_CLASSES)
     args = p.parse_args(argv)
     overrides = _sparse_overrides(p, args)
+    if args.num_classes is not None:
+        if args.arch not in TASK_ARCH_NAMES:
+            p.error("--num-classes needs a -det, -seg or -detseg architecture")
+        if not 1 <= args.num_classes <= 10000:
+            p.error("--num-classes must be in 1..10000")
 
     torch.set_num_threads(2)
-    arch = arch_for(args.arch)
+    arch = arch_for(args.arch, args.num_classes or DEFAULT_NUM_CLASSES)
     if overrides:
         arch["backbone"]["sparse"].update(overrides)
     model = random_model(arch, args.seed)

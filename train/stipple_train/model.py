@@ -1,15 +1,23 @@
-"""StippleNet: a backbone and an optional neck, built from an architecture dict.
+"""StippleNet: a backbone, an optional neck and optional task heads, built
+from an architecture dict.
 
 The architecture dict is the one of proto/model-format.md; arch_for() gives it
 for the --arch names of the exporter. Parameter names are "backbone.*" and
-"neck.*", as the model file stores them. forward() takes an already
-normalised NCHW batch and returns the ordered outputs (c2..c5, logits, or
-p2..p6) named as the C engine names them.
+"neck.*", as the model file stores them, and torchvision's FasterRCNN names
+"rpn.*" and "roi_heads.*" plus "seg_head.*" for the heads. forward() takes an
+already normalised NCHW batch and returns the ordered outputs (c2..c5,
+logits, or p2..p6) named as the C engine names them; predict() runs the task
+heads on raw images (detection.py).
+
+Task architectures append "-det" (Faster R-CNN), "-seg" (semantic FPN) or
+"-detseg" (both, on one backbone) to an FPN name: "resnet50-fpn-det",
+"sparse-resnet50-fpn-detseg".
 """
 import copy
 
 from torch import nn
 
+from . import detection
 from .fpn import FPN
 from .resnet import ResNet
 from .sparse import sparse_settings
@@ -27,13 +35,28 @@ DENSE_ARCH_NAMES = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"
 # "sparse-" + a dense name: every block sparse, METHOD.md's COCO settings.
 ARCH_NAMES = DENSE_ARCH_NAMES + ["sparse-" + n for n in DENSE_ARCH_NAMES]
 
+# FPN names + a task suffix: the heads each suffix adds.
+TASK_HEADS = {"det": ["faster_rcnn"], "seg": ["semantic_fpn"],
+              "detseg": ["faster_rcnn", "semantic_fpn"]}
+TASK_ARCH_NAMES = ["%s-%s" % (n, t) for n in ARCH_NAMES if n.endswith("-fpn") for t in TASK_HEADS]
+DEFAULT_NUM_CLASSES = 80  # foreground classes (COCO); background is class 0
+
 EXPANSION = {"basic": 1, "bottleneck": 4}
 
 
-def arch_for(name):
-    """The architecture dict for an --arch name such as "resnet50-fpn"."""
+def arch_for(name, num_classes=DEFAULT_NUM_CLASSES):
+    """The architecture dict for an --arch name such as "resnet50-fpn" or
+    "resnet50-fpn-det" (num_classes: foreground classes of the heads)."""
+    base, _, task = name.rpartition("-")
+    if name in TASK_ARCH_NAMES:
+        arch = arch_for(base)
+        for kind in TASK_HEADS[task]:
+            arch["heads"].append(detection.faster_rcnn_config(num_classes) if kind == "faster_rcnn"
+                                 else detection.semantic_fpn_config(num_classes))
+        return arch
     if name not in ARCH_NAMES:
-        raise ValueError("unknown architecture %r (one of %s)" % (name, ", ".join(ARCH_NAMES)))
+        raise ValueError("unknown architecture %r (one of %s)"
+                         % (name, ", ".join(ARCH_NAMES + TASK_ARCH_NAMES)))
     sparse = name.startswith("sparse-")
     if sparse:
         name = name[len("sparse-"):]
@@ -94,9 +117,19 @@ class StippleNet(nn.Module):
             if arch["backbone"]["num_classes"] > 0:
                 raise ValueError("an FPN neck needs num_classes 0")
             self.neck = FPN(arch["neck"])
+        self.rpn = self.roi_heads = self.seg_head = None
+        if arch["heads"]:
+            detection.check_heads(arch, output_names(arch))
+            self.rpn, self.roi_heads, self.seg_head = detection.build_heads(
+                arch, arch["neck"]["out_channels"])
 
     def forward(self, x):
         out = self.backbone(x)
         if self.neck is not None:
             out = self.neck(out)
         return out
+
+    def predict(self, images):
+        """Task outputs of a list of (C, h, w) images in 0-255 units
+        (detection.predict)."""
+        return detection.predict(self, images)
