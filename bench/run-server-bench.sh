@@ -2,7 +2,8 @@
 # run-server-bench.sh - `make bench-server`: stippled's overhead over the
 # engine, behaviour under wrk, throughput by budget and memory over many
 # requests (bench/server-bench.py). Exports the models it needs with train/
-# (a sparse ResNet-50-FPN as shipped by the demo; a sparse ResNet-18 whose
+# (a sparse ResNet-50-FPN as shipped by the demo; the sparse ResNet-50
+# backbone alone, for throughput by budget; a sparse ResNet-18 whose
 # input is resized to a short side of 160 for the long memory run), makes a
 # 640x480 JPEG, and writes docs/benchmarks-server.md.
 #
@@ -19,6 +20,8 @@ command -v wrk >/dev/null || { echo "run-server-bench: wrk is missing (apt-get i
 export PYTHONPATH=$top_srcdir/train${PYTHONPATH:+:$PYTHONPATH}
 [ -f "$out/big.stp" ] || "$PYTHON_TORCH" -m stipple_train.export --arch sparse-resnet50-fpn \
 	--random-init --seed 1 -o "$out/big.stp" >/dev/null
+[ -f "$out/backbone.stp" ] || "$PYTHON_TORCH" -m stipple_train.export --arch sparse-resnet50 \
+	--random-init --seed 1 -o "$out/backbone.stp" >/dev/null
 [ -f "$out/small.stp" ] || {
 	"$PYTHON_TORCH" -m stipple_train.export --arch sparse-resnet18 --random-init --seed 1 \
 		-o "$out/small.stp" >/dev/null
@@ -32,6 +35,6 @@ y, x = np.mgrid[0:480, 0:640]
 img = np.stack([x * 255 // 639, y * 255 // 479, rng.integers(0, 256, (480, 640))], -1)
 Image.fromarray(img.astype(np.uint8)).save(sys.argv[1], quality=90)' "$out/image.jpg"
 "$PYTHON_TORCH" "$here/server-bench.py" --stippled "$top_builddir/stippled" \
-	--stipple "$top_builddir/stipple" --model "$out/big.stp" --small-model "$out/small.stp" \
+	--stipple "$top_builddir/stipple" --model "$out/big.stp" --backbone-model "$out/backbone.stp" --small-model "$out/small.stp" \
 	--image "$out/image.jpg" --lua "$here/wrk-infer.lua" --json "$out/server-bench.json" \
 	--doc "$top_srcdir/docs/benchmarks-server.md" ${SERVER_BENCH_ARGS:-}
