@@ -150,8 +150,7 @@ static void reply_metrics(struct request *r)
 	size_t len = 0;
 	char *text;
 
-	g.queue_depth = jobs_queued(r->srv->jobs);
-	g.in_flight = jobs_running(r->srv->jobs);
+	jobs_counts(r->srv->jobs, &g.queue_depth, &g.in_flight);
 	g.ready = !atomic_load(&r->srv->draining) && repo_default_ready(r->srv->repo);
 	repo_count_states(r->srv->repo, g.model_states);
 	text = metrics_render(r->srv->metrics, &g, &len);

@@ -106,24 +106,12 @@ int jobs_push(struct job_pool *pool, struct job *job)
 	return ok ? 0 : -1;
 }
 
-int jobs_queued(struct job_pool *pool)
+void jobs_counts(struct job_pool *pool, int *queued, int *running)
 {
-	int n;
-
 	pthread_mutex_lock(&pool->lock);
-	n = pool->queued;
+	*queued = pool->queued;
+	*running = pool->running;
 	pthread_mutex_unlock(&pool->lock);
-	return n;
-}
-
-int jobs_running(struct job_pool *pool)
-{
-	int n;
-
-	pthread_mutex_lock(&pool->lock);
-	n = pool->running;
-	pthread_mutex_unlock(&pool->lock);
-	return n;
 }
 
 void jobs_stop(struct job_pool *pool)

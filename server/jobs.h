@@ -25,8 +25,8 @@ int jobs_start(int workers, int threads_per_worker, enum stp_isa isa, int queue_
 	       struct job_pool **out);
 /* 0, or -1 when the queue is full or the pool is stopping. */
 int jobs_push(struct job_pool *pool, struct job *job);
-int jobs_queued(struct job_pool *pool);
-int jobs_running(struct job_pool *pool);
+/* Jobs waiting and jobs being run, read together. */
+void jobs_counts(struct job_pool *pool, int *queued, int *running);
 /* Stops intake, cancels queued jobs, waits for running ones and the workers. */
 void jobs_stop(struct job_pool *pool);
 

@@ -67,10 +67,11 @@ static void sleep_ms(int ms)
 static void drain(struct server *srv)
 {
 	int64_t deadline = now_ns() + (int64_t)srv->cfg.drain_timeout_s * 1000000000;
+	int queued, running;
 
 	atomic_store(&srv->draining, 1);
-	log_msg(LOG_INFO, "draining: %d queued, %d running", jobs_queued(srv->jobs),
-		jobs_running(srv->jobs));
+	jobs_counts(srv->jobs, &queued, &running);
+	log_msg(LOG_INFO, "draining: %d queued, %d running", queued, running);
 	while (atomic_load(&srv->suspended) > 0 && now_ns() < deadline)
 		sleep_ms(20);
 	if (atomic_load(&srv->suspended) > 0)

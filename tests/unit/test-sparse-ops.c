@@ -118,6 +118,24 @@ static void make_mask(enum mask_kind kind, int h, int w, uint8_t *m)
 		}
 }
 
+/* Largest |out - ReLU(ref + bias + res)|: the module with the fused epilogue. */
+static double fused_err(const float *out, const float *ref, const float *bias,
+			const float *res, size_t n, int c)
+{
+	double max_err = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		double want = ref[i] + bias[i % (size_t)c] + res[i];
+		double e;
+
+		want = want > 0 ? want : 0;
+		e = fabs(out[i] - want);
+		if (e > max_err)
+			max_err = e;
+	}
+	return max_err;
+}
+
 static void test_interp(struct stp_threadpool *pool, stp_gather_ukernel_fn gather)
 {
 	const int sizes[][3] = {{1, 1, 3}, {7, 9, 16}, {13, 11, 17}, {20, 33, 64}};
@@ -159,26 +177,12 @@ static void test_interp(struct stp_threadpool *pool, stp_gather_ukernel_fn gathe
 				struct stp_tensor tr = {res, h, w, c, c};
 				memset(out, 0, n * sizeof(float));
 				stp_interp_apply(&k, m, all, (size_t)h * w, &tf, &to, bias, &tr, 1, gather, pool);
-				double max_err = 0;
-				for (size_t i = 0; i < n; i++) {
-					double want = ref[i] + bias[i % c] + res[i];
-					want = want > 0 ? want : 0;
-					double e = fabs(out[i] - want);
-					if (e > max_err)
-						max_err = e;
-				}
+				double max_err = fused_err(out, ref, bias, res, n, c);
 				CHECK(max_err < 2e-5, "every cell (list) %dx%dx%d mask %d kernel %d: err %.3g",
 				      h, w, c, kind, kt, max_err);
 				memset(out, 0, n * sizeof(float));
 				stp_interp_apply(&k, m, NULL, (size_t)h * w, &tf, &to, bias, &tr, 1, gather, pool);
-				max_err = 0;
-				for (size_t i = 0; i < n; i++) {
-					double want = ref[i] + bias[i % c] + res[i];
-					want = want > 0 ? want : 0;
-					double e = fabs(out[i] - want);
-					if (e > max_err)
-						max_err = e;
-				}
+				max_err = fused_err(out, ref, bias, res, n, c);
 				CHECK(max_err < 2e-5, "every cell (NULL) %dx%dx%d mask %d kernel %d: err %.3g",
 				      h, w, c, kind, kt, max_err);
 
