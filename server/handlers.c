@@ -32,25 +32,6 @@ static void reply_ready(struct request *r)
 	}
 }
 
-/* Acquires the model named by the route; sets a 404/503 reply otherwise. */
-static struct served_model *route_model(struct request *r)
-{
-	struct served_model *m = NULL;
-	enum repo_status st = repo_acquire(r->srv->repo, r->route.model, &m);
-
-	if (st == REPO_NOT_FOUND) {
-		request_reply_error(r, 404, "no model named '%s'", r->route.model);
-	} else if (st != REPO_OK) {
-		request_reply_error(r, 503, "model '%s' is not loaded", r->route.model);
-	} else if (r->route.version && r->route.version != m->version) {
-		request_reply_error(r, 404, "model '%s' has no version %d loaded", r->route.model,
-				    r->route.version);
-		served_model_release(r->srv->repo, m);
-		m = NULL;
-	}
-	return m;
-}
-
 static json_t *tasks_json(const struct served_model *m)
 {
 	json_t *t = json_array();
@@ -65,11 +46,12 @@ static json_t *tasks_json(const struct served_model *m)
 
 static void reply_model_meta(struct request *r)
 {
-	struct served_model *m = route_model(r);
+	const struct served_model *m;
 	json_t *outputs, *doc;
 
-	if (!m)
+	if (request_acquire_model(r))
 		return;
+	m = r->model;
 	outputs = json_array();
 	for (int k = 0; k < stp_model_output_count(m->model); k++)
 		json_array_append_new(outputs, json_pack("{s:s, s:s, s:[i,i,i,i]}", "name",
@@ -80,18 +62,13 @@ static void reply_model_meta(struct request *r)
 			"stipple", "inputs", "name", "image", "datatype", "BYTES", "shape", 1,
 			"outputs", outputs, "parameters", "sparse", m->sparse, "tasks", tasks_json(m),
 			"classes", json_incref(m->classes));
-	served_model_release(r->srv->repo, m);
 	request_reply_json(r, 200, doc);
 }
 
 static void reply_model_ready(struct request *r)
 {
-	struct served_model *m = route_model(r);
-
-	if (!m)
-		return;
-	served_model_release(r->srv->repo, m);
-	request_reply_json(r, 200, json_pack("{s:s, s:b}", "name", r->route.model, "ready", 1));
+	if (request_acquire_model(r) == 0)
+		request_reply_json(r, 200, json_pack("{s:s, s:b}", "name", r->model->name, "ready", 1));
 }
 
 /* POST /v2/repository/index, optional body {"ready": true}. */

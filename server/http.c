@@ -314,7 +314,7 @@ static enum MHD_Result on_query_arg(void *cls, enum MHD_ValueKind kind, const ch
 	return MHD_YES;
 }
 
-static int check_model(struct request *r)
+int request_acquire_model(struct request *r)
 {
 	enum repo_status st = repo_acquire(r->srv->repo, r->route.model[0] ? r->route.model : NULL,
 					   &r->model);
@@ -334,6 +334,17 @@ static int check_model(struct request *r)
 				    name, r->route.version, r->model->version);
 		return -1;
 	}
+	return 0;
+}
+
+/* The model of an inference route, and the head its task needs. */
+static int check_model(struct request *r)
+{
+	const char *name;
+
+	if (request_acquire_model(r))
+		return -1;
+	name = r->model->name;
 	if (r->route.kind == ROUTE_DETECT && !r->model->can_detect) {
 		request_reply_error(r, 400, "model '%s' has no detection head (it computes features only: use /v2/models/%s/infer)",
 				    name, name);

@@ -4,6 +4,9 @@
  * and build the reply (the task's result, cost, timing, and the sampled
  * cells when asked). Runs on an inference worker, never on an HTTP thread.
  *
+ * Only the KServe v2 reply exists today: the routes refuse /detect and
+ * /segment before the body is read while no model has those heads.
+ *
  * Body forms: raw image bytes; {"image": "<base64>", "parameters": {...}};
  * the KServe v2 JSON request with one BYTES input holding the encoded image
  * (a base64 string or {"b64": ...}); or the v2 binary extension (JSON header,
@@ -204,58 +207,48 @@ static int find_image(struct infer_ctx *c)
 
 /* ---- the reply ------------------------------------------------------------- */
 
-static json_t *cost_json(stp_session *s, const struct request *r)
+/* The sampled cells of mask i as a base64 PNG (255 = sampled); NULL when
+ * out of memory. The caller frees it. */
+static char *mask_png_base64(stp_session *s, int i)
 {
-	struct stp_run_report rep;
-	json_t *o, *dens;
+	const uint8_t *cells;
+	uint8_t *scaled, *png = NULL;
+	size_t png_len;
+	char *b64 = NULL;
+	int h, w;
 
-	if (stp_session_report(s, &rep) != STP_OK)
-		return json_null();
-	dens = json_array();
-	for (int i = 0; i < rep.nmasks; i++)
-		json_array_append_new(dens, json_real(stp_session_mask_density(s, i)));
-	o = json_pack("{s:o, s:f, s:o, s:f, s:f, s:f}", "budget",
-		      r->params.budget > 0 ? json_real(r->params.budget) : json_string("auto"),
-		      "density", rep.mean_density, "mask_densities", dens, "backbone_gmacs",
-		      rep.backbone_macs / 1e9, "dense_backbone_gmacs", rep.dense_backbone_macs / 1e9,
-		      "cost_ratio", rep.dense_backbone_macs > 0 ? rep.backbone_macs / rep.dense_backbone_macs : 1.0);
-	metrics_inference(r->srv->metrics, r->model->name, rep.mean_density, rep.backbone_macs / 1e9);
-	return o;
+	if (stp_session_mask(s, i, &cells, &h, &w) != STP_OK ||
+	    !(scaled = malloc((size_t)h * w)))
+		return NULL;
+	for (size_t k = 0; k < (size_t)h * w; k++)
+		scaled[k] = cells[k] ? 255 : 0;
+	if (image_encode_png_gray8(scaled, w, h, &png, &png_len) == 0 &&
+	    (b64 = malloc(base64_encoded_size(png_len) + 1)))
+		base64_encode(png, png_len, b64);
+	free(png);
+	free(scaled);
+	return b64;
 }
 
-static json_t *masks_json(stp_session *s)
+/* return_masks: one BYTES output per mask, "mask0", "mask1", ... */
+static int v2_mask_outputs(struct request *r, stp_session *s, const struct stp_run_report *rep,
+			   json_t *outputs)
 {
-	struct stp_run_report rep;
-	json_t *arr = json_array();
+	for (int i = 0; i < rep->nmasks; i++) {
+		char name[32], *b64 = mask_png_base64(s, i);
 
-	if (stp_session_report(s, &rep) != STP_OK)
-		return arr;
-	for (int i = 0; i < rep.nmasks; i++) {
-		const uint8_t *cells;
-		uint8_t *scaled, *png = NULL;
-		size_t png_len;
-		int h, w;
-		char *b64;
-
-		if (stp_session_mask(s, i, &cells, &h, &w) != STP_OK)
-			continue;
-		scaled = malloc((size_t)h * w);
-		if (!scaled)
-			continue;
-		for (size_t k = 0; k < (size_t)h * w; k++)
-			scaled[k] = cells[k] ? 255 : 0;
-		if (image_encode_png_gray8(scaled, w, h, &png, &png_len) == 0 &&
-		    (b64 = malloc(base64_encoded_size(png_len) + 1))) {
-			base64_encode(png, png_len, b64);
-			json_array_append_new(arr, json_pack("{s:i, s:i, s:i, s:f, s:s}", "index", i,
-							     "height", h, "width", w, "density",
-							     stp_session_mask_density(s, i), "png", b64));
-			free(b64);
+		if (!b64) {
+			request_reply_error(r, 500, "out of memory encoding mask %d", i);
+			return -1;
 		}
-		free(png);
-		free(scaled);
+		snprintf(name, sizeof(name), "mask%d", i);
+		json_array_append_new(outputs, json_pack("{s:s, s:[i], s:s, s:[s], s:{s:f}}", "name",
+							 name, "shape", 1, "datatype", "BYTES",
+							 "data", b64, "parameters", "density",
+							 stp_session_mask_density(s, i)));
+		free(b64);
 	}
-	return arr;
+	return 0;
 }
 
 static int output_wanted(const struct infer_ctx *c, const char *name, int *binary)
@@ -345,27 +338,28 @@ static int v2_outputs(struct infer_ctx *c, stp_session *s, json_t *outputs)
 	return 0;
 }
 
-static void reply_v2(struct infer_ctx *c, stp_session *s, json_t *cost, json_t *timing)
+/* The KServe v2 reply: the outputs, and in its parameters what was applied,
+ * what the run cost (METHOD.md section 6) and where the time went. */
+static void reply_v2(struct infer_ctx *c, stp_session *s, const struct stp_run_report *rep)
 {
 	struct request *r = c->r;
 	json_t *outputs = json_array(), *params, *doc;
 
-	if (v2_outputs(c, s, outputs)) {
+	if (v2_outputs(c, s, outputs) ||
+	    (r->params.return_masks && v2_mask_outputs(r, s, rep, outputs))) {
 		json_decref(outputs);
-		json_decref(cost);
-		json_decref(timing);
 		return;
 	}
 	params = params_to_json(&r->params);
-	json_object_set_new(params, "sparsity_budget", json_incref(json_object_get(params, "budget")));
+	json_object_set(params, "sparsity_budget", json_object_get(params, "budget"));
 	json_object_del(params, "budget");
-	json_object_set_new(params, "density", json_incref(json_object_get(cost, "density")));
-	json_object_set_new(params, "backbone_gmacs", json_incref(json_object_get(cost, "backbone_gmacs")));
-	json_object_set_new(params, "dense_backbone_gmacs",
-			    json_incref(json_object_get(cost, "dense_backbone_gmacs")));
+	json_object_set_new(params, "density", json_real(rep->mean_density));
+	json_object_set_new(params, "backbone_gmacs", json_real(rep->backbone_macs / 1e9));
+	json_object_set_new(params, "dense_backbone_gmacs", json_real(rep->dense_backbone_macs / 1e9));
+	json_object_set_new(params, "queue_ms", json_real((double)(r->t_start_ns - r->t_arrival_ns) / 1e6));
+	json_object_set_new(params, "decode_ms", json_real(r->decode_ms));
+	json_object_set_new(params, "infer_ms", json_real(r->infer_ms));
 	json_object_set_new(params, "request_id", json_string(r->id));
-	json_decref(cost);
-	json_decref(timing);
 	doc = json_pack("{s:s, s:o, s:o}", "model_name", r->model->name, "parameters", params,
 			"outputs", outputs);
 	json_object_set_new(doc, "model_version", json_sprintf("%d", r->model->version));
@@ -374,33 +368,17 @@ static void reply_v2(struct infer_ctx *c, stp_session *s, json_t *cost, json_t *
 	request_reply_json(r, 200, doc);
 }
 
-static void reply_task(struct infer_ctx *c, stp_session *s, json_t *cost, json_t *timing)
-{
-	struct request *r = c->r;
-	json_t *doc = json_pack("{s:s, s:{s:s, s:i}, s:o, s:o, s:o}", "request_id", r->id, "model",
-				"name", r->model->name, "version", r->model->version, "parameters",
-				params_to_json(&r->params), "cost", cost, "timing_ms", timing);
-
-	if (r->params.return_masks)
-		json_object_set_new(doc, "masks", masks_json(s));
-	/* The routes refuse models without the task's head before the body is read. */
-	request_reply_error(r, 500, "model '%s' has no head for %s", r->model->name,
-			    r->route.endpoint);
-	json_decref(doc);
-}
-
 /* ---- the job ----------------------------------------------------------------- */
 
-static void run_engine(struct infer_ctx *c, const struct model_input *in, stp_engine *engine,
-		       double decode_ms)
+static void run_engine(struct infer_ctx *c, const struct model_input *in, stp_engine *engine)
 {
 	struct request *r = c->r;
 	struct stp_run_options opts = {r->params.budget, r->params.stochastic ?
 				       STP_SAMPLING_STOCHASTIC : STP_SAMPLING_DETERMINISTIC, r->params.seed};
+	struct stp_run_report rep;
 	stp_session *s = NULL;
 	enum stp_status st;
 	int64_t t0 = now_ns();
-	json_t *timing;
 
 	st = served_model_get_session(r->model, engine, &s);
 	if (st == STP_OK) {
@@ -409,13 +387,14 @@ static void run_engine(struct infer_ctx *c, const struct model_input *in, stp_en
 		stp_session_set_abort(s, NULL, NULL);
 	}
 	r->infer_ms = ms_since(t0);
+	if (st == STP_OK)
+		st = stp_session_report(s, &rep);
 	if (st == STP_OK) {
-		timing = json_pack("{s:f, s:f, s:f, s:f}", "queue", (double)(r->t_start_ns - r->t_arrival_ns) / 1e6,
-				   "decode", decode_ms, "infer", r->infer_ms, "total", ms_since(r->t_arrival_ns));
-		if (r->route.kind == ROUTE_INFER_V2)
-			reply_v2(c, s, cost_json(s, r), timing);
-		else
-			reply_task(c, s, cost_json(s, r), timing);
+		metrics_inference(r->srv->metrics, r->model->name, rep.mean_density,
+				  rep.backbone_macs / 1e9);
+		/* Routing refuses /detect and /segment for models without those
+		 * heads, and no model has them yet: only v2 replies get here. */
+		reply_v2(c, s, &rep);
 	} else if (st == STP_ERR_CANCELLED && atomic_load(&r->srv->abort_all)) {
 		request_reply_error(r, 503, "the server shut down while this request ran");
 	} else if (st == STP_ERR_CANCELLED) {
@@ -467,7 +446,7 @@ static void process(struct request *r, stp_engine *engine)
 				    "the deadline passed before inference started");
 		goto done;
 	}
-	run_engine(&c, &in, engine, r->decode_ms);
+	run_engine(&c, &in, engine);
 done:
 	free(in.data);
 	free(rgb);
@@ -487,7 +466,6 @@ void infer_run(struct job *job, stp_engine *engine)
 				    ms_since(r->t_arrival_ns));
 	else
 		process(r, engine);
-	r->t_done_ns = now_ns();
 	r->worker_done = 1;
 	http_resume(r);
 }

@@ -29,8 +29,8 @@ void params_defaults(struct infer_params *p);
 int params_set_text(struct infer_params *p, const char *name, const char *value, char *err,
 		    size_t errlen);
 
-/* Sets every member of a JSON object. alias_budget also accepts
- * "sparsity_budget" (the KServe spelling). Returns 0 or -1 with err. */
+/* Sets every member of a JSON object ("sparsity_budget", the KServe
+ * spelling, is the same as "budget"). Returns 0 or -1 with err. */
 int params_set_json(struct infer_params *p, const json_t *obj, char *err, size_t errlen);
 
 /* The parameters as applied, for echoing in responses (new reference). */

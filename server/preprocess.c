@@ -102,8 +102,6 @@ int preprocess_image(const uint8_t *rgb, int h, int w, const struct preprocess *
 	out->w = pw;
 	out->resized_h = rh;
 	out->resized_w = rw;
-	out->scale_y = (double)rh / h;
-	out->scale_x = (double)rw / w;
 	rc = 0;
 done:
 	free_taps(&ty);

@@ -19,7 +19,6 @@ struct model_input {
 	float *data;          /* h x w x 3, NHWC; owned, free() */
 	int h, w;             /* padded size given to the engine */
 	int resized_h, resized_w;
-	double scale_y, scale_x;  /* resized / original */
 };
 
 /* 0, or -1 when out of memory or the result would be empty or too large. */

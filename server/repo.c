@@ -341,17 +341,23 @@ enum repo_status repo_unload(struct repo *repo, const char *name)
 
 int repo_reload_all(struct repo *repo)
 {
-	char names[256][REPO_NAME_MAX], err[256];
+	char (*names)[REPO_NAME_MAX], err[256];
 	int n = 0, failed = 0;
 
 	pthread_mutex_lock(&repo->lock);
 	scan_locked(repo);
-	for (int i = 0; i < repo->nentries && n < 256; i++)
+	names = malloc((size_t)(repo->nentries + 1) * sizeof(*names));
+	for (int i = 0; names && i < repo->nentries; i++)
 		if (repo->entries[i].state != MODEL_UNAVAILABLE || !repo->entries[i].reason[0])
-			snprintf(names[n++], REPO_NAME_MAX, "%s", repo->entries[i].name);
+			memcpy(names[n++], repo->entries[i].name, REPO_NAME_MAX);
 	pthread_mutex_unlock(&repo->lock);
+	if (!names) {
+		log_msg(LOG_ERROR, "reload: out of memory");
+		return -1;
+	}
 	for (int i = 0; i < n; i++)
 		failed += repo_load(repo, names[i], 0, err, sizeof(err)) != REPO_OK;
+	free(names);
 	return failed;
 }
 

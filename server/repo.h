@@ -82,7 +82,7 @@ enum repo_status repo_load(struct repo *repo, const char *name, int version, cha
 /* Stops serving name (requests in flight finish). */
 enum repo_status repo_unload(struct repo *repo, const char *name);
 /* Rescans the directory and reloads every model that is loaded or new
- * (SIGHUP). Returns how many loads failed. */
+ * (SIGHUP). Returns how many loads failed, or -1 when out of memory. */
 int repo_reload_all(struct repo *repo);
 
 /* The default model is loaded. */

@@ -79,7 +79,7 @@ struct request {
 	int early_reply;                /* a reply was queued before the body was read */
 	struct infer_params params;
 
-	int64_t t_arrival_ns, t_start_ns, t_done_ns, deadline_ns;  /* CLOCK_MONOTONIC */
+	int64_t t_arrival_ns, t_start_ns, deadline_ns;  /* CLOCK_MONOTONIC */
 	double decode_ms, infer_ms;
 
 	/* the reply, built by a handler or a worker */
@@ -101,6 +101,12 @@ void request_reply_json(struct request *r, int status, json_t *doc);
 /* Sets the reply to {"error": message}. */
 void request_reply_error(struct request *r, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* http.c: takes a reference to the route's model (the default one when the
+ * route names none) into r->model, released when the request completes;
+ * -1 with a 404/503 reply set when it is unknown, not loaded, or not at the
+ * version the route names. */
+int request_acquire_model(struct request *r);
 
 /* routes.c: parses method + path; returns 0, 404 or 405 (out->method then
  * names the method the path answers, for the Allow header). */

@@ -204,6 +204,20 @@ def test_infer(d):
     st, _, _, doc = d.request("POST", "/v2/models/r18/infer",
                               v2_body(image_bytes("PNG"), sampling="stochastic", seed=3), JSON)
     check(st == 200 and doc["parameters"]["seed"] == 3, "PNG, stochastic with a seed")
+    check(all(doc["parameters"][k] >= 0 for k in ("queue_ms", "decode_ms", "infer_ms")),
+          "timing in the reply's parameters")
+
+    # return_masks: one PNG per mask, its 255s are the sampled cells
+    st, _, _, doc = d.request("POST", "/v2/models/r18/infer",
+                              v2_body(img, ["c5"], sparsity_budget=0.5, return_masks=True), JSON)
+    if check(st == 200, "return_masks: %d" % st):
+        masks = [o for o in doc["outputs"] if o["name"].startswith("mask")]
+        check(len(masks) == 16 and [o["name"] for o in masks] == ["mask%d" % i for i in range(16)],
+              "one mask output per sampling module: %r" % [o["name"] for o in masks])
+        m0 = np.array(Image.open(io.BytesIO(base64.b64decode(masks[0]["data"][0]))))
+        check(m0.shape == (40, 56) and set(np.unique(m0)) <= {0, 255} and
+              abs((m0 == 255).mean() - masks[0]["parameters"]["density"]) < 1e-6,
+              "mask0 PNG matches its density: %r" % (m0.shape,))
 
 
 def test_tasks_refused_without_heads(d):
