@@ -24,6 +24,9 @@ enum {
 	CLI_EXIT_USAGE = 2
 };
 
+/* Positional arguments a command may take. */
+#define CLI_MAX_ARGS 2
+
 /* Input sizes accepted by --size, per side. */
 #define CLI_SIZE_MAX 16384
 /* The size used when --size is absent. */
@@ -35,7 +38,8 @@ enum cli_opt_type {
 	CLI_OPT_INT,     /* stores int, within [min, max] */
 	CLI_OPT_SIZE,    /* "HxW"; stores int[2], each side within [min, max] */
 	CLI_OPT_CHOICE,  /* one of choices[]; stores the int index of the match */
-	CLI_OPT_BUDGET   /* "dense" (1), "auto" (0) or a number in (0, 1]; stores double */
+	CLI_OPT_BUDGET,  /* "dense" (1), "auto" (0) or a number in (0, 1]; stores double */
+	CLI_OPT_STRING   /* any non-empty text; stores const char * (into argv) */
 };
 
 struct cli_option {
@@ -46,19 +50,23 @@ struct cli_option {
 	const char *const *choices;   /* CLI_OPT_CHOICE, NULL-terminated */
 	size_t offset;                /* of the value in the command's options struct */
 	const char *doc;              /* one line, including the default */
+	char short_name;              /* also accepted as -X (0: none) */
 };
 
 struct cli_command {
 	const char *name;
 	const char *summary;          /* one line for `stipple --help` */
-	const char *positional;       /* e.g. "MODEL"; the command takes exactly one */
+	const char *positional;       /* e.g. "MODEL" or "[MODEL] IMAGE", for help */
+	int nargs;                    /* positional arguments: 1 or 2 (CLI_MAX_ARGS) */
+	int model_optional;           /* 2 args, the first (MODEL) may be left out */
 	const struct cli_option *options;
 	size_t option_count;
 	size_t opts_size;             /* sizeof the command's options struct */
 	/* Fills the options struct with its defaults before parsing. */
 	void (*defaults)(void *opts);
-	/* Runs the command; returns a CLI_EXIT_* code. */
-	int (*run)(const char *positional, const void *opts);
+	/* Runs the command on its nargs positional arguments (args[0] is NULL
+	 * when an optional MODEL was left out); returns a CLI_EXIT_* code. */
+	int (*run)(const char *const *args, const void *opts);
 };
 
 /* Names of enum stp_isa values, indexed by the enum (NULL-terminated). */
@@ -66,6 +74,15 @@ extern const char *const cli_isa_choices[];
 
 extern const struct cli_command cli_cmd_info;
 extern const struct cli_command cli_cmd_bench;
+extern const struct cli_command cli_cmd_detect;
+extern const struct cli_command cli_cmd_segment;
+
+/* The model in models/CLI_DEFAULT_MODEL of a repository: commands whose MODEL
+ * is optional use it (default-model.c). */
+#define CLI_DEFAULT_MODEL "stipple-r18-detseg"
+/* The default model's file into buf (and returns buf), or NULL if none is
+ * found. */
+const char *cli_default_model(char *buf, size_t n);
 
 /* Prints "stipple CMD: MESSAGE" on one line to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...)

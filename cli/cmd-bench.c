@@ -44,26 +44,26 @@ static const char *const mode_choices[] = {"deterministic", "stochastic", NULL};
 
 static const struct cli_option bench_options[] = {
 	{"size", CLI_OPT_SIZE, "HxW", 1, CLI_SIZE_MAX, NULL, offsetof(struct bench_opts, size),
-	 "input height x width (default 800x1216)"},
+	 "input height x width (default 800x1216)", 0},
 	{"threads", CLI_OPT_INT, "N", 1, 256, NULL, offsetof(struct bench_opts, threads),
-	 "engine threads, the caller included (default 1)"},
+	 "engine threads, the caller included (default 1)", 0},
 	{"runs", CLI_OPT_INT, "R", 1, 100000, NULL, offsetof(struct bench_opts, runs),
-	 "timed runs (default 10)"},
+	 "timed runs (default 10)", 0},
 	{"warmup", CLI_OPT_INT, "W", 0, 100000, NULL, offsetof(struct bench_opts, warmup),
-	 "untimed runs first (default 1)"},
+	 "untimed runs first (default 1)", 0},
 	{"isa", CLI_OPT_CHOICE, "auto|scalar|avx2|avx512", 0, 0, cli_isa_choices,
-	 offsetof(struct bench_opts, isa), "kernel level (default auto: the best, or $STIPPLE_ISA)"},
+	 offsetof(struct bench_opts, isa), "kernel level (default auto: the best, or $STIPPLE_ISA)", 0},
 	{"json", CLI_OPT_FLAG, NULL, 0, 0, NULL, offsetof(struct bench_opts, json),
-	 "print one JSON object instead of text"},
+	 "print one JSON object instead of text", 0},
 	{"budget", CLI_OPT_BUDGET, "RHO|dense|auto", 0, 0, NULL, offsetof(struct bench_opts, budget),
 	 "sparse models: spend at most RHO x the dense backbone cost; dense = every cell; "
-	 "auto = the trained masks (default)"},
+	 "auto = the trained masks (default)", 0},
 	{"mode", CLI_OPT_CHOICE, "deterministic|stochastic", 0, 0, mode_choices,
-	 offsetof(struct bench_opts, mode), "how trained masks sample (default deterministic)"},
+	 offsetof(struct bench_opts, mode), "how trained masks sample (default deterministic)", 0},
 	{"seed", CLI_OPT_INT, "S", 0, 2147483647, NULL, offsetof(struct bench_opts, seed),
-	 "noise seed of the stochastic mode (default 0)"},
+	 "noise seed of the stochastic mode (default 0)", 0},
 	{"profile", CLI_OPT_FLAG, NULL, 0, 0, NULL, offsetof(struct bench_opts, profile),
-	 "then R profiled runs: time per op and per sparse-block phase (min over runs)"},
+	 "then R profiled runs: time per op and per sparse-block phase (min over runs)", 0},
 };
 
 static void bench_defaults(void *p)
@@ -238,8 +238,9 @@ static enum stp_status time_runs(stp_session *session, const float *input,
 	return st;
 }
 
-static int bench_run(const char *path, const void *p)
+static int bench_run(const char *const *args, const void *p)
 {
+	const char *path = args[0];
 	const struct bench_opts *o = p;
 	struct bench_result r = {0};
 	stp_engine *engine = NULL;
@@ -306,6 +307,8 @@ const struct cli_command cli_cmd_bench = {
 	"bench",
 	"time forward passes of a model on a fixed random input",
 	"MODEL",
+	1,
+	0,
 	bench_options,
 	sizeof(bench_options) / sizeof(bench_options[0]),
 	sizeof(struct bench_opts),

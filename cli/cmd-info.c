@@ -26,11 +26,11 @@ struct info_opts {
 
 static const struct cli_option info_options[] = {
 	{"size", CLI_OPT_SIZE, "HxW", 1, CLI_SIZE_MAX, NULL, offsetof(struct info_opts, size),
-	 "input size for the cost and output shapes (default 800x1216)"},
+	 "input size for the cost and output shapes (default 800x1216)", 0},
 	{"threads", CLI_OPT_INT, "N", 1, 256, NULL, offsetof(struct info_opts, threads),
-	 "threads used to load the model (default 1)"},
+	 "threads used to load the model (default 1)", 0},
 	{"json", CLI_OPT_FLAG, NULL, 0, 0, NULL, offsetof(struct info_opts, json),
-	 "print one JSON object instead of text"},
+	 "print one JSON object instead of text", 0},
 };
 
 static void info_defaults(void *p)
@@ -212,8 +212,9 @@ error:
 	return rc;
 }
 
-static int info_run(const char *path, const void *p)
+static int info_run(const char *const *args, const void *p)
 {
+	const char *path = args[0];
 	const struct info_opts *o = p;
 	stp_engine *engine = NULL;
 	stp_model *model = NULL;
@@ -254,6 +255,8 @@ const struct cli_command cli_cmd_info = {
 	"info",
 	"print a model's architecture, parameter count, outputs and dense cost",
 	"MODEL",
+	1,
+	0,
 	info_options,
 	sizeof(info_options) / sizeof(info_options[0]),
 	sizeof(struct info_opts),

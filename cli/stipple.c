@@ -23,6 +23,8 @@ const char *const cli_isa_choices[] = {"auto", "scalar", "avx2", "avx512", NULL}
 static const struct cli_command *const commands[] = {
 	&cli_cmd_info,
 	&cli_cmd_bench,
+	&cli_cmd_detect,
+	&cli_cmd_segment,
 };
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
 
@@ -107,6 +109,15 @@ static const struct cli_option *find_option(const struct cli_command *cmd,
 	return NULL;
 }
 
+/* The option whose short name is arg ("-o"), or NULL. */
+static const struct cli_option *find_short_option(const struct cli_command *cmd, const char *arg)
+{
+	for (size_t i = 0; arg[1] && !arg[2] && i < cmd->option_count; i++)
+		if (cmd->options[i].short_name == arg[1])
+			return &cmd->options[i];
+	return NULL;
+}
+
 /* Stores the value text of option o into opts. */
 static enum parse_result set_option(const struct cli_command *cmd,
 				    const struct cli_option *o,
@@ -170,6 +181,13 @@ static enum parse_result set_option(const struct cli_command *cmd,
 		*(double *)field = rho;
 		return PARSE_OK;
 	}
+	case CLI_OPT_STRING:
+		if (!*value) {
+			cli_error(cmd->name, "--%s wants a non-empty %s", o->name, o->metavar);
+			return PARSE_USAGE;
+		}
+		*(const char **)field = value;
+		return PARSE_OK;
 	}
 	cli_error(cmd->name, "--%s has an unknown option type", o->name);
 	return PARSE_USAGE;
@@ -181,8 +199,10 @@ static void print_command_help(const struct cli_command *cmd)
 		cmd->name, cmd->positional, cmd->summary);
 	for (size_t i = 0; i < cmd->option_count; i++) {
 		const struct cli_option *o = &cmd->options[i];
-		char left[64];
-		snprintf(left, sizeof(left), "--%s%s%s", o->name,
+		char left[64], shortname[8] = "";
+		if (o->short_name)
+			snprintf(shortname, sizeof(shortname), "-%c, ", o->short_name);
+		snprintf(left, sizeof(left), "%s--%s%s%s", shortname, o->name,
 			 o->type == CLI_OPT_FLAG ? "" : " ",
 			 o->type == CLI_OPT_FLAG ? "" : o->metavar);
 		if (strlen(left) > 20)
@@ -213,13 +233,15 @@ static const struct cli_command *find_command(const char *name)
 	return NULL;
 }
 
-/* Parses args (the words after the command name) into opts and *positional. */
+/* Parses args (the words after the command name) into opts and the
+ * command's positional arguments (pos[CLI_MAX_ARGS]). */
 static enum parse_result parse_args(const struct cli_command *cmd, int argc,
-				    char **argv, void *opts, const char **positional)
+				    char **argv, void *opts, const char **pos)
 {
-	int only_positional = 0;
+	int only_positional = 0, npos = 0;
 
-	*positional = NULL;
+	for (int i = 0; i < CLI_MAX_ARGS; i++)
+		pos[i] = NULL;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 		if (!only_positional && strcmp(a, "--") == 0) {
@@ -234,7 +256,8 @@ static enum parse_result parse_args(const struct cli_command *cmd, int argc,
 			const char *name = a + (a[1] == '-' ? 2 : 1);
 			const char *eq = strchr(name, '=');
 			size_t len = eq ? (size_t)(eq - name) : strlen(name);
-			const struct cli_option *o = a[1] == '-' ? find_option(cmd, name, len) : NULL;
+			const struct cli_option *o = a[1] == '-' ? find_option(cmd, name, len)
+							    : find_short_option(cmd, a);
 			const char *value = eq ? eq + 1 : NULL;
 			enum parse_result r;
 
@@ -260,14 +283,17 @@ static enum parse_result parse_args(const struct cli_command *cmd, int argc,
 				return r;
 			continue;
 		}
-		if (*positional != NULL) {
+		if (npos == cmd->nargs) {
 			cli_error(cmd->name, "unexpected argument '%s' (see 'stipple help %s')",
 				  a, cmd->name);
 			return PARSE_USAGE;
 		}
-		*positional = a;
+		pos[npos++] = a;
 	}
-	if (*positional == NULL) {
+	if (npos == cmd->nargs - 1 && cmd->model_optional && npos > 0) {
+		pos[1] = pos[0];
+		pos[0] = NULL;
+	} else if (npos < cmd->nargs) {
 		cli_error(cmd->name, "missing %s (see 'stipple help %s')",
 			  cmd->positional, cmd->name);
 		return PARSE_USAGE;
@@ -277,7 +303,7 @@ static enum parse_result parse_args(const struct cli_command *cmd, int argc,
 
 static int run_command(const struct cli_command *cmd, int argc, char **argv)
 {
-	const char *positional;
+	const char *pos[CLI_MAX_ARGS];
 	void *opts = calloc(1, cmd->opts_size);
 	int rc;
 
@@ -286,9 +312,9 @@ static int run_command(const struct cli_command *cmd, int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 	cmd->defaults(opts);
-	switch (parse_args(cmd, argc, argv, opts, &positional)) {
+	switch (parse_args(cmd, argc, argv, opts, pos)) {
 	case PARSE_OK:
-		rc = cmd->run(positional, opts);
+		rc = cmd->run(pos, opts);
 		break;
 	case PARSE_HELP:
 		rc = CLI_EXIT_OK;

@@ -411,16 +411,16 @@ enum image_status image_decode(const void *data, size_t size, uint64_t max_pixel
 
 /* An upper bound on the PNG size of a gray8 image (after png.h's
  * PNG_IMAGE_PNG_SIZE_MAX, in size_t and with room to spare). */
-static size_t gray8_png_bound(size_t width, size_t height)
+static size_t png_bound(size_t width, size_t height, size_t channels)
 {
-	const size_t raw = (width + 1) * height;   /* a filter byte a row */
+	const size_t raw = (width * channels + 1) * height;   /* a filter byte a row */
 	const size_t z = raw + (raw + 7) / 8 + (raw + 63) / 64 + 11;
 
 	return z + 12 * (z / PNG_ZBUF_SIZE + 1) + 1024;
 }
 
-int image_encode_png_gray8(const uint8_t *pixels, int width, int height,
-			   uint8_t **png, size_t *png_size)
+static int encode_png(const uint8_t *pixels, int width, int height, int channels,
+		      uint8_t **png, size_t *png_size)
 {
 	png_image img;
 	png_alloc_size_t size;
@@ -430,14 +430,14 @@ int image_encode_png_gray8(const uint8_t *pixels, int width, int height,
 	    (unsigned)width > PNG_MAX_SIDE || (unsigned)height > PNG_MAX_SIDE ||
 	    (uint64_t)width * (uint64_t)height > INT32_MAX)
 		return -1;
-	size = gray8_png_bound((size_t)width, (size_t)height);
+	size = png_bound((size_t)width, (size_t)height, (size_t)channels);
 	if (!(buf = malloc(size)))
 		return -1;
 	memset(&img, 0, sizeof(img));
 	img.version = PNG_IMAGE_VERSION;
 	img.width = (png_uint_32)width;
 	img.height = (png_uint_32)height;
-	img.format = PNG_FORMAT_GRAY;
+	img.format = channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
 	if (!png_image_write_to_memory(&img, buf, &size, 0, pixels, 0, NULL)) {
 		png_image_free(&img);
 		free(buf);
@@ -446,4 +446,16 @@ int image_encode_png_gray8(const uint8_t *pixels, int width, int height,
 	*png = shrink(buf, size);
 	*png_size = size;
 	return 0;
+}
+
+int image_encode_png_gray8(const uint8_t *pixels, int width, int height,
+			   uint8_t **png, size_t *png_size)
+{
+	return encode_png(pixels, width, height, 1, png, png_size);
+}
+
+int image_encode_png_rgb8(const uint8_t *pixels, int width, int height,
+			  uint8_t **png, size_t *png_size)
+{
+	return encode_png(pixels, width, height, 3, png, png_size);
 }

@@ -52,5 +52,8 @@ enum image_status image_decode(const void *data, size_t size, uint64_t max_pixel
  * out of memory or the size is invalid. */
 int image_encode_png_gray8(const uint8_t *pixels, int width, int height,
 			   uint8_t **png, size_t *png_size);
+/* The same for packed 8-bit RGB (width x height x 3 bytes). */
+int image_encode_png_rgb8(const uint8_t *pixels, int width, int height,
+			  uint8_t **png, size_t *png_size);
 
 #endif

@@ -1,11 +1,13 @@
 /*
  * infer.c - the worker side of an inference request: find the image in the
- * body, decode it, preprocess, run the engine under the request's deadline,
- * and build the reply (the task's result, cost, timing, and the sampled
- * cells when asked). Runs on an inference worker, never on an HTTP thread.
- *
- * Only the KServe v2 reply exists today: the routes refuse /detect and
- * /segment before the body is read while no model has those heads.
+ * body, decode it, run the engine on it (stp_session_run_image: the model's
+ * own preprocessing, the network, the task's head) under the request's
+ * deadline, and build the reply (the task's result, cost, timing, and the
+ * sampled cells when asked). Runs on an inference worker, never on an HTTP
+ * thread. /detect and /segment answer the TaskResponse of
+ * proto/openapi.yaml (the routes refuse them before the body is read for
+ * models without the head); /v2/.../infer answers KServe v2 with the
+ * network's feature outputs.
  *
  * Body forms: raw image bytes; {"image": "<base64>", "parameters": {...}};
  * the KServe v2 JSON request with one BYTES input holding the encoded image
@@ -18,7 +20,6 @@
 
 #include "base64.h"
 #include "image.h"
-#include "preprocess.h"
 #include "server.h"
 
 /* JSON outputs hold at most this many numbers; more need binary_data_output. */
@@ -370,11 +371,141 @@ static void reply_v2(struct infer_ctx *c, stp_session *s, const struct stp_run_r
 
 /* ---- the job ----------------------------------------------------------------- */
 
-static void run_engine(struct infer_ctx *c, const struct model_input *in, stp_engine *engine)
+/* The detections kept for the request: above its score_threshold, at most
+ * max_detections (the model's own limits apply first). */
+static json_t *detections_json(const struct request *r, stp_session *s)
+{
+	const struct stp_detection *d;
+	const int n = stp_session_detections(s, &d);
+	json_t *list = json_array();
+	int kept = 0;
+
+	for (int i = 0; i < n && list; i++) {
+		const char *name = stp_model_class_name(r->model->model, d[i].label);
+		char fallback[16];
+
+		if (d[i].score < r->params.score_threshold)
+			continue;
+		if (r->params.max_detections > 0 && kept == r->params.max_detections)
+			break;
+		snprintf(fallback, sizeof(fallback), "%d", d[i].label);
+		json_array_append_new(list, json_pack("{s:[ffff], s:f, s:i, s:s}", "box",
+						      (double)d[i].x1, (double)d[i].y1,
+						      (double)d[i].x2, (double)d[i].y2, "score",
+						      (double)d[i].score, "label", d[i].label,
+						      "class", name ? name : fallback));
+		kept++;
+	}
+	return list;
+}
+
+/* The label map as a base64 PNG with the share of pixels of each class
+ * present (keyed by class name, "background" for 0); NULL when out of memory. */
+static json_t *segmentation_json(const struct request *r, stp_session *s)
+{
+	const uint8_t *labels;
+	uint8_t *png = NULL;
+	size_t png_len, count[256] = {0};
+	json_t *fractions = json_object(), *out = NULL;
+	char *b64 = NULL;
+	int h, w;
+
+	if (stp_session_semantic(s, &labels, &h, &w) != STP_OK || !fractions)
+		goto done;
+	for (size_t i = 0; i < (size_t)h * w; i++)
+		count[labels[i]]++;
+	for (int l = 0; l < 256; l++) {
+		const char *name = l ? stp_model_class_name(r->model->model, l) : "background";
+		char fallback[16];
+
+		if (!count[l])
+			continue;
+		snprintf(fallback, sizeof(fallback), "%d", l);
+		json_object_set_new(fractions, name ? name : fallback,
+				    json_real((double)count[l] / ((double)h * w)));
+	}
+	if (image_encode_png_gray8(labels, w, h, &png, &png_len) == 0 &&
+	    (b64 = malloc(base64_encoded_size(png_len) + 1))) {
+		base64_encode(png, png_len, b64);
+		out = json_pack("{s:s, s:i, s:i, s:O}", "png", b64, "width", w, "height", h,
+				"class_fractions", fractions);
+	}
+done:
+	json_decref(fractions);
+	free(png);
+	free(b64);
+	return out;
+}
+
+/* What the run cost, METHOD.md section 6. */
+static json_t *cost_json(const struct request *r, stp_session *s, const struct stp_run_report *rep)
+{
+	json_t *densities = json_array();
+
+	for (int i = 0; i < rep->nmasks; i++)
+		json_array_append_new(densities, json_real(stp_session_mask_density(s, i)));
+	return json_pack("{s:o, s:f, s:o, s:f, s:f, s:f}", "budget",
+			 r->params.budget > 0 ? json_real(r->params.budget) : json_string("auto"),
+			 "density", rep->mean_density, "mask_densities", densities, "backbone_gmacs",
+			 rep->backbone_macs / 1e9, "dense_backbone_gmacs",
+			 rep->dense_backbone_macs / 1e9, "cost_ratio",
+			 rep->dense_backbone_macs > 0 ? rep->backbone_macs / rep->dense_backbone_macs : 1.0);
+}
+
+/* The /detect and /segment reply (TaskResponse). */
+static void reply_task(struct request *r, stp_session *s, const struct stp_run_report *rep)
+{
+	const double queue_ms = (double)(r->t_start_ns - r->t_arrival_ns) / 1e6;
+	json_t *doc, *result;
+
+	result = r->route.kind == ROUTE_DETECT ? detections_json(r, s) : segmentation_json(r, s);
+	doc = json_pack("{s:s, s:{s:s, s:i}, s:o, s:o, s:{s:f, s:f, s:f, s:f}}", "request_id", r->id,
+			"model", "name", r->model->name, "version", r->model->version,
+			"parameters", params_to_json(&r->params), "cost", cost_json(r, s, rep),
+			"timing_ms", "queue", queue_ms, "decode", r->decode_ms, "infer", r->infer_ms,
+			"total", ms_since(r->t_arrival_ns));
+	if (!doc || !result) {
+		json_decref(doc);
+		json_decref(result);
+		request_reply_error(r, 500, "out of memory building the reply");
+		return;
+	}
+	json_object_set_new(doc, r->route.kind == ROUTE_DETECT ? "detections" : "segmentation",
+			    result);
+	if (r->params.return_masks) {
+		json_t *masks = json_array();
+
+		for (int i = 0; i < rep->nmasks && masks; i++) {
+			const uint8_t *cells;
+			char *b64 = mask_png_base64(s, i);
+			int h, w;
+
+			if (!b64 || stp_session_mask(s, i, &cells, &h, &w) != STP_OK) {
+				free(b64);
+				json_decref(masks);
+				json_decref(doc);
+				request_reply_error(r, 500, "out of memory encoding mask %d", i);
+				return;
+			}
+			json_array_append_new(masks, json_pack("{s:i, s:i, s:i, s:f, s:s}", "index", i,
+							       "height", h, "width", w, "density",
+							       stp_session_mask_density(s, i), "png",
+							       b64));
+			free(b64);
+		}
+		json_object_set_new(doc, "masks", masks);
+	}
+	request_reply_json(r, 200, doc);
+}
+
+static void run_engine(struct infer_ctx *c, const uint8_t *rgb, const struct image_info *info,
+		       stp_engine *engine)
 {
 	struct request *r = c->r;
 	struct stp_run_options opts = {r->params.budget, r->params.stochastic ?
 				       STP_SAMPLING_STOCHASTIC : STP_SAMPLING_DETERMINISTIC, r->params.seed};
+	const unsigned task = r->route.kind == ROUTE_DETECT ? STP_TASK_DETECT :
+			      r->route.kind == ROUTE_SEGMENT ? STP_TASK_SEGMENT : 0;
 	struct stp_run_report rep;
 	stp_session *s = NULL;
 	enum stp_status st;
@@ -383,7 +514,8 @@ static void run_engine(struct infer_ctx *c, const struct model_input *in, stp_en
 	st = served_model_get_session(r->model, engine, &s);
 	if (st == STP_OK) {
 		stp_session_set_abort(s, abort_check, r);
-		st = stp_session_run_with(s, in->data, in->h, in->w, &opts);
+		st = stp_session_run_image(s, rgb, info->height, info->width,
+					   (size_t)info->width * 3, &opts, task);
 		stp_session_set_abort(s, NULL, NULL);
 	}
 	r->infer_ms = ms_since(t0);
@@ -392,9 +524,10 @@ static void run_engine(struct infer_ctx *c, const struct model_input *in, stp_en
 	if (st == STP_OK) {
 		metrics_inference(r->srv->metrics, r->model->name, rep.mean_density,
 				  rep.backbone_macs / 1e9);
-		/* Routing refuses /detect and /segment for models without those
-		 * heads, and no model has them yet: only v2 replies get here. */
-		reply_v2(c, s, &rep);
+		if (task)
+			reply_task(r, s, &rep);
+		else
+			reply_v2(c, s, &rep);
 	} else if (st == STP_ERR_CANCELLED && atomic_load(&r->srv->abort_all)) {
 		request_reply_error(r, 503, "the server shut down while this request ran");
 	} else if (st == STP_ERR_CANCELLED) {
@@ -414,7 +547,6 @@ static void process(struct request *r, stp_engine *engine)
 {
 	struct infer_ctx c = {r, NULL, 0, NULL, NULL, NULL, NULL, NULL};
 	struct image_info info;
-	struct model_input in = {0};
 	uint8_t *rgb = NULL;
 	char err[256];
 	int64_t t0;
@@ -427,6 +559,7 @@ static void process(struct request *r, stp_engine *engine)
 	t0 = now_ns();
 	ist = image_decode(c.image, c.image_len, (uint64_t)r->srv->cfg.max_pixels, &rgb, &info, err,
 			   sizeof(err));
+	r->decode_ms = ms_since(t0);
 	if (ist == IMAGE_ERR_NOMEM) {
 		request_reply_error(r, 500, "out of memory decoding the image");
 		goto done;
@@ -435,20 +568,19 @@ static void process(struct request *r, stp_engine *engine)
 		request_reply_error(r, 422, "%s", err);
 		goto done;
 	}
-	if (preprocess_image(rgb, info.height, info.width, &r->model->pre, &in)) {
+	if (stp_model_input_size(r->model->model, info.height, info.width, NULL, NULL, NULL,
+				 NULL) != STP_OK) {
 		request_reply_error(r, 422, "the image cannot be resized for this model (%dx%d)",
 				    info.width, info.height);
 		goto done;
 	}
-	r->decode_ms = ms_since(t0);
 	if (abort_check(r)) {
 		request_reply_error(r, atomic_load(&r->srv->abort_all) ? 503 : 504,
 				    "the deadline passed before inference started");
 		goto done;
 	}
-	run_engine(&c, &in, engine);
+	run_engine(&c, rgb, &info, engine);
 done:
-	free(in.data);
 	free(rgb);
 	free(c.decoded);
 	json_decref(c.doc);

@@ -87,61 +87,7 @@ static int latest_version(const char *dir, const char *name)
 	return best;
 }
 
-/* ---- reading what the server needs from the architecture JSON ---------- */
-
-static void read_preprocess(const json_t *input, struct preprocess *p)
-{
-	static const float mean[3] = {123.675f, 116.28f, 103.53f};
-	static const float std[3] = {58.395f, 57.12f, 57.375f};
-	const json_t *resize = json_object_get(input, "resize");
-
-	p->channels = 3;
-	for (int c = 0; c < 3; c++) {
-		p->mean[c] = mean[c];
-		p->std[c] = std[c];
-	}
-	p->short_side = 800;
-	p->max_long_side = 1333;
-	p->size_divisor = 32;
-	if (!json_is_object(input))
-		return;
-	if (json_is_integer(json_object_get(input, "channels")))
-		p->channels = (int)json_integer_value(json_object_get(input, "channels"));
-	for (int c = 0; c < p->channels && c < 4; c++) {
-		const json_t *m = json_array_get(json_object_get(input, "mean"), (size_t)c);
-		const json_t *s = json_array_get(json_object_get(input, "std"), (size_t)c);
-
-		if (json_is_number(m))
-			p->mean[c] = (float)json_number_value(m);
-		if (json_is_number(s))
-			p->std[c] = (float)json_number_value(s);
-	}
-	if (json_is_object(resize)) {
-		p->short_side = (int)json_integer_value(json_object_get(resize, "short_side"));
-		p->max_long_side = (int)json_integer_value(json_object_get(resize, "max_long_side"));
-	} else if (json_is_null(resize)) {
-		p->short_side = p->max_long_side = 0;
-	}
-	if (json_is_integer(json_object_get(input, "size_divisor")))
-		p->size_divisor = (int)json_integer_value(json_object_get(input, "size_divisor"));
-	if (p->size_divisor < 1)
-		p->size_divisor = 1;
-}
-
-static void read_heads(const json_t *heads, struct served_model *m)
-{
-	size_t i;
-	json_t *h;
-
-	json_array_foreach(heads, i, h) {
-		const char *kind = json_string_value(json_is_object(h) ? json_object_get(h, "kind") : h);
-
-		if (kind && (!strcmp(kind, "faster_rcnn") || !strcmp(kind, "detection")))
-			m->can_detect = 1;
-		if (kind && (!strcmp(kind, "semantic_fpn") || !strcmp(kind, "segmentation")))
-			m->can_segment = 1;
-	}
-}
+/* ---- reading what the server needs from the model ---------------------- */
 
 static int describe(struct served_model *m, char *err, size_t errlen)
 {
@@ -153,14 +99,14 @@ static int describe(struct served_model *m, char *err, size_t errlen)
 		snprintf(err, errlen, "architecture JSON: %s", jerr.text);
 		return -1;
 	}
-	read_preprocess(json_object_get(arch, "input"), &m->pre);
-	read_heads(json_object_get(arch, "heads"), m);
+	m->can_detect = (stp_model_tasks(m->model) & STP_TASK_DETECT) != 0;
+	m->can_segment = (stp_model_tasks(m->model) & STP_TASK_SEGMENT) != 0;
 	sparse = json_object_get(json_object_get(arch, "backbone"), "sparse");
 	m->sparse = json_is_object(sparse);
 	m->classes = json_object_get(arch, "classes");
 	m->classes = json_is_array(m->classes) ? json_incref(m->classes) : json_array();
 	json_decref(arch);
-	if (m->pre.channels != 3 || stp_model_input_channels(m->model) != 3) {
+	if (stp_model_input_channels(m->model) != 3) {
 		snprintf(err, errlen, "the model takes %d input channels; stippled serves RGB models",
 			 stp_model_input_channels(m->model));
 		return -1;

@@ -27,19 +27,10 @@
 
 #define REPO_NAME_MAX 64
 
-struct preprocess {
-	int channels;
-	float mean[4], std[4];      /* pixel units, 0-255 */
-	int short_side;             /* resize the short side to this (0: keep the size) */
-	int max_long_side;          /* ... unless the long side would pass this */
-	int size_divisor;           /* pad to a multiple (1: none) */
-};
-
 struct served_model {
 	char name[REPO_NAME_MAX];
 	int version;
 	stp_model *model;
-	struct preprocess pre;
 	json_t *classes;            /* array of strings (may be empty) */
 	int sparse;                 /* has masks: budgets mean something */
 	int can_detect, can_segment;

@@ -202,7 +202,8 @@ enum stp_phase {
 
 /* One op of the execution plan in the last profiled run. */
 struct stp_op_profile {
-	const char *kind;     /* "conv", "maxpool", "add", "resize", "avgpool", "sparse_block" */
+	const char *kind;     /* "conv", "maxpool", "add", "resize", "avgpool", "sparse_block",
+				 "resize_bilinear" */
 	int h, w, c;          /* its output */
 	double ms;            /* wall time */
 	double phase_ms[STP_PHASE_COUNT];  /* sparse blocks only; 0 elsewhere */
@@ -214,6 +215,55 @@ STP_API void stp_session_set_profiling(stp_session *session, int on);
 /* The ops of the last profiled run, in execution order; returns their count
  * (0 when the last run was not profiled). Valid until the next run. */
 STP_API int stp_session_profile(const stp_session *session, const struct stp_op_profile **ops);
+
+/* ---- Tasks: detection and semantic segmentation ------------------------- */
+
+/* What a model's heads can do (proto/model-format.md, "Heads"). */
+enum stp_task {
+	STP_TASK_DETECT = 1,    /* a "faster_rcnn" head */
+	STP_TASK_SEGMENT = 2    /* a "semantic_fpn" head */
+};
+/* The STP_TASK_* bits of the model's heads (0: a feature extractor). */
+STP_API unsigned stp_model_tasks(const stp_model *model);
+/* Foreground classes of the heads (labels 1..N; 0 when the model has none). */
+STP_API int stp_model_class_count(const stp_model *model);
+/* The name of label 1..N from the model's "classes", or NULL when it has no
+ * names or the label is out of range. */
+STP_API const char *stp_model_class_name(const stp_model *model, int label);
+
+/* The engine's input for an h x w image, by the model's "input" rules: the
+ * resized size (rh, rw) and the padded size (ph, pw) the network runs at.
+ * STP_ERR_INVALID_ARG when the image is empty or the result would be. */
+STP_API enum stp_status stp_model_input_size(const stp_model *model, int h, int w,
+					     int *rh, int *rw, int *ph, int *pw);
+
+/* Runs the whole task pipeline on an 8-bit RGB image (h rows of w pixels,
+ * 3 bytes each, rows `stride` bytes apart): normalise, resize and pad by the
+ * model's "input" rules, the network (opts as stp_session_run_with), then
+ * the heads in `tasks` (STP_TASK_* bits the model has; 0 runs only the
+ * network). Feature outputs, masks and the report are those of the padded
+ * input, as after stp_session_run_with. */
+STP_API enum stp_status stp_session_run_image(stp_session *session, const uint8_t *rgb,
+					      int h, int w, size_t stride,
+					      const struct stp_run_options *opts,
+					      unsigned tasks);
+
+/* One detected object, in the original image's pixels. */
+struct stp_detection {
+	float x1, y1, x2, y2;
+	float score;
+	int label;              /* 1..N */
+};
+/* The detections of the last stp_session_run_image with STP_TASK_DETECT, by
+ * descending score; returns their count (0 when that run did not detect).
+ * *out stays valid until the next run. */
+STP_API int stp_session_detections(const stp_session *session,
+				   const struct stp_detection **out);
+/* The label map of the last run with STP_TASK_SEGMENT: h x w bytes, row-major,
+ * 0 = background, the image's own size. STP_ERR_INVALID_ARG when that run did
+ * not segment. Valid until the next run. */
+STP_API enum stp_status stp_session_semantic(const stp_session *session,
+					     const uint8_t **labels, int *h, int *w);
 
 /* Bytes of activation memory the session holds for its current input size. */
 STP_API size_t stp_session_workspace_bytes(const stp_session *session);

@@ -8,10 +8,10 @@
  * checks its range and writes one message naming the field by its path,
  * e.g. "architecture: backbone.layers must be 4 integers in 1..64".
  * Consistency checks across fields (depth, FPN widths, input lengths) come
- * after the fields they relate. A well-formed document that asks for
- * something this version cannot run (heads, another
- * backbone or neck kind) is STP_ERR_UNSUPPORTED; anything else is
- * STP_ERR_FORMAT.
+ * after the fields they relate; heads come last (arch-heads.c), checked
+ * against the neck and classes. A well-formed document that asks for
+ * something this version cannot run (another backbone, neck or head kind)
+ * is STP_ERR_UNSUPPORTED; anything else is STP_ERR_FORMAT.
  *
  * backbone.dcn is the one optional key (older files have none; null is the
  * same as absent). Deformable
@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "../sparse/interp.h"
+#include "arch-json.h"
 #include "arch.h"
 
 #define MAX_CHANNELS 4096
@@ -46,120 +47,8 @@ static const char *const sparse_keys[] = {"kernel", "window", "grid_stride", "va
 					  "blocks", "temperature", NULL};
 static const char *const dcn_keys[] = {"stages", "deform_groups", "modulated", NULL};
 
-struct ctx {
-	char *err;
-	size_t errlen;
-};
-
-/* obj (named path, "" at the top) must be an object holding every one of
- * keys, and may hold those of optional (NULL: none), but nothing else. */
-static enum stp_status check_object_opt(struct ctx *c, json_t *obj, const char *path,
-					const char *const *keys, const char *const *optional)
-{
-	const char *key;
-	json_t *value;
-
-	if (!json_is_object(obj))
-		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
-				     "architecture: %s must be an object", *path ? path : "the document");
-	json_object_foreach(obj, key, value) {
-		int known = 0;
-		for (int i = 0; keys[i] && !known; i++)
-			known = strcmp(keys[i], key) == 0;
-		for (int i = 0; optional && optional[i] && !known; i++)
-			known = strcmp(optional[i], key) == 0;
-		if (!known)
-			return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
-					     "architecture: unknown key '%s' in %s", key,
-					     *path ? path : "the document");
-	}
-	for (int i = 0; keys[i]; i++)
-		if (!json_object_get(obj, keys[i]))
-			return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
-					     "architecture: %s%s%s is missing", path,
-					     *path ? "." : "", keys[i]);
-	return STP_OK;
-}
-
-/* obj must be an object holding exactly keys. */
-static enum stp_status check_object(struct ctx *c, json_t *obj, const char *path,
-				    const char *const *keys)
-{
-	return check_object_opt(c, obj, path, keys, NULL);
-}
-
-/* An integer in lo..hi; prefix is the path with its trailing dot. */
-static enum stp_status get_int(struct ctx *c, json_t *obj, const char *prefix, const char *key,
-			       int lo, int hi, int *out)
-{
-	json_t *v = json_object_get(obj, key);
-	json_int_t x;
-
-	if (!json_is_integer(v) || (x = json_integer_value(v)) < lo || x > hi)
-		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
-				     "architecture: %s%s must be an integer in %d..%d", prefix, key,
-				     lo, hi);
-	*out = (int)x;
-	return STP_OK;
-}
-
-/* A list of n integers in lo..hi. */
-static enum stp_status get_ints(struct ctx *c, json_t *obj, const char *prefix, const char *key,
-				int n, int lo, int hi, int *out)
-{
-	json_t *v = json_object_get(obj, key);
-	int ok = json_is_array(v) && json_array_size(v) == (size_t)n;
-
-	for (int i = 0; ok && i < n; i++) {
-		json_t *e = json_array_get(v, i);
-		const json_int_t x = json_is_integer(e) ? json_integer_value(e) : (json_int_t)lo - 1;
-		ok = x >= lo && x <= hi;
-		if (ok)
-			out[i] = (int)x;
-	}
-	if (!ok)
-		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
-				     "architecture: %s%s must be %d integers in %d..%d", prefix, key,
-				     n, lo, hi);
-	return STP_OK;
-}
-
-/* A JSON number (integer or real) that is finite as a float. */
-static int number_value(json_t *v, float *out)
-{
-	float f;
-	if (!json_is_number(v))
-		return 0;
-	f = (float)json_number_value(v);
-	if (!isfinite(f))
-		return 0;
-	*out = f;
-	return 1;
-}
-
-/* One of the strings names[0..n); its index in *out. */
-static enum stp_status get_choice(struct ctx *c, json_t *obj, const char *prefix,
-				  const char *key, const char *const *names, int n, int *out)
-{
-	const char *s = json_string_value(json_object_get(obj, key));
-	char list[128] = "";
-	for (int i = 0; s && i < n; i++) {
-		if (strcmp(s, names[i]) == 0) {
-			*out = i;
-			return STP_OK;
-		}
-	}
-	for (int i = 0; i < n; i++) {
-		size_t len = strlen(list);
-		snprintf(list + len, sizeof(list) - len, "%s\"%s\"", i == 0 ? "" :
-			 i == n - 1 ? " or " : ", ", names[i]);
-	}
-	return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT, "architecture: %s%s must be %s",
-			     prefix, key, list);
-}
-
 /* backbone.sparse: see proto/model-format.md, "Sparse backbones". */
-static enum stp_status parse_sparse(struct ctx *c, json_t *sp, struct stp_arch *a)
+static enum stp_status parse_sparse(struct stp_json_ctx *c, json_t *sp, struct stp_arch *a)
 {
 	static const char *const kernels[3] = {"rbf", "learned", "avgpool"};
 	static const char *const variants[3] = {"a", "b", "c"};
@@ -169,9 +58,9 @@ static enum stp_status parse_sparse(struct ctx *c, json_t *sp, struct stp_arch *
 	enum stp_status st;
 	int kernel, variant;
 
-	if ((st = check_object(c, sp, "backbone.sparse", sparse_keys)) != STP_OK ||
-	    (st = get_choice(c, sp, p, "kernel", kernels, 3, &kernel)) != STP_OK ||
-	    (st = get_choice(c, sp, p, "variant", variants, 3, &variant)) != STP_OK)
+	if ((st = stp_json_object(c, sp, "backbone.sparse", sparse_keys)) != STP_OK ||
+	    (st = stp_json_choice(c, sp, p, "kernel", kernels, 3, &kernel)) != STP_OK ||
+	    (st = stp_json_choice(c, sp, p, "variant", variants, 3, &variant)) != STP_OK)
 		return st;
 	out->kernel = kernel == 0 ? STP_INTERP_RBF : kernel == 1 ? STP_INTERP_LEARNED
 							 : STP_INTERP_AVGPOOL;
@@ -179,13 +68,13 @@ static enum stp_status parse_sparse(struct ctx *c, json_t *sp, struct stp_arch *
 	if (out->variant == 'c' && a->block != STP_BLOCK_BOTTLENECK)
 		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
 				     "architecture: %svariant \"c\" needs bottleneck blocks", p);
-	if ((st = get_int(c, sp, p, "window", 1, STP_INTERP_MAX_WINDOW, &out->window)) != STP_OK ||
-	    (st = get_int(c, sp, p, "grid_stride", 1, 64, &out->grid_stride)) != STP_OK)
+	if ((st = stp_json_int(c, sp, p, "window", 1, STP_INTERP_MAX_WINDOW, &out->window)) != STP_OK ||
+	    (st = stp_json_int(c, sp, p, "grid_stride", 1, 64, &out->grid_stride)) != STP_OK)
 		return st;
 	if (out->window % 2 == 0)
 		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
 				     "architecture: %swindow must be odd", p);
-	if (!number_value(json_object_get(sp, "temperature"), &out->temperature) ||
+	if (!stp_json_number(json_object_get(sp, "temperature"), &out->temperature) ||
 	    !(out->temperature > 0))
 		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
 				     "architecture: %stemperature must be a number > 0", p);
@@ -213,7 +102,7 @@ static enum stp_status parse_sparse(struct ctx *c, json_t *sp, struct stp_arch *
 }
 
 /* backbone.dcn: see proto/model-format.md, "Deformable convolutions". */
-static enum stp_status parse_dcn(struct ctx *c, json_t *dcn, struct stp_arch *a)
+static enum stp_status parse_dcn(struct stp_json_ctx *c, json_t *dcn, struct stp_arch *a)
 {
 	const char *p = "backbone.dcn.";
 	struct stp_arch_dcn *out = &a->dcn;
@@ -221,7 +110,7 @@ static enum stp_status parse_dcn(struct ctx *c, json_t *dcn, struct stp_arch *a)
 	enum stp_status st;
 	int any = 0;
 
-	if ((st = check_object(c, dcn, "backbone.dcn", dcn_keys)) != STP_OK)
+	if ((st = stp_json_object(c, dcn, "backbone.dcn", dcn_keys)) != STP_OK)
 		return st;
 	if (a->block != STP_BLOCK_BOTTLENECK)
 		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
@@ -244,7 +133,7 @@ static enum stp_status parse_dcn(struct ctx *c, json_t *dcn, struct stp_arch *a)
 		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
 				     "architecture: %sstages has no true stage (a backbone "
 				     "without deformable convs has no dcn, or dcn null)", p);
-	if ((st = get_int(c, dcn, p, "deform_groups", 1, 64, &out->deform_groups)) != STP_OK)
+	if ((st = stp_json_int(c, dcn, p, "deform_groups", 1, 64, &out->deform_groups)) != STP_OK)
 		return st;
 	for (int i = 0; i < 4; i++)
 		if (out->stages[i] && a->widths[i] % out->deform_groups != 0)
@@ -262,7 +151,7 @@ static enum stp_status parse_dcn(struct ctx *c, json_t *dcn, struct stp_arch *a)
 	return STP_OK;
 }
 
-static enum stp_status parse_backbone(struct ctx *c, json_t *bb, struct stp_arch *a)
+static enum stp_status parse_backbone(struct stp_json_ctx *c, json_t *bb, struct stp_arch *a)
 {
 	static const char *const blocks[2] = {"basic", "bottleneck"};
 	const char *p = "backbone.";
@@ -270,7 +159,7 @@ static enum stp_status parse_backbone(struct ctx *c, json_t *bb, struct stp_arch
 	enum stp_status st;
 	int block = 0, sum = 0, expected;
 
-	if ((st = check_object_opt(c, bb, "backbone", backbone_keys, backbone_optional)) != STP_OK)
+	if ((st = stp_json_object_opt(c, bb, "backbone", backbone_keys, backbone_optional)) != STP_OK)
 		return st;
 	kind = json_object_get(bb, "kind");
 	if (!json_is_string(kind))
@@ -280,12 +169,12 @@ static enum stp_status parse_backbone(struct ctx *c, json_t *bb, struct stp_arch
 		return stp_set_error(c->err, c->errlen, STP_ERR_UNSUPPORTED,
 				     "architecture: backbone.kind '%s' is not supported "
 				     "(only \"resnet\")", json_string_value(kind));
-	if ((st = get_choice(c, bb, p, "block", blocks, 2, &block)) != STP_OK ||
-	    (st = get_ints(c, bb, p, "layers", 4, 1, STP_ARCH_MAX_BLOCKS, a->layers)) != STP_OK ||
-	    (st = get_int(c, bb, p, "depth", 1, 1000000, &a->depth)) != STP_OK ||
-	    (st = get_int(c, bb, p, "stem_width", 1, MAX_CHANNELS, &a->stem_width)) != STP_OK ||
-	    (st = get_ints(c, bb, p, "widths", 4, 1, MAX_CHANNELS, a->widths)) != STP_OK ||
-	    (st = get_int(c, bb, p, "num_classes", 0, MAX_CLASSES, &a->num_classes)) != STP_OK)
+	if ((st = stp_json_choice(c, bb, p, "block", blocks, 2, &block)) != STP_OK ||
+	    (st = stp_json_ints(c, bb, p, "layers", 4, 1, STP_ARCH_MAX_BLOCKS, a->layers)) != STP_OK ||
+	    (st = stp_json_int(c, bb, p, "depth", 1, 1000000, &a->depth)) != STP_OK ||
+	    (st = stp_json_int(c, bb, p, "stem_width", 1, MAX_CHANNELS, &a->stem_width)) != STP_OK ||
+	    (st = stp_json_ints(c, bb, p, "widths", 4, 1, MAX_CHANNELS, a->widths)) != STP_OK ||
+	    (st = stp_json_int(c, bb, p, "num_classes", 0, MAX_CLASSES, &a->num_classes)) != STP_OK)
 		return st;
 	a->block = block ? STP_BLOCK_BOTTLENECK : STP_BLOCK_BASIC;
 	a->expansion = block ? 4 : 1;
@@ -298,7 +187,7 @@ static enum stp_status parse_backbone(struct ctx *c, json_t *bb, struct stp_arch
 				     "layers [%d, %d, %d, %d] (expected %d)", a->depth, blocks[block],
 				     a->layers[0], a->layers[1], a->layers[2], a->layers[3], expected);
 	eps = json_object_get(bb, "bn_eps");
-	if (!number_value(eps, &a->bn_eps) || !(a->bn_eps > 0))
+	if (!stp_json_number(eps, &a->bn_eps) || !(a->bn_eps > 0))
 		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
 				     "architecture: backbone.bn_eps must be a number > 0");
 	sparse = json_object_get(bb, "sparse");
@@ -313,7 +202,7 @@ static enum stp_status parse_backbone(struct ctx *c, json_t *bb, struct stp_arch
 	return dcn && !json_is_null(dcn) ? parse_dcn(c, dcn, a) : STP_OK;
 }
 
-static enum stp_status parse_neck(struct ctx *c, json_t *neck, struct stp_arch *a)
+static enum stp_status parse_neck(struct stp_json_ctx *c, json_t *neck, struct stp_arch *a)
 {
 	static const char *const extras[2] = {"none", "maxpool"};
 	const char *p = "neck.";
@@ -325,7 +214,7 @@ static enum stp_status parse_neck(struct ctx *c, json_t *neck, struct stp_arch *
 		a->neck = STP_NECK_NONE;
 		return STP_OK;
 	}
-	if ((st = check_object(c, neck, "neck", neck_keys)) != STP_OK)
+	if ((st = stp_json_object(c, neck, "neck", neck_keys)) != STP_OK)
 		return st;
 	kind = json_object_get(neck, "kind");
 	if (!json_is_string(kind))
@@ -335,11 +224,11 @@ static enum stp_status parse_neck(struct ctx *c, json_t *neck, struct stp_arch *
 		return stp_set_error(c->err, c->errlen, STP_ERR_UNSUPPORTED,
 				     "architecture: neck.kind '%s' is not supported (only \"fpn\")",
 				     json_string_value(kind));
-	if ((st = get_ints(c, neck, p, "in_channels", 4, 1, 4 * MAX_CHANNELS,
+	if ((st = stp_json_ints(c, neck, p, "in_channels", 4, 1, 4 * MAX_CHANNELS,
 			   a->fpn_in_channels)) != STP_OK ||
-	    (st = get_int(c, neck, p, "out_channels", 1, MAX_CHANNELS,
+	    (st = stp_json_int(c, neck, p, "out_channels", 1, MAX_CHANNELS,
 			  &a->fpn_out_channels)) != STP_OK ||
-	    (st = get_choice(c, neck, p, "extra_block", extras, 2, &extra)) != STP_OK)
+	    (st = stp_json_choice(c, neck, p, "extra_block", extras, 2, &extra)) != STP_OK)
 		return st;
 	for (int i = 0; i < 4; i++)
 		if (a->fpn_in_channels[i] != a->widths[i] * a->expansion)
@@ -357,14 +246,14 @@ static enum stp_status parse_neck(struct ctx *c, json_t *neck, struct stp_arch *
 }
 
 /* mean or std: one finite number per channel (std > 0). */
-static enum stp_status get_norm(struct ctx *c, json_t *in, const char *key, int channels,
+static enum stp_status get_norm(struct stp_json_ctx *c, json_t *in, const char *key, int channels,
 				int positive, float *out)
 {
 	json_t *v = json_object_get(in, key);
 	int ok = json_is_array(v) && json_array_size(v) == (size_t)channels;
 
 	for (int i = 0; ok && i < channels; i++)
-		ok = number_value(json_array_get(v, i), &out[i]) && (!positive || out[i] > 0);
+		ok = stp_json_number(json_array_get(v, i), &out[i]) && (!positive || out[i] > 0);
 	if (!ok)
 		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
 				     "architecture: input.%s must be %d %s (one per channel)", key,
@@ -372,29 +261,29 @@ static enum stp_status get_norm(struct ctx *c, json_t *in, const char *key, int 
 	return STP_OK;
 }
 
-static enum stp_status parse_input(struct ctx *c, json_t *in, struct stp_arch *a)
+static enum stp_status parse_input(struct stp_json_ctx *c, json_t *in, struct stp_arch *a)
 {
 	json_t *resize;
 	enum stp_status st;
 
-	if ((st = check_object(c, in, "input", input_keys)) != STP_OK ||
-	    (st = get_int(c, in, "input.", "channels", 1, 4, &a->in_channels)) != STP_OK ||
+	if ((st = stp_json_object(c, in, "input", input_keys)) != STP_OK ||
+	    (st = stp_json_int(c, in, "input.", "channels", 1, 4, &a->in_channels)) != STP_OK ||
 	    (st = get_norm(c, in, "mean", a->in_channels, 0, a->mean)) != STP_OK ||
 	    (st = get_norm(c, in, "std", a->in_channels, 1, a->std)) != STP_OK)
 		return st;
 	resize = json_object_get(in, "resize");
-	if ((st = check_object(c, resize, "input.resize", resize_keys)) != STP_OK ||
-	    (st = get_int(c, resize, "input.resize.", "short_side", 1, MAX_RESIZE,
+	if ((st = stp_json_object(c, resize, "input.resize", resize_keys)) != STP_OK ||
+	    (st = stp_json_int(c, resize, "input.resize.", "short_side", 1, MAX_RESIZE,
 			  &a->resize_short_side)) != STP_OK ||
-	    (st = get_int(c, resize, "input.resize.", "max_long_side", 1, MAX_RESIZE,
+	    (st = stp_json_int(c, resize, "input.resize.", "max_long_side", 1, MAX_RESIZE,
 			  &a->resize_max_long_side)) != STP_OK ||
-	    (st = get_int(c, in, "input.", "size_divisor", 1, MAX_DIVISOR,
+	    (st = stp_json_int(c, in, "input.", "size_divisor", 1, MAX_DIVISOR,
 			  &a->size_divisor)) != STP_OK)
 		return st;
 	return STP_OK;
 }
 
-static enum stp_status parse_classes(struct ctx *c, json_t *classes, struct stp_arch *a)
+static enum stp_status parse_classes(struct stp_json_ctx *c, json_t *classes, struct stp_arch *a)
 {
 	size_t n = json_array_size(classes);
 
@@ -421,8 +310,8 @@ static enum stp_status parse_classes(struct ctx *c, json_t *classes, struct stp_
 
 enum stp_status stp_arch_parse(const char *json, struct stp_arch *out, char *err, size_t errlen)
 {
-	struct ctx c = {err, errlen};
-	json_t *root = NULL, *heads;
+	struct stp_json_ctx c = {err, errlen};
+	json_t *root = NULL;
 	json_error_t jerr;
 	enum stp_status st;
 
@@ -441,23 +330,13 @@ enum stp_status stp_arch_parse(const char *json, struct stp_arch *out, char *err
 				   jerr.text, jerr.line, jerr.column);
 		goto error;
 	}
-	if ((st = check_object(&c, root, "", top_keys)) != STP_OK ||
+	if ((st = stp_json_object(&c, root, "", top_keys)) != STP_OK ||
 	    (st = parse_backbone(&c, json_object_get(root, "backbone"), out)) != STP_OK ||
 	    (st = parse_neck(&c, json_object_get(root, "neck"), out)) != STP_OK)
 		goto error;
-	heads = json_object_get(root, "heads");
-	if (!json_is_array(heads)) {
-		st = stp_set_error(err, errlen, STP_ERR_FORMAT, "architecture: heads must be a list");
-		goto error;
-	}
-	if (json_array_size(heads) != 0) {
-		st = stp_set_error(err, errlen, STP_ERR_UNSUPPORTED,
-				   "architecture: heads are not supported by this version "
-				   "(heads must be [])");
-		goto error;
-	}
 	if ((st = parse_classes(&c, json_object_get(root, "classes"), out)) != STP_OK ||
-	    (st = parse_input(&c, json_object_get(root, "input"), out)) != STP_OK)
+	    (st = parse_input(&c, json_object_get(root, "input"), out)) != STP_OK ||
+	    (st = stp_arch_parse_heads(json_object_get(root, "heads"), out, err, errlen)) != STP_OK)
 		goto error;
 	json_decref(root);
 	return STP_OK;

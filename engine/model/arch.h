@@ -41,6 +41,43 @@ struct stp_arch_dcn {
 	int offset_channels;         /* deform_groups * (modulated ? 27 : 18) */
 };
 
+/* heads[] (proto/model-format.md, "Heads"), parsed by arch-heads.c. Feature
+ * levels are numbers: 2 for "p2" .. 6 for "p6". */
+#define STP_ARCH_MAX_LEVELS 5
+
+struct stp_arch_faster_rcnn {
+	int enabled;                 /* 0: no "faster_rcnn" head */
+	int num_classes;             /* N foreground classes; K = N + 1 */
+	/* rpn */
+	int rpn_levels[STP_ARCH_MAX_LEVELS], rpn_nlevels;
+	float anchor_sizes[STP_ARCH_MAX_LEVELS][8];
+	int nsizes;                  /* sizes per level (the same for every level) */
+	float aspect_ratios[8];
+	int nratios;                 /* A = nsizes * nratios anchors per location */
+	int pre_nms_top_n, post_nms_top_n;
+	float rpn_nms_thresh, rpn_score_thresh, rpn_min_size;
+	float rpn_box_weights[4];
+	/* roi */
+	int roi_levels[STP_ARCH_MAX_LEVELS], roi_nlevels;  /* consecutive, finest first */
+	int output_size, sampling_ratio, aligned;
+	float canonical_scale;
+	int canonical_level;
+	float level_eps;
+	/* box */
+	int representation_size;
+	float box_weights[4];
+	float box_score_thresh, box_nms_thresh, box_min_size;
+	int detections_per_img;
+	float bbox_xform_clip;
+};
+
+struct stp_arch_semantic_fpn {
+	int enabled;                 /* 0: no "semantic_fpn" head */
+	int num_classes;             /* N; K = N + 1 logits */
+	int levels[STP_ARCH_MAX_LEVELS], nlevels;  /* consecutive, finest first */
+	int channels;
+};
+
 struct stp_arch {
 	/* backbone (resnet) */
 	int depth;
@@ -59,6 +96,10 @@ struct stp_arch {
 	int fpn_in_channels[4];
 	int fpn_out_channels;
 	int fpn_extra_maxpool;
+
+	/* heads */
+	struct stp_arch_faster_rcnn detect;
+	struct stp_arch_semantic_fpn segment;
 
 	/* input */
 	int in_channels;

@@ -10,7 +10,7 @@
 
 #include "nets.h"
 
-enum stp_status stp_net_build_fpn(struct stp_net_builder *b, const int levels[4])
+enum stp_status stp_net_build_fpn(struct stp_net_builder *b, const int levels[4], int p[5])
 {
 	const struct stp_arch *a = b->arch;
 	const int oc = a->fpn_out_channels;
@@ -47,7 +47,9 @@ enum stp_status stp_net_build_fpn(struct stp_net_builder *b, const int levels[4]
 		if (out[4] < 0)
 			return stp_set_error(b->err, b->errlen, STP_ERR_NOMEM, "out of memory");
 	}
+	p[4] = -1;
 	for (int i = 0; i < (a->fpn_extra_maxpool ? 5 : 4); i++) {
+		p[i] = out[i];
 		snprintf(name, sizeof(name), "p%d", i + 2);
 		st = stp_plan_add_output(b->plan, out[i], name);
 		if (st != STP_OK)

@@ -60,7 +60,8 @@ int stp_net_sparse_block(struct stp_net_builder *b, int stage, int index, int in
 /* Backbone: returns STP_OK and the values of c2..c5 (levels[0..3]) and,
  * with a classifier, the logits value in *logits. */
 enum stp_status stp_net_build_resnet(struct stp_net_builder *b, int levels[4], int *logits);
-/* FPN over levels[0..3]; adds outputs p2..p5[,p6] to the plan. */
-enum stp_status stp_net_build_fpn(struct stp_net_builder *b, const int levels[4]);
+/* FPN over levels[0..3]; adds outputs p2..p5[,p6] to the plan and returns
+ * their value ids in p[0..4] (p[4] = -1 without p6). */
+enum stp_status stp_net_build_fpn(struct stp_net_builder *b, const int levels[4], int p[5]);
 
 #endif

@@ -24,6 +24,10 @@ void stp_resize_nearest(const struct stp_tensor *in, struct stp_tensor *out,
 			struct stp_threadpool *pool);
 void stp_resize_bilinear(const struct stp_tensor *in, struct stp_tensor *out,
 			 struct stp_threadpool *pool);
+/* The bilinear taps of output index dst over n input samples, scale =
+ * (float)n / out: sources i0, i1 and the weight l1 of i1 (i0 gets 1 - l1).
+ * A pixel is then (a0 * w0 + a1 * w1) * h0 + (b0 * w0 + b1 * w1) * h1. */
+void stp_bilinear_taps(int dst, float scale, int n, int *i0, int *i1, float *l1);
 
 /* out = a + b (same shapes), then ReLU if relu. out may alias a or b. */
 void stp_add(const struct stp_tensor *a, const struct stp_tensor *b,

@@ -36,8 +36,7 @@ static int nearest_src(int dst, float scale, int n)
 	return i < n - 1 ? i : n - 1;
 }
 
-/* Bilinear taps i0, i1 and the weight l1 of i1 for output index dst. */
-static void linear_src(int dst, float scale, int n, int *i0, int *i1, float *l1)
+void stp_bilinear_taps(int dst, float scale, int n, int *i0, int *i1, float *l1)
 {
 	double src = (double)scale * ((double)dst + 0.5) - 0.5;
 	float l;
@@ -98,14 +97,14 @@ static void bilinear_task(void *ctx, size_t task, int thread)
 	for (int oy = y0; oy < y1; oy++) {
 		int iy0, iy1;
 		float h1;
-		linear_src(oy, job->scale_h, in->h, &iy0, &iy1, &h1);
+		stp_bilinear_taps(oy, job->scale_h, in->h, &iy0, &iy1, &h1);
 		const float *ra = in->data + (size_t)iy0 * row;
 		const float *rb = in->data + (size_t)iy1 * row;
 		float *orow = out->data + (size_t)oy * out->w * out->c_stride;
 		for (int ox = 0; ox < out->w; ox++) {
 			int ix0, ix1;
 			float w1;
-			linear_src(ox, job->scale_w, in->w, &ix0, &ix1, &w1);
+			stp_bilinear_taps(ox, job->scale_w, in->w, &ix0, &ix1, &w1);
 			const size_t o0 = (size_t)ix0 * in->c_stride, o1 = (size_t)ix1 * in->c_stride;
 			blend(orow + (size_t)ox * out->c_stride, ra + o0, ra + o1, rb + o0, rb + o1,
 			      1.0f - w1, w1, 1.0f - h1, h1, c);

@@ -9,6 +9,7 @@
 #ifndef STP_MODEL_IMPL_H
 #define STP_MODEL_IMPL_H
 
+#include "../heads/heads.h"
 #include "../model/arch.h"
 #include "engine-impl.h"
 #include "plan.h"
@@ -18,6 +19,8 @@ struct stp_model {
 	struct stp_arch arch;
 	struct stp_plan plan;
 	uint64_t parameters;
+	struct stp_detect_head *detect;    /* NULL without a faster_rcnn head */
+	struct stp_segment_head *segment;  /* NULL without a semantic_fpn head */
 };
 
 struct stp_session {
@@ -45,6 +48,13 @@ struct stp_session {
 	int profiling;               /* record per-op times */
 	struct stp_op_profile *profile;  /* [plan.nops] */
 	int profiled;                /* the last run filled profile */
+	/* stp_session_run_image (tasks.c) */
+	float *image_input;          /* the preprocessed image */
+	size_t image_input_floats;
+	struct stp_image_geometry geometry;  /* of the last run_image */
+	unsigned ran_tasks;          /* STP_TASK_* bits the last run finished */
+	struct stp_detect_state *detect_state;
+	struct stp_segment_state *segment_state;
 };
 
 #endif

@@ -21,6 +21,7 @@ static enum stp_status build(struct stp_model *m, struct stp_st_file *file,
 	const char *format = stp_st_meta(file, "format");
 	const char *version = stp_st_meta(file, "format_version");
 	const char *json = stp_st_meta(file, "architecture");
+	struct stp_fpn_values fpn;
 	int levels[4], logits;
 	enum stp_status st;
 
@@ -43,7 +44,11 @@ static enum stp_status build(struct stp_model *m, struct stp_st_file *file,
 	if (logits >= 0) {
 		st = stp_plan_add_output(&m->plan, logits, "logits");
 	} else if (m->arch.neck == STP_NECK_FPN) {
-		st = stp_net_build_fpn(&b, levels);
+		st = stp_net_build_fpn(&b, levels, fpn.p);
+		if (st == STP_OK && m->arch.detect.enabled)
+			st = stp_detect_head_build(&b, &m->arch.detect, &fpn, &m->detect);
+		if (st == STP_OK && m->arch.segment.enabled)
+			st = stp_segment_head_build(&b, &m->arch.segment, &fpn, &m->segment);
 	} else {
 		static const char *names[4] = {"c2", "c3", "c4", "c5"};
 		for (int i = 0; i < 4 && st == STP_OK; i++)
@@ -130,6 +135,8 @@ void stp_model_destroy(stp_model *model)
 {
 	if (!model)
 		return;
+	stp_detect_head_destroy(model->detect);
+	stp_segment_head_destroy(model->segment);
 	stp_plan_clear(&model->plan);
 	stp_arch_clear(&model->arch);
 	free(model);

@@ -26,7 +26,8 @@ void stp_plan_clear(struct stp_plan *plan)
 	if (!plan)
 		return;
 	for (int i = 0; i < plan->nops; i++) {
-		stp_conv_destroy(plan->ops[i].conv);
+		if (!plan->ops[i].conv_borrowed)
+			stp_conv_destroy(plan->ops[i].conv);
 		stp_sparse_block_destroy(plan->ops[i].sparse);
 	}
 	for (int i = 0; i < plan->noutputs; i++)
@@ -35,6 +36,7 @@ void stp_plan_clear(struct stp_plan *plan)
 	free(plan->value_channels);
 	free(plan->outputs);
 	free(plan->output_names);
+	free(plan->kept);
 	memset(plan, 0, sizeof(*plan));
 }
 
@@ -85,7 +87,8 @@ int stp_plan_add_with_temps(struct stp_plan *plan, const struct stp_op *op, int 
 	}
 	return dst->out;
 error:
-	stp_conv_destroy(op->conv);
+	if (!op->conv_borrowed)
+		stp_conv_destroy(op->conv);
 	stp_sparse_block_destroy(op->sparse);
 	return -1;
 }
@@ -115,6 +118,16 @@ enum stp_status stp_plan_add_output(struct stp_plan *plan, int value, const char
 	return STP_OK;
 }
 
+enum stp_status stp_plan_keep(struct stp_plan *plan, int value)
+{
+	int *kept = realloc(plan->kept, ((size_t)plan->nkept + 1) * sizeof(int));
+	if (!kept)
+		return STP_ERR_NOMEM;
+	plan->kept = kept;
+	kept[plan->nkept++] = value;
+	return STP_OK;
+}
+
 enum stp_status stp_plan_shapes(const struct stp_plan *plan, int h, int w,
 				struct stp_shape *shapes)
 {
@@ -141,6 +154,7 @@ enum stp_status stp_plan_shapes(const struct stp_plan *plan, int h, int w,
 			out->w = in->w;
 			break;
 		case STP_OP_RESIZE_NEAREST:
+		case STP_OP_RESIZE_BILINEAR:
 			out->h = shapes[op->in2].h;
 			out->w = shapes[op->in2].w;
 			break;
@@ -223,6 +237,8 @@ size_t stp_plan_layout(const struct stp_plan *plan, const struct stp_shape *shap
 	}
 	for (int o = 0; o < plan->noutputs; o++)
 		p[plan->outputs[o]].last = plan->nops;
+	for (int k = 0; k < plan->nkept; k++)
+		p[plan->kept[k]].last = plan->nops;
 	if (!ok)
 		goto out;
 	qsort(p, (size_t)n, sizeof(*p), by_size_desc);

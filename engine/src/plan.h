@@ -22,7 +22,8 @@ enum stp_op_kind {
 	STP_OP_ADD,             /* in + in2 [ReLU] */
 	STP_OP_RESIZE_NEAREST,  /* in resized to in2's spatial size */
 	STP_OP_GLOBAL_AVGPOOL,
-	STP_OP_SPARSE_BLOCK     /* a whole sparse residual block (sparse/block.h) */
+	STP_OP_SPARSE_BLOCK,    /* a whole sparse residual block (sparse/block.h) */
+	STP_OP_RESIZE_BILINEAR  /* in resized to in2's spatial size, align_corners=False */
 };
 
 #define STP_OP_MAX_TEMPS 4
@@ -31,7 +32,8 @@ struct stp_op {
 	enum stp_op_kind kind;
 	int in, in2;            /* value ids; in2 = -1 when unused */
 	int out;
-	struct stp_conv *conv;  /* owned; STP_OP_CONV only */
+	struct stp_conv *conv;  /* STP_OP_CONV only; owned unless conv_borrowed */
+	int conv_borrowed;      /* conv belongs to someone else (a head sharing it by level) */
 	int k, s, p;            /* STP_OP_MAXPOOL */
 	int relu;               /* STP_OP_ADD */
 	int backbone;           /* counts towards the backbone cost (METHOD.md section 6) */
@@ -54,6 +56,8 @@ struct stp_plan {
 	int noutputs;
 	int *outputs;           /* value ids */
 	char **output_names;
+	int nkept;
+	int *kept;              /* values read after the plan ran (task heads), not outputs */
 	size_t zero_floats;     /* largest zero row any conv needs */
 	int nmasks;             /* masks of all sparse blocks */
 };
@@ -65,11 +69,15 @@ void stp_plan_clear(struct stp_plan *plan);
 /* Appends op (whose out and temps fields are ignored), producing a value of
  * `channels` channels and op->ntemps scratch values of temp_channels[i]
  * channels; returns the output's id, or -1 when out of memory. Takes
- * ownership of op->conv / op->sparse even on failure. */
+ * ownership of op->conv (unless op->conv_borrowed) / op->sparse even on
+ * failure. */
 int stp_plan_add(struct stp_plan *plan, const struct stp_op *op, int channels);
 int stp_plan_add_with_temps(struct stp_plan *plan, const struct stp_op *op, int channels,
 			    const int *temp_channels);
 enum stp_status stp_plan_add_output(struct stp_plan *plan, int value, const char *name);
+/* Keeps a value alive to the end of the run without making it an output
+ * (the heads read such values after the plan). */
+enum stp_status stp_plan_keep(struct stp_plan *plan, int value);
 
 /* Shapes of every value for an input of h x w (shapes has nvalues entries).
  * STP_ERR_INVALID_ARG when the input is too small for the network. */

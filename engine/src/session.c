@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../ops/ops.h"
+#include "../heads/heads.h"
 #include "cost.h"
 
 enum stp_status stp_session_create(const stp_model *model, stp_session **out)
@@ -148,6 +149,9 @@ void stp_session_destroy(stp_session *session)
 	free(session->profile);
 	free(session->shapes);
 	free(session->offsets);
+	free(session->image_input);
+	stp_detect_state_destroy(session->detect_state);
+	stp_segment_state_destroy(session->segment_state);
 	free(session);
 }
 
@@ -168,7 +172,7 @@ int stp_session_profile(const stp_session *session, const struct stp_op_profile 
 static const char *op_kind_name(enum stp_op_kind kind)
 {
 	static const char *const names[] = {"conv", "maxpool", "add", "resize", "avgpool",
-					    "sparse_block"};
+					    "sparse_block", "resize_bilinear"};
 
 	return names[kind];
 }
@@ -210,7 +214,12 @@ static enum stp_status reshape(struct stp_session *s, int h, int w)
 	return STP_OK;
 }
 
-static struct stp_tensor value_tensor(const struct stp_session *s, int v)
+struct stp_threadpool *stp_session_pool(const struct stp_session *s)
+{
+	return s->engine->pool;
+}
+
+struct stp_tensor stp_session_value(const struct stp_session *s, int v)
 {
 	const struct stp_shape *sh = &s->shapes[v];
 	float *data = v == 0 ? (float *)s->input
@@ -228,9 +237,9 @@ static enum stp_status run_sparse(struct stp_session *s, const struct stp_op *op
 	enum stp_status st;
 
 	for (int j = 0; j < sb->nconvs; j++)
-		s->sparse.feature[j] = value_tensor(s, op->temps[j]).data;
+		s->sparse.feature[j] = stp_session_value(s, op->temps[j]).data;
 	if (sb->downsample)
-		s->sparse.shortcut = value_tensor(s, op->temps[sb->nconvs]).data;
+		s->sparse.shortcut = stp_session_value(s, op->temps[sb->nconvs]).data;
 	st = stp_sparse_block_run(sb, in, out, &s->sparse, opts, &stats, pool);
 	for (int m = 0; m < sb->nmasks; m++) {
 		const uint32_t idx = sb->mask_index + (uint32_t)m;
@@ -273,6 +282,7 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 		return st;
 	s->input = input;
 	s->ran = 0;
+	s->ran_tasks = 0;
 	if (opts->budget > 0 && opts->budget < 1 && plan->nmasks > 0) {
 		st = stp_budget_solve(s, opts->budget, s->topk, &s->min_budget);
 		if (st != STP_OK)
@@ -282,7 +292,7 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 	s->profiled = 0;
 	for (int i = 0; i < plan->nops; i++) {
 		const struct stp_op *op = &plan->ops[i];
-		struct stp_tensor in = value_tensor(s, op->in), out = value_tensor(s, op->out);
+		struct stp_tensor in = stp_session_value(s, op->in), out = stp_session_value(s, op->out);
 		struct stp_tensor in2;
 		struct stp_op_profile *prof = &s->profile[i];
 		int64_t t0 = 0;
@@ -299,7 +309,7 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 		}
 		sparse_opts.phase_ms = s->profiling ? prof->phase_ms : NULL;
 		if (op->in2 >= 0)
-			in2 = value_tensor(s, op->in2);
+			in2 = stp_session_value(s, op->in2);
 		switch (op->kind) {
 		case STP_OP_CONV:
 			stp_conv_run(op->conv, &in, &out, op->in2 >= 0 ? &in2 : NULL, NULL, 0,
@@ -313,6 +323,9 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 			break;
 		case STP_OP_RESIZE_NEAREST:
 			stp_resize_nearest(&in, &out, pool);
+			break;
+		case STP_OP_RESIZE_BILINEAR:
+			stp_resize_bilinear(&in, &out, pool);
 			break;
 		case STP_OP_GLOBAL_AVGPOOL:
 			stp_global_avgpool(&in, &out, pool);
@@ -361,7 +374,7 @@ enum stp_status stp_session_output(const stp_session *s, int index,
 	plan = &s->model->plan;
 	if (index < 0 || index >= plan->noutputs || !s->ran)
 		return STP_ERR_INVALID_ARG;
-	t = value_tensor(s, plan->outputs[index]);
+	t = stp_session_value(s, plan->outputs[index]);
 	out->data = t.data;
 	out->h = t.h;
 	out->w = t.w;

@@ -5,7 +5,8 @@
 
 The seeds are tiny Stipple model files (proto/model-format.md) that the
 engine loads: a basic-block ResNet with layers [1, 1, 1, 1] and width 2 (in
-F32, F16 and BF16), and a bottleneck ResNet with an FPN neck; plus a few
+F32, F16 and BF16), a bottleneck ResNet with an FPN neck, the same with
+both task heads; plus a few
 malformed files, each broken in one way the loader must reject. Only numpy
 is used, and the output is byte-for-byte deterministic.
 """
@@ -38,6 +39,60 @@ def arch(block, stem, widths, fpn_out=None, sparse=None):
                   "std": [58.395, 57.12, 57.375],
                   "resize": {"short_side": 64, "max_long_side": 96}, "size_divisor": 32},
     }
+
+
+def with_heads(a, classes=2):
+    """a (with an FPN neck) plus tiny Faster R-CNN and semantic FPN heads."""
+    a = dict(a, classes=["c%d" % i for i in range(1, classes + 1)])
+    levels = ["p2", "p3", "p4", "p5", "p6"]
+    a["heads"] = [
+        {"kind": "faster_rcnn", "num_classes": classes,
+         "rpn": {"in_features": levels, "anchor_sizes": [[8], [16], [32], [64], [128]],
+                 "aspect_ratios": [0.5, 1.0, 2.0], "pre_nms_top_n": 50, "post_nms_top_n": 20,
+                 "nms_thresh": 0.7, "score_thresh": 0.0, "min_size": 0.001,
+                 "box_weights": [1.0, 1.0, 1.0, 1.0]},
+         "roi": {"in_features": levels[:4], "output_size": 2, "sampling_ratio": 2,
+                 "aligned": False, "canonical_scale": 224, "canonical_level": 4, "eps": 1e-06},
+         "box": {"representation_size": 4, "box_weights": [10.0, 10.0, 5.0, 5.0],
+                 "score_thresh": 0.05, "nms_thresh": 0.5, "detections_per_img": 10,
+                 "min_size": 0.01},
+         "bbox_xform_clip": 4.135166556742356},
+        {"kind": "semantic_fpn", "num_classes": classes, "in_features": levels[:4],
+         "channels": 2},
+    ]
+    return a
+
+
+def head_shapes(a):
+    """(name, shape) of the heads' tensors (proto/model-format.md)."""
+    if not a["heads"]:
+        return []
+    c = a["neck"]["out_channels"]
+    out = []
+    for h in a["heads"]:
+        k = h["num_classes"] + 1
+        if h["kind"] == "faster_rcnn":
+            na = len(h["rpn"]["anchor_sizes"][0]) * len(h["rpn"]["aspect_ratios"])
+            p, r = h["roi"]["output_size"], h["box"]["representation_size"]
+            out += [("rpn.head.conv.0.0.weight", [c, c, 3, 3]), ("rpn.head.conv.0.0.bias", [c]),
+                    ("rpn.head.cls_logits.weight", [na, c, 1, 1]), ("rpn.head.cls_logits.bias", [na]),
+                    ("rpn.head.bbox_pred.weight", [4 * na, c, 1, 1]),
+                    ("rpn.head.bbox_pred.bias", [4 * na]),
+                    ("roi_heads.box_head.fc6.weight", [r, c * p * p]),
+                    ("roi_heads.box_head.fc6.bias", [r]),
+                    ("roi_heads.box_head.fc7.weight", [r, r]), ("roi_heads.box_head.fc7.bias", [r]),
+                    ("roi_heads.box_predictor.cls_score.weight", [k, r]),
+                    ("roi_heads.box_predictor.cls_score.bias", [k]),
+                    ("roi_heads.box_predictor.bbox_pred.weight", [4 * k, r]),
+                    ("roi_heads.box_predictor.bbox_pred.bias", [4 * k])]
+        else:
+            w = h["channels"]
+            for i in range(len(h["in_features"])):
+                out += [("seg_head.convs.%d.weight" % i, [w, c, 3, 3]),
+                        ("seg_head.convs.%d.bias" % i, [w])]
+            out += [("seg_head.classifier.weight", [k, w, 1, 1]),
+                    ("seg_head.classifier.bias", [k])]
+    return out
 
 
 def shapes(a):
@@ -79,7 +134,7 @@ def shapes(a):
         for i in range(4):
             out.append(("neck.layer_blocks.%d.0.weight" % i, [oc, oc, 3, 3]))
             out.append(("neck.layer_blocks.%d.0.bias" % i, [oc]))
-    return out
+    return out + head_shapes(a)
 
 
 def weights(a, seed):
@@ -143,6 +198,7 @@ def main(argv):
     fpn = arch("bottleneck", 2, [1, 1, 1, 1], fpn_out=2)
     basic_w = weights(basic, 1)
     fpn_w = weights(fpn, 2)
+    detseg = with_heads(fpn)
     good = encode(basic_w, meta_for(basic))
 
     files = {
@@ -150,6 +206,7 @@ def main(argv):
         "tiny-basic-f16.safetensors": encode(basic_w, meta_for(basic), "F16"),
         "tiny-basic-bf16.safetensors": encode(basic_w, meta_for(basic), "BF16"),
         "tiny-bottleneck-fpn.safetensors": encode(fpn_w, meta_for(fpn)),
+        "tiny-fpn-detseg.safetensors": encode(weights(detseg, 3), meta_for(detseg)),
         "bad-truncated.safetensors": good[:len(good) - 100],
         "bad-header-past-end.safetensors": struct.pack("<Q", len(good)) + good[8:],
         "bad-json.safetensors": header_bytes({}).replace(b"{}", b"{[")[:16],

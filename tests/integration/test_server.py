@@ -28,7 +28,7 @@ try:
     import numpy as np
     from PIL import Image
     import torch  # noqa: F401  (the exporter needs it)
-    from stipple_train.set_input import set_resize
+    from stipple_train.set_input import set_classes, set_resize
 except ImportError as e:
     print("SKIP: %s" % e)
     sys.exit(77)
@@ -50,10 +50,10 @@ def check(cond, msg):
 
 # ---- fixtures ---------------------------------------------------------------
 
-def export_model(path, arch, seed):
+def export_model(path, arch, seed, *extra):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     subprocess.run([sys.executable, "-m", "stipple_train.export", "--arch", arch, "--random-init",
-                    "--seed", str(seed), "-o", path], check=True,
+                    "--seed", str(seed), "-o", path] + list(extra), check=True,
                    env=dict(os.environ, PYTHONPATH=os.path.join(TOP_SRCDIR, "train")))
     # Small inputs keep most tests quick: resize the short side to 160.
     set_resize(path, 160)
@@ -156,11 +156,13 @@ def test_health_and_metadata(d):
     st, _, _, doc = d.request("GET", "/v1/models")
     models = {m["name"]: m for m in doc["models"]}
     check(st == 200 and doc["default"] == "r18" and models["r18"]["sparse"] is True and
-          models["r18"]["tasks"] == ["features"] and models["empty"]["state"] == "FAILED", "v1 models: %r" % doc)
+          models["r18"]["tasks"] == ["features"] and models["empty"]["state"] == "FAILED" and
+          models["ds"]["tasks"] == ["detect", "segment", "features"] and
+          models["ds"]["classes"] == ["c1", "c2", "c3", "c4", "c5"], "v1 models: %r" % doc)
     st, _, _, doc = d.request("POST", "/v2/repository/index", body=b'{"ready": true}', headers=JSON)
-    check(st == 200 and [e["name"] for e in doc] == ["big", "r18"], "repository index ready filter: %r" % doc)
+    check(st == 200 and [e["name"] for e in doc] == ["big", "ds", "r18"], "repository index ready filter: %r" % doc)
     st, _, _, doc = d.request("POST", "/v2/repository/index")
-    check(st == 200 and [e["name"] for e in doc] == ["big", "empty", "r18"], "repository index lists every folder")
+    check(st == 200 and [e["name"] for e in doc] == ["big", "ds", "empty", "r18"], "repository index lists every folder")
 
 
 def test_infer(d):
@@ -218,6 +220,58 @@ def test_infer(d):
         check(m0.shape == (40, 56) and set(np.unique(m0)) <= {0, 255} and
               abs((m0 == 255).mean() - masks[0]["parameters"]["density"]) < 1e-6,
               "mask0 PNG matches its density: %r" % (m0.shape,))
+
+
+def test_tasks(d):
+    """/detect and /segment on "ds", a sparse detector + segmenter (random
+    weights, 5 classes): TaskResponse replies, the request's limits applied."""
+    img = image_bytes("JPEG")
+    st, _, _, doc = d.request("POST", "/v1/models/ds/segment?budget=0.5", img,
+                              {"Content-Type": "image/jpeg"})
+    if check(st == 200, "segment: %d %r" % (st, doc)):
+        seg, cost = doc["segmentation"], doc["cost"]
+        labels = np.array(Image.open(io.BytesIO(base64.b64decode(seg["png"]))))
+        check(labels.shape == (240, 320) and seg["width"] == 320 and seg["height"] == 240,
+              "the label map has the image's size: %r" % (labels.shape,))
+        check(abs(sum(seg["class_fractions"].values()) - 1) < 1e-9 and
+              set(seg["class_fractions"]) == {"background" if v == 0 else "c%d" % v
+                                              for v in np.unique(labels)},
+              "class fractions by name: %r" % seg["class_fractions"])
+        check(len(cost["mask_densities"]) == 16 and cost["budget"] == 0.5 and
+              cost["backbone_gmacs"] <= 0.5 * 1.02 * cost["dense_backbone_gmacs"] and
+              abs(cost["cost_ratio"] - cost["backbone_gmacs"] / cost["dense_backbone_gmacs"]) < 1e-6,
+              "segment cost: %r" % cost)
+        check(doc["model"] == {"name": "ds", "version": 1} and doc["timing_ms"]["total"] >=
+              doc["timing_ms"]["infer"] > 0, "model and timing: %r" % doc["timing_ms"])
+    body = json.dumps({"image": base64.b64encode(image_bytes("PNG")).decode(),
+                       "parameters": {"sampling": "stochastic", "seed": 9, "return_masks": True}})
+    st, _, _, doc = d.request("POST", "/v1/models/ds/segment", body, JSON)
+    if check(st == 200, "segment, JSON body: %d %r" % (st, doc)):
+        check(len(doc["masks"]) == 16 and doc["parameters"]["seed"] == 9 and
+              doc["masks"][0]["density"] == doc["cost"]["mask_densities"][0],
+              "masks returned with the stochastic run")
+    st, _, _, doc = d.request("POST", "/v1/models/ds/detect?budget=0.5", img,
+                              {"Content-Type": "image/jpeg"})
+    if check(st == 200, "detect: %d %r" % (st, doc)):
+        dets = doc["detections"]
+        check(len(dets) >= 3, "random weights give detections: %d" % len(dets))
+        check(all(0 <= b["box"][0] <= b["box"][2] <= 320 and 0 <= b["box"][1] <= b["box"][3] <= 240
+                  for b in dets), "boxes inside the image")
+        check([b["score"] for b in dets] == sorted((b["score"] for b in dets), reverse=True),
+              "by descending score")
+        check(all(b["class"] == "c%d" % b["label"] for b in dets), "class names")
+        if len(dets) >= 3:
+            cut = (dets[1]["score"] + dets[2]["score"]) / 2 if dets[1]["score"] > dets[2]["score"] else None
+            st, _, _, few = d.request("POST", "/v1/models/ds/detect?budget=0.5&max_detections=2",
+                                      img, {"Content-Type": "image/jpeg"})
+            check(st == 200 and few["detections"] == dets[:2], "max_detections 2")
+            if cut is not None:
+                st, _, _, thr = d.request("POST", "/v1/models/ds/detect?budget=0.5&score_threshold=%r"
+                                          % cut, img, {"Content-Type": "image/jpeg"})
+                check(st == 200 and thr["detections"] == dets[:2], "score_threshold")
+    st, _, _, doc = d.request("POST", "/v1/models/ds/detect", image_bytes("PNG", 4, 3000, flat=True),
+                              {"Content-Type": "image/png"})
+    check(st == 422 and "cannot be resized" in doc["error"], "an image the model cannot size: %r" % doc)
 
 
 def test_tasks_refused_without_heads(d):
@@ -353,7 +407,7 @@ def test_metrics(d):
     for needle in ('stipple_requests_total{model="r18",endpoint="infer",status="200"}',
                    'stipple_infer_duration_ms_bucket{model="r18",le="+Inf"}',
                    'stipple_mask_density_count{model="r18"}', "stipple_queue_depth 0\n",
-                   "stipple_in_flight 0\n", 'stipple_models{state="READY"} 2'):
+                   "stipple_in_flight 0\n", 'stipple_models{state="READY"} 3'):
         check(needle in text, "metrics has " + needle)
     check(len(d.access) > 10 and all(json.loads(line)["request_id"] for line in d.access),
           "JSON access log lines")
@@ -404,12 +458,16 @@ def main():
     os.makedirs(os.path.join(repo, "big", "1"))
     shutil.copy(os.path.join(repo, "r18", "1", "model.stp"), os.path.join(repo, "big", "1", "model.stp"))
     set_resize(os.path.join(repo, "big", "1", "model.stp"), 800, 1333)
+    export_model(os.path.join(repo, "ds", "1", "model.stp"), "sparse-resnet18-fpn-detseg", 2,
+                 "--num-classes", "5")
+    set_classes(os.path.join(repo, "ds", "1", "model.stp"), ["c%d" % i for i in range(1, 6)])
     os.makedirs(os.path.join(repo, "empty"))   # a folder with no version: FAILED, served by nothing
     d = Daemon(repo, "--max_pixels", "5000000", "--max_body_bytes", "2000000", "--default_model", "r18")
     try:
         test_health_and_metadata(d)
         test_infer(d)
         test_tasks_refused_without_heads(d)
+        test_tasks(d)
         test_bad_input(d)
         test_metrics(d)
         test_admin(d, repo)

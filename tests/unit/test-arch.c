@@ -321,7 +321,7 @@ static void test_invalid(void)
 	expect(resnet18, "\"neck\": null", "\"neck\": []", F, "neck must be an object");
 
 	/* Heads and classes. */
-	expect(b, "\"heads\": []", "\"heads\": [{\"kind\": \"rpn\"}]", U, "heads");
+	expect(b, "\"heads\": []", "\"heads\": [{\"kind\": \"rpn\"}]", U, "heads[0].kind");
 	expect(b, "\"heads\": []", "\"heads\": {}", F, "heads must be a list");
 	expect(b, "\"classes\": []", "\"classes\": [\"a\", 1]", F, "classes[1]");
 	expect(b, "\"classes\": []", "\"classes\": \"a\"", F, "classes");
@@ -345,9 +345,99 @@ static void test_invalid(void)
 	expect(b, "\"size_divisor\": 32", "\"size_divisor\": 0", F, "input.size_divisor");
 }
 
+/* resnet50_fpn with both heads (proto/model-format.md, "Heads"). */
+#define FASTER_RCNN \
+	"{\"kind\": \"faster_rcnn\", \"num_classes\": 2, " \
+	"\"rpn\": {\"in_features\": [\"p2\", \"p3\", \"p4\", \"p5\", \"p6\"], " \
+	"\"anchor_sizes\": [[32], [64], [128], [256], [512]], \"aspect_ratios\": [0.5, 1.0, 2.0], " \
+	"\"pre_nms_top_n\": 1000, \"post_nms_top_n\": 1000, \"nms_thresh\": 0.7, " \
+	"\"score_thresh\": 0.0, \"min_size\": 0.001, \"box_weights\": [1.0, 1.0, 1.0, 1.0]}, " \
+	"\"roi\": {\"in_features\": [\"p2\", \"p3\", \"p4\", \"p5\"], \"output_size\": 7, " \
+	"\"sampling_ratio\": 2, \"aligned\": false, \"canonical_scale\": 224, " \
+	"\"canonical_level\": 4, \"eps\": 1e-06}, " \
+	"\"box\": {\"representation_size\": 1024, \"box_weights\": [10.0, 10.0, 5.0, 5.0], " \
+	"\"score_thresh\": 0.05, \"nms_thresh\": 0.5, \"detections_per_img\": 100, " \
+	"\"min_size\": 0.01}, \"bbox_xform_clip\": 4.135166556742356}"
+#define SEMANTIC_FPN \
+	"{\"kind\": \"semantic_fpn\", \"num_classes\": 2, " \
+	"\"in_features\": [\"p2\", \"p3\", \"p4\", \"p5\"], \"channels\": 128}"
+
+static void test_heads(void)
+{
+	const enum stp_status F = STP_ERR_FORMAT, U = STP_ERR_UNSUPPORTED;
+	char *b = mutate(resnet50_fpn, "\"heads\": [], \"classes\": []",
+			 "\"heads\": [" FASTER_RCNN ", " SEMANTIC_FPN "], \"classes\": [\"a\", \"b\"]");
+	char *no_p6 = mutate(b, "\"extra_block\": \"maxpool\"", "\"extra_block\": \"none\"");
+	struct stp_arch a;
+	char err[256] = "";
+
+	CHECK(stp_arch_parse(b, &a, err, sizeof(err)) == STP_OK, "both heads: %s", err);
+	CHECK(a.detect.enabled && a.detect.num_classes == 2 && a.detect.rpn_nlevels == 5 &&
+	      a.detect.rpn_levels[4] == 6 && a.detect.nsizes == 1 &&
+	      a.detect.anchor_sizes[4][0] == 512 && a.detect.nratios == 3 &&
+	      a.detect.aspect_ratios[0] == 0.5f && a.detect.pre_nms_top_n == 1000 &&
+	      a.detect.rpn_nms_thresh == 0.7f && a.detect.rpn_min_size == 0.001f &&
+	      a.detect.roi_nlevels == 4 && a.detect.roi_levels[0] == 2 &&
+	      a.detect.output_size == 7 && a.detect.sampling_ratio == 2 && !a.detect.aligned &&
+	      a.detect.canonical_scale == 224 && a.detect.canonical_level == 4 &&
+	      a.detect.level_eps == 1e-6f && a.detect.representation_size == 1024 &&
+	      a.detect.box_weights[2] == 5 && a.detect.box_score_thresh == 0.05f &&
+	      a.detect.detections_per_img == 100 && a.detect.box_min_size == 0.01f &&
+	      a.detect.bbox_xform_clip == (float)4.135166556742356, "faster_rcnn fields");
+	CHECK(a.segment.enabled && a.segment.num_classes == 2 && a.segment.nlevels == 4 &&
+	      a.segment.levels[3] == 5 && a.segment.channels == 128, "semantic_fpn fields");
+	stp_arch_clear(&a);
+
+	expect(b, "\"kind\": \"semantic_fpn\"", "\"kind\": \"panoptic\"", U, "heads[1].kind");
+	expect(b, "\"kind\": \"semantic_fpn\"", "\"kind\": \"faster_rcnn\"", F,
+	       "at most one of each kind");
+	expect(b, "\"channels\": 128}", "\"channels\": 128, \"x\": 1}", F,
+	       "unknown key 'x' in heads[1]");
+	expect(b, "\"num_classes\": 2, \"in_features\"", "\"num_classes\": 3, \"in_features\"", F,
+	       "disagree on num_classes");
+	expect(b, "\"classes\": [\"a\", \"b\"]", "\"classes\": [\"a\"]", F, "classes names 1");
+	expect(b, "\"num_classes\": 2, \"rpn\"", "\"num_classes\": 255, \"rpn\"", F,
+	       "heads[0].num_classes");
+	expect(b, "[[32], [64], [128], [256], [512]]", "[[32], [64], [128], [256]]", F,
+	       "one list per in_features level");
+	expect(b, "[[32], [64], [128], [256], [512]]", "[[32], [64, 80], [128], [256], [512]]", F,
+	       "same number of sizes");
+	expect(b, "[[32], [64]", "[[0], [64]", F, "anchor_sizes[0]");
+	expect(b, "\"aspect_ratios\": [0.5, 1.0, 2.0]", "\"aspect_ratios\": []", F,
+	       "heads[0].rpn.aspect_ratios");
+	expect(b, "\"nms_thresh\": 0.7", "\"nms_thresh\": 1.5", F, "heads[0].rpn.nms_thresh");
+	expect(b, "\"box_weights\": [1.0, 1.0, 1.0, 1.0]", "\"box_weights\": [1.0, 1.0, 1.0]", F,
+	       "heads[0].rpn.box_weights");
+	expect(b, "\"pre_nms_top_n\": 1000", "\"pre_nms_top_n\": 0", F, "pre_nms_top_n");
+	expect(b, "\"sampling_ratio\": 2", "\"sampling_ratio\": 0", F, "sampling_ratio");
+	expect(b, "\"aligned\": false", "\"aligned\": 0", F, "aligned");
+	expect(b, "\"in_features\": [\"p2\", \"p3\", \"p4\", \"p5\"], \"output_size\"",
+	       "\"in_features\": [\"p2\", \"p4\"], \"output_size\"", F, "consecutive");
+	expect(b, "\"in_features\": [\"p2\", \"p3\", \"p4\", \"p5\", \"p6\"]",
+	       "\"in_features\": [\"p2\", \"p2\"]", F, "names p2 twice");
+	expect(b, "\"in_features\": [\"p2\", \"p3\", \"p4\", \"p5\", \"p6\"]",
+	       "\"in_features\": [\"c5\"]", F, "in_features[0]");
+	expect(no_p6, "\"none\"", "\"none\"", F, "p2..p5");
+	expect(b, "\"detections_per_img\": 100", "\"detections_per_img\": 0", F,
+	       "detections_per_img");
+	expect(b, "\"bbox_xform_clip\": 4.135166556742356", "\"bbox_xform_clip\": 0", F,
+	       "bbox_xform_clip");
+	expect(b, "\"representation_size\": 1024", "\"representation_size\": 1024.5", F,
+	       "representation_size");
+	expect(b, "\"channels\": 128}", "\"channels\": 0}", F, "heads[1].channels");
+	free(no_p6);
+	free(b);
+	{
+		char *no_neck = mutate(resnet18, "\"heads\": []", "\"heads\": [" SEMANTIC_FPN "]");
+		expect(no_neck, "\"heads\"", "\"heads\"", F, "need an FPN neck");
+		free(no_neck);
+	}
+}
+
 int main(void)
 {
 	test_valid();
 	test_invalid();
+	test_heads();
 	return test_main_end();
 }

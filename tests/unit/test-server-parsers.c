@@ -2,8 +2,7 @@
  * test-server-parsers.c - stippled's pure parsers against hand-written
  * cases: the route table (paths, methods, KServe versions, malformed paths),
  * request parameters (query text and JSON, every bound), the config table
- * (flags, file, ranges, unknown names), image preprocessing (resize rule,
- * normalisation, padding) and the metrics exposition.
+ * (flags, file, ranges, unknown names) and the metrics exposition.
  */
 #include <string.h>
 #include <unistd.h>
@@ -12,7 +11,6 @@
 #include "../server/settings.h"
 #include "../server/metrics.h"
 #include "../server/params.h"
-#include "../server/preprocess.h"
 #include "../server/server.h"
 
 static void test_routes(void)
@@ -117,40 +115,6 @@ static void test_config(void)
 	unlink(path);
 }
 
-static void test_preprocess(void)
-{
-	struct preprocess p = {3, {10, 20, 30}, {2, 4, 5}, 8, 12, 4};
-	uint8_t rgb[4 * 6 * 3];
-	struct model_input in;
-
-	for (int i = 0; i < 4 * 6 * 3; i++)
-		rgb[i] = (uint8_t)(40 + i % 3 * 10);  /* constant per channel: 40, 50, 60 */
-	/* 4x6: short side 4 -> 8 would make the long side 12 (<= 12): scale 2 */
-	CHECK(preprocess_image(rgb, 4, 6, &p, &in) == 0, "preprocess");
-	CHECK(in.resized_h == 8 && in.resized_w == 12 && in.h == 8 && in.w == 12, "size %dx%d",
-	      in.resized_h, in.resized_w);
-	CHECK(in.data[0] == 15.0f && in.data[1] == 7.5f && in.data[2] == 6.0f, "normalised %g %g %g",
-	      in.data[0], in.data[1], in.data[2]);
-	free(in.data);
-	p.max_long_side = 10;  /* scale = 10 * f32(1/6) = 1.6666667: 6x10, padded to 8x12 */
-	CHECK(preprocess_image(rgb, 4, 6, &p, &in) == 0 && in.resized_h == 6 && in.resized_w == 10 &&
-	      in.h == 8 && in.w == 12, "long-side cap and padding: %dx%d", in.resized_h, in.resized_w);
-	CHECK(in.data[(size_t)(7 * 12 + 11) * 3] == 0.0f && in.data[(size_t)(5 * 12 + 9) * 3] == 15.0f,
-	      "zero padding after normalisation");
-	free(in.data);
-	/* torchvision's float32 scale: 375 x 500 -> 799 x 1066, not 800 x 1066 */
-	{
-		struct preprocess tv = {3, {0, 0, 0}, {1, 1, 1}, 800, 1333, 32};
-		uint8_t *big = calloc((size_t)375 * 500 * 3, 1);
-
-		CHECK(preprocess_image(big, 375, 500, &tv, &in) == 0 && in.resized_h == 799 &&
-		      in.resized_w == 1066 && in.h == 800 && in.w == 1088, "375x500 -> %dx%d",
-		      in.resized_h, in.resized_w);
-		free(in.data);
-		free(big);
-	}
-}
-
 static void test_metrics(void)
 {
 	struct metrics *m = metrics_create();
@@ -181,7 +145,6 @@ int main(void)
 	test_routes();
 	test_params();
 	test_config();
-	test_preprocess();
 	test_metrics();
 	return test_main_end();
 }

@@ -1,0 +1,323 @@
+/*
+ * detect-ops.c - see detect-ops.h. Every expression keeps the reference's
+ * float32 operation order; comments name the rule where it is not obvious.
+ * NaN logits (a broken model) never crash anything: sorting and selection
+ * see them as -inf.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "detect-ops.h"
+
+/* Stable merge sort of idx by v, descending, bottom-up. */
+void stp_sort_desc(const float *v, uint32_t *idx, size_t n, uint32_t *scratch)
+{
+	uint32_t *a = idx, *b = scratch;
+
+	for (size_t width = 1; width < n; width *= 2) {
+		for (size_t lo = 0; lo < n; lo += 2 * width) {
+			const size_t mid = lo + width < n ? lo + width : n;
+			const size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+			size_t i = lo, j = mid, o = lo;
+
+			/* the right run wins only when strictly greater: stable */
+			while (i < mid && j < hi)
+				b[o++] = v[a[j]] > v[a[i]] ? a[j++] : a[i++];
+			while (i < mid)
+				b[o++] = a[i++];
+			while (j < hi)
+				b[o++] = a[j++];
+		}
+		uint32_t *t = a;
+		a = b;
+		b = t;
+	}
+	if (a != idx)
+		memcpy(idx, a, n * sizeof(*idx));
+}
+
+/* Moves the index of the k-th largest value (0-based) of v over idx[0..n)
+ * to idx[k] (quickselect, median of three). */
+static void select_kth(const float *v, uint32_t *idx, size_t n, size_t k)
+{
+	size_t lo = 0, hi = n - 1;
+
+	while (hi > lo) {
+		const size_t mid = lo + (hi - lo) / 2;
+		float a = v[idx[lo]], b = v[idx[mid]], c = v[idx[hi]];
+		const float pivot = a > b ? (b > c ? b : (a > c ? c : a)) : (a > c ? a : (b > c ? c : b));
+		size_t i = lo, j = hi;
+
+		while (i <= j) {
+			while (v[idx[i]] > pivot)
+				i++;
+			while (v[idx[j]] < pivot)
+				j--;
+			if (i <= j) {
+				const uint32_t t = idx[i];
+				idx[i] = idx[j];
+				idx[j] = t;
+				i++;
+				if (j == 0)
+					break;
+				j--;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			return;
+	}
+}
+
+size_t stp_topk_desc(const float *v, size_t n, size_t k, uint32_t *out, uint32_t *scratch,
+		     float *work_v)
+{
+	size_t count = 0;
+	float threshold;
+
+	if (k > n)
+		k = n;
+	if (k == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		work_v[i] = isnan(v[i]) ? -INFINITY : v[i];
+		scratch[i] = (uint32_t)i;
+	}
+	select_kth(work_v, scratch, n, k - 1);
+	threshold = work_v[scratch[k - 1]];
+	/* the values above the k-th, then as many equal to it as fit, in index
+	 * order: ties go to the lower index */
+	for (size_t i = 0; i < n; i++)
+		if (work_v[i] > threshold)
+			out[count++] = (uint32_t)i;
+	for (size_t i = 0; i < n && count < k; i++)
+		if (work_v[i] == threshold)
+			out[count++] = (uint32_t)i;
+	stp_sort_desc(work_v, out, count, scratch);
+	return count;
+}
+
+void stp_cell_anchors(const float *sizes, int nsizes, const float *ratios, int nratios,
+		      struct stp_box *cell)
+{
+	for (int r = 0; r < nratios; r++) {
+		const float hr = sqrtf(ratios[r]), wr = 1.0f / hr;
+
+		for (int s = 0; s < nsizes; s++) {
+			const float w = wr * sizes[s], h = hr * sizes[s];
+
+			/* torch.round: half to even, the default rounding mode */
+			cell[r * nsizes + s] = (struct stp_box){nearbyintf(-w / 2), nearbyintf(-h / 2),
+								nearbyintf(w / 2), nearbyintf(h / 2)};
+		}
+	}
+}
+
+struct stp_box stp_box_decode(const struct stp_box *ref, const float *delta, const float *w,
+			      float clip)
+{
+	const float width = ref->x2 - ref->x1, height = ref->y2 - ref->y1;
+	const float cx = ref->x1 + 0.5f * width, cy = ref->y1 + 0.5f * height;
+	const float dx = delta[0] / w[0], dy = delta[1] / w[1];
+	float dw = delta[2] / w[2], dh = delta[3] / w[3];
+	float px, py, pw, ph, hw, hh;
+
+	if (dw > clip)
+		dw = clip;
+	if (dh > clip)
+		dh = clip;
+	px = dx * width + cx;
+	py = dy * height + cy;
+	pw = expf(dw) * width;
+	ph = expf(dh) * height;
+	hw = 0.5f * pw;
+	hh = 0.5f * ph;
+	return (struct stp_box){px - hw, py - hh, px + hw, py + hh};
+}
+
+static float clamp(float x, float hi)
+{
+	x = x < 0.0f ? 0.0f : x;
+	return x > hi ? hi : x;
+}
+
+struct stp_box stp_box_clip(struct stp_box b, float height, float width)
+{
+	return (struct stp_box){clamp(b.x1, width), clamp(b.y1, height), clamp(b.x2, width),
+				clamp(b.y2, height)};
+}
+
+static float fmax2(float a, float b)
+{
+	return a > b ? a : b;
+}
+
+static float fmin2(float a, float b)
+{
+	return a < b ? a : b;
+}
+
+size_t stp_nms_sorted(const struct stp_box *boxes, const uint32_t *order, size_t n,
+		      float thresh, uint32_t *keep, uint8_t *suppressed)
+{
+	size_t kept = 0;
+
+	memset(suppressed, 0, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct stp_box *a = &boxes[order[i]];
+		const float area_a = (a->x2 - a->x1) * (a->y2 - a->y1);
+
+		if (suppressed[i])
+			continue;
+		keep[kept++] = order[i];
+		for (size_t j = i + 1; j < n; j++) {
+			const struct stp_box *b = &boxes[order[j]];
+			float w, h, inter, area_b;
+
+			if (suppressed[j])
+				continue;
+			w = fmin2(a->x2, b->x2) - fmax2(a->x1, b->x1);
+			h = fmin2(a->y2, b->y2) - fmax2(a->y1, b->y1);
+			w = w < 0.0f ? 0.0f : w;
+			h = h < 0.0f ? 0.0f : h;
+			inter = w * h;
+			area_b = (b->x2 - b->x1) * (b->y2 - b->y1);
+			if (inter / ((area_a + area_b) - inter) > thresh)
+				suppressed[j] = 1;
+		}
+	}
+	return kept;
+}
+
+size_t stp_batched_nms(const struct stp_box *boxes, const float *score, const int *category,
+		       size_t n, int ncategories, float thresh, uint32_t *keep,
+		       uint32_t *scratch, uint8_t *flags)
+{
+	uint32_t *members = scratch, *kept = scratch + n, *sort_tmp = scratch + 2 * n;
+	uint32_t *local = scratch + 3 * n;
+	size_t nkept = 0, out = 0;
+
+	for (int c = 0; c < ncategories; c++) {
+		size_t m = 0, k;
+
+		for (size_t i = 0; i < n; i++)
+			if (category[i] == c)
+				members[m++] = (uint32_t)i;
+		if (m == 0)
+			continue;
+		stp_sort_desc(score, members, m, sort_tmp);
+		k = stp_nms_sorted(boxes, members, m, thresh, local, flags);
+		memcpy(kept + nkept, local, k * sizeof(*kept));
+		nkept += k;
+	}
+	/* the kept boxes in index order, then by score: ties by index */
+	memset(flags, 0, n);
+	for (size_t i = 0; i < nkept; i++)
+		flags[kept[i]] = 1;
+	for (size_t i = 0; i < n; i++)
+		if (flags[i])
+			keep[out++] = (uint32_t)i;
+	stp_sort_desc(score, keep, out, sort_tmp);
+	return out;
+}
+
+int stp_roi_level(const struct stp_box *b, float canonical_scale, int canonical_level,
+		  float eps, int kmin, int kmax)
+{
+	const float s = sqrtf((b->x2 - b->x1) * (b->y2 - b->y1));
+	float t = (float)canonical_level + log2f(s / canonical_scale);
+
+	t = floorf(t + eps);
+	if (!(t >= (float)kmin))   /* also NaN: a degenerate box */
+		return kmin;
+	return t > (float)kmax ? kmax : (int)t;
+}
+
+/* Sample coordinate i of bin p along one axis of n pixels: taps lo, hi,
+ * their weights, and whether it lies in [-1, n]. */
+struct tap {
+	int lo, hi;
+	float wlo, whi;
+	int valid;
+};
+
+static struct tap axis_tap(float start, float bin, int p, int i, int g, int n)
+{
+	float c = (start + (float)p * bin) + (((float)i + 0.5f) * bin) / (float)g;
+	struct tap t;
+
+	t.valid = c >= -1.0f && c <= (float)n;
+	if (!t.valid) {   /* contributes 0; never convert a huge or NaN c */
+		t.lo = t.hi = 0;
+		t.wlo = t.whi = 0.0f;
+		return t;
+	}
+	if (c <= 0.0f)
+		c = 0.0f;
+	t.lo = (int)c;
+	if (t.lo >= n - 1) {
+		t.lo = t.hi = n - 1;
+		c = (float)t.lo;
+	} else {
+		t.hi = t.lo + 1;
+	}
+	t.whi = c - (float)t.lo;
+	t.wlo = 1.0f - t.whi;
+	return t;
+}
+
+void stp_roi_align(const struct stp_tensor *feature, const struct stp_box *box, float scale,
+		   int p, int g, int aligned, float *out, float *acc)
+{
+	const float off = aligned ? 0.5f : 0.0f;
+	const float sx = box->x1 * scale - off, sy = box->y1 * scale - off;
+	const float ex = box->x2 * scale - off, ey = box->y2 * scale - off;
+	const int c = feature->c;
+	const size_t row = (size_t)feature->w * feature->c_stride;
+	float rw = ex - sx, rh = ey - sy, bw, bh;
+
+	if (!aligned) {
+		rw = fmax2(rw, 1.0f);
+		rh = fmax2(rh, 1.0f);
+	}
+	bw = rw / (float)p;
+	bh = rh / (float)p;
+	for (int py = 0; py < p; py++) {
+		for (int px = 0; px < p; px++) {
+			int first = 1;
+
+			for (int iy = 0; iy < g; iy++) {
+				const struct tap ty = axis_tap(sy, bh, py, iy, g, feature->h);
+
+				for (int ix = 0; ix < g; ix++) {
+					const struct tap tx = axis_tap(sx, bw, px, ix, g, feature->w);
+					const float w00 = ty.wlo * tx.wlo, w01 = ty.wlo * tx.whi;
+					const float w10 = ty.whi * tx.wlo, w11 = ty.whi * tx.whi;
+					const float *f00 = feature->data + (size_t)ty.lo * row +
+							   (size_t)tx.lo * feature->c_stride;
+					const float *f01 = feature->data + (size_t)ty.lo * row +
+							   (size_t)tx.hi * feature->c_stride;
+					const float *f10 = feature->data + (size_t)ty.hi * row +
+							   (size_t)tx.lo * feature->c_stride;
+					const float *f11 = feature->data + (size_t)ty.hi * row +
+							   (size_t)tx.hi * feature->c_stride;
+					const int valid = ty.valid && tx.valid;
+
+					for (int ch = 0; ch < c; ch++) {
+						const float v = valid ? ((w00 * f00[ch] + w01 * f01[ch]) +
+									 w10 * f10[ch]) + w11 * f11[ch]
+								      : 0.0f;
+
+						acc[ch] = first ? v : acc[ch] + v;
+					}
+					first = 0;
+				}
+			}
+			for (int ch = 0; ch < c; ch++)
+				out[(size_t)(py * p + px) * c + ch] = acc[ch] / (float)(g * g);
+		}
+	}
+}

@@ -1,0 +1,80 @@
+/*
+ * heads.h - the task heads of proto/model-format.md ("Heads").
+ *
+ * A head has two halves. At load, *_build appends its convolutions to the
+ * model's plan as ordinary ops on the FPN outputs (so they run on the pool
+ * with the packed kernels, inside stp_session_run_with) and keeps the values
+ * it will read (stp_plan_keep). After the plan ran, *_run finishes the task
+ * from those values in the session: proposals, RoIAlign and the box branch
+ * (detect-*.c), or the label map at the image's size (segment.c). Per-session
+ * scratch and results live in the session (*_state, freed with it).
+ *
+ * Geometry of one run: the original image h x w, resized to rh x rw by the
+ * model's input rules, zero-padded to ph x pw (the network's input).
+ */
+#ifndef STP_HEADS_H
+#define STP_HEADS_H
+
+#include "../nets/nets.h"
+#include "../src/internal.h"
+#include "stipple.h"
+
+struct stp_session;
+
+struct stp_image_geometry {
+	int h, w;     /* original image */
+	int rh, rw;   /* resized */
+	int ph, pw;   /* padded: the network's input */
+};
+
+/* The value ids of p2..p6 in the plan (-1 where absent), index level - 2. */
+struct stp_fpn_values {
+	int p[5];
+};
+
+/* A float view of plan value v of the session's last run. */
+struct stp_tensor stp_session_value(const struct stp_session *s, int v);
+/* The pool the session runs on. */
+struct stp_threadpool *stp_session_pool(const struct stp_session *s);
+
+/* ---- Faster R-CNN (detect-*.c) ------------------------------------------ */
+struct stp_detect_head;
+struct stp_detect_state;
+
+/* Builds the RPN convs into b->plan and takes every "rpn.*" and "roi_heads.*"
+ * tensor of b->file (packing the fully connected layers). */
+enum stp_status stp_detect_head_build(struct stp_net_builder *b,
+				      const struct stp_arch_faster_rcnn *cfg,
+				      const struct stp_fpn_values *fpn,
+				      struct stp_detect_head **out);
+void stp_detect_head_destroy(struct stp_detect_head *head);
+/* Runs after the plan: detections in original pixels into *state (created on
+ * first use, owned by the session), on the session's engine pool. */
+enum stp_status stp_detect_head_run(const struct stp_detect_head *head,
+				    const struct stp_session *s,
+				    const struct stp_image_geometry *g,
+				    struct stp_detect_state **state);
+int stp_detect_state_results(const struct stp_detect_state *state,
+			     const struct stp_detection **out);
+void stp_detect_state_destroy(struct stp_detect_state *state);
+
+/* ---- Semantic FPN (segment.c) ------------------------------------------- */
+struct stp_segment_head;
+struct stp_segment_state;
+
+/* Builds the per-level convs, the upsample-and-sum and the classifier into
+ * b->plan, taking every "seg_head.*" tensor. */
+enum stp_status stp_segment_head_build(struct stp_net_builder *b,
+				       const struct stp_arch_semantic_fpn *cfg,
+				       const struct stp_fpn_values *fpn,
+				       struct stp_segment_head **out);
+void stp_segment_head_destroy(struct stp_segment_head *head);
+/* Runs after the plan: the h x w label map into *state. */
+enum stp_status stp_segment_head_run(const struct stp_segment_head *head,
+				     const struct stp_session *s,
+				     const struct stp_image_geometry *g,
+				     struct stp_segment_state **state);
+const uint8_t *stp_segment_state_labels(const struct stp_segment_state *state);
+void stp_segment_state_destroy(struct stp_segment_state *state);
+
+#endif

@@ -1,0 +1,211 @@
+/*
+ * segment.c - the semantic FPN head (proto/model-format.md, "Semantic FPN
+ * inference"; the reference is train/stipple_train/segmentation.py).
+ *
+ * Built into the plan: y_k = ReLU(conv3x3_k(p_k)) per level; a = y_last,
+ * then a = bilinear(a, size of y_k) + y_k from the coarsest level to the
+ * finest; logits = conv1x1(a), K = N + 1 classes at the finest level's
+ * scale. After the plan, per image: the logits resized bilinearly to the
+ * padded input (only the top-left rh x rw crop is computed: a resized
+ * pixel depends on its own coordinates only, so the crop is identical),
+ * that crop resized to the original h x w, and the argmax over classes
+ * (ties: the lowest class). Both resizes use PyTorch's arithmetic
+ * (stp_bilinear_taps). The second resize and the argmax run together per
+ * output row, so the full-size K-channel logits are never stored.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../ops/ops.h"
+#include "../src/threadpool.h"
+#include "heads.h"
+
+struct stp_segment_head {
+	int logits;       /* plan value, kept alive */
+	int classes;      /* K = num_classes + 1 */
+};
+
+struct stp_segment_state {
+	float *crop;      /* rh x rw x K: the logits at the resized image's size */
+	size_t crop_floats;
+	uint8_t *labels;  /* h x w */
+	size_t label_bytes;
+};
+
+enum stp_status stp_segment_head_build(struct stp_net_builder *b,
+				       const struct stp_arch_semantic_fpn *cfg,
+				       const struct stp_fpn_values *fpn,
+				       struct stp_segment_head **out)
+{
+	const int c = b->arch->fpn_out_channels, width = cfg->channels;
+	struct stp_conv_desc level_desc = stp_net_conv_desc(c, width, 3, 1, 1);
+	struct stp_conv_desc classifier = stp_net_conv_desc(width, cfg->num_classes + 1, 1, 1, 0);
+	struct stp_segment_head *head;
+	enum stp_status st = STP_OK;
+	int y[STP_ARCH_MAX_LEVELS] = {0}, a;
+	char name[64];
+
+	*out = NULL;
+	for (int i = 0; i < cfg->nlevels; i++) {
+		snprintf(name, sizeof(name), "seg_head.convs.%d", i);
+		y[i] = stp_net_conv(b, name, NULL, 1, fpn->p[cfg->levels[i] - 2], -1, &level_desc,
+				    0, 0, &st);
+		if (y[i] < 0)
+			return st;
+	}
+	a = y[cfg->nlevels - 1];
+	for (int i = cfg->nlevels - 2; i >= 0; i--) {
+		struct stp_op up = {.kind = STP_OP_RESIZE_BILINEAR, .in = a, .in2 = y[i]};
+		struct stp_op add = {.kind = STP_OP_ADD, .in2 = y[i]};
+
+		add.in = stp_plan_add(b->plan, &up, width);
+		a = add.in < 0 ? -1 : stp_plan_add(b->plan, &add, width);
+		if (a < 0)
+			return stp_set_error(b->err, b->errlen, STP_ERR_NOMEM, "out of memory");
+	}
+	a = stp_net_conv(b, "seg_head.classifier", NULL, 1, a, -1, &classifier, 0, 0, &st);
+	if (a < 0)
+		return st;
+	head = calloc(1, sizeof(*head));
+	if (!head || stp_plan_keep(b->plan, a) != STP_OK) {
+		free(head);
+		return stp_set_error(b->err, b->errlen, STP_ERR_NOMEM, "out of memory");
+	}
+	head->logits = a;
+	head->classes = cfg->num_classes + 1;
+	*out = head;
+	return STP_OK;
+}
+
+void stp_segment_head_destroy(struct stp_segment_head *head)
+{
+	free(head);
+}
+
+struct segment_job {
+	const struct stp_image_geometry *g;
+	struct stp_tensor logits;   /* finest level, K channels */
+	float *crop;
+	uint8_t *labels;
+	int classes;
+};
+
+/* Rows of the rh x rw crop of the logits resized to ph x pw. */
+static void crop_row(void *ctx, size_t task, int thread)
+{
+	const struct segment_job *job = ctx;
+	const struct stp_tensor *in = &job->logits;
+	const int k = job->classes, oy = (int)task;
+	const float sh = (float)in->h / (float)job->g->ph, sw = (float)in->w / (float)job->g->pw;
+	const size_t row = (size_t)in->w * in->c_stride;
+	float *out = job->crop + (size_t)oy * job->g->rw * k;
+	int iy0, iy1;
+	float h1;
+	(void)thread;
+
+	stp_bilinear_taps(oy, sh, in->h, &iy0, &iy1, &h1);
+	for (int ox = 0; ox < job->g->rw; ox++) {
+		const float *a, *b;
+		int ix0, ix1;
+		float w1;
+
+		stp_bilinear_taps(ox, sw, in->w, &ix0, &ix1, &w1);
+		a = in->data + (size_t)iy0 * row;
+		b = in->data + (size_t)iy1 * row;
+		for (int c = 0; c < k; c++) {
+			const size_t o0 = (size_t)ix0 * in->c_stride + c, o1 = (size_t)ix1 * in->c_stride + c;
+
+			out[(size_t)ox * k + c] = (a[o0] * (1.0f - w1) + a[o1] * w1) * (1.0f - h1) +
+						  (b[o0] * (1.0f - w1) + b[o1] * w1) * h1;
+		}
+	}
+}
+
+/* One row of the label map: the crop resized to h x w, argmax per pixel. */
+static void label_row(void *ctx, size_t task, int thread)
+{
+	const struct segment_job *job = ctx;
+	const struct stp_image_geometry *g = job->g;
+	const int k = job->classes, oy = (int)task;
+	const float sh = (float)g->rh / (float)g->h, sw = (float)g->rw / (float)g->w;
+	const size_t row = (size_t)g->rw * k;
+	uint8_t *out = job->labels + (size_t)oy * g->w;
+	int iy0, iy1;
+	float h1;
+	(void)thread;
+
+	stp_bilinear_taps(oy, sh, g->rh, &iy0, &iy1, &h1);
+	for (int ox = 0; ox < g->w; ox++) {
+		const float *a = job->crop + (size_t)iy0 * row, *b = job->crop + (size_t)iy1 * row;
+		float best = 0, w1;
+		int ix0, ix1, label = 0;
+
+		stp_bilinear_taps(ox, sw, g->rw, &ix0, &ix1, &w1);
+		for (int c = 0; c < k; c++) {
+			const size_t o0 = (size_t)ix0 * k + c, o1 = (size_t)ix1 * k + c;
+			const float v = (a[o0] * (1.0f - w1) + a[o1] * w1) * (1.0f - h1) +
+					(b[o0] * (1.0f - w1) + b[o1] * w1) * h1;
+
+			if (c == 0 || v > best) {
+				best = v;
+				label = c;
+			}
+		}
+		out[ox] = (uint8_t)label;
+	}
+}
+
+/* Grows *buf to at least n elements of size bytes each. */
+static int reserve(void **buf, size_t *have, size_t n, size_t size)
+{
+	void *p;
+
+	if (n <= *have)
+		return 0;
+	p = realloc(*buf, n * size);
+	if (!p)
+		return -1;
+	*buf = p;
+	*have = n;
+	return 0;
+}
+
+enum stp_status stp_segment_head_run(const struct stp_segment_head *head,
+				     const struct stp_session *s,
+				     const struct stp_image_geometry *g,
+				     struct stp_segment_state **state)
+{
+	struct stp_segment_state *st = *state;
+	struct segment_job job;
+	struct stp_threadpool *pool = stp_session_pool(s);
+
+	if (!st) {
+		st = calloc(1, sizeof(*st));
+		if (!st)
+			return STP_ERR_NOMEM;
+		*state = st;
+	}
+	if (reserve((void **)&st->crop, &st->crop_floats, (size_t)g->rh * g->rw * head->classes,
+		    sizeof(float)) ||
+	    reserve((void **)&st->labels, &st->label_bytes, (size_t)g->h * g->w, 1))
+		return STP_ERR_NOMEM;
+	job = (struct segment_job){g, stp_session_value(s, head->logits), st->crop, st->labels,
+				   head->classes};
+	stp_threadpool_parallel_for(pool, (size_t)g->rh, crop_row, &job);
+	stp_threadpool_parallel_for(pool, (size_t)g->h, label_row, &job);
+	return STP_OK;
+}
+
+const uint8_t *stp_segment_state_labels(const struct stp_segment_state *state)
+{
+	return state ? state->labels : NULL;
+}
+
+void stp_segment_state_destroy(struct stp_segment_state *state)
+{
+	if (!state)
+		return;
+	free(state->crop);
+	free(state->labels);
+	free(state);
+}

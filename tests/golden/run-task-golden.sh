@@ -1,0 +1,92 @@
+#!/bin/sh
+# run-task-golden.sh - the engine's task heads against PyTorch, end to end
+# through the CLI: `stipple detect` and `stipple segment` on fixture PNGs
+# against train/stipple_train/task_golden.py on the same model and pixels,
+# on 1 and 2 threads.
+#
+# Models: random weights (export.py --random-init), dense and sparse ResNet-18
+# FPN with both heads (Faster R-CNN with torchvision's defaults and semantic
+# FPN), 5 classes, served at a small input size (set_input.py) so that
+# resizing up and down both occur. Random weights put about 100 detections
+# above the score threshold; a case needs at least 20. A sparse model is calibrated on
+# each image first (task_golden.py), so float32 rounding cannot flip a mask
+# cell; the engine runs the calibrated file. compare_task.py decides.
+#
+# Environment (set by make check): top_srcdir, top_builddir, PYTHON_TORCH.
+# Exit: 0 pass, 1 a comparison failed, 77 no torch, 99 harness error.
+
+srcdir=${top_srcdir:-$(dirname "$0")/../..}
+builddir=${top_builddir:-.}
+py=${PYTHON_TORCH:-/usr/bin/python3}
+stipple=$builddir/stipple
+
+if ! "$py" -c 'import torch' >/dev/null 2>&1; then
+	echo "SKIP: $py cannot import torch"
+	exit 77
+fi
+[ -x "$stipple" ] || { echo "HARNESS ERROR: $stipple not built"; exit 99; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/stipple-task-golden.XXXXXX") || exit 99
+trap 'rm -rf "$tmp"' EXIT
+PYTHONPATH=$srcdir/train${PYTHONPATH:+:$PYTHONPATH}
+OMP_NUM_THREADS=2
+export PYTHONPATH OMP_NUM_THREADS
+failed=0
+
+harness_error() {
+	echo "HARNESS ERROR: $*"
+	exit 99
+}
+
+# Fixture images: noise with a few flat rectangles, two aspect ratios.
+"$py" - "$tmp" <<'PY' || harness_error "cannot draw the fixtures"
+import sys
+import numpy as np
+from PIL import Image
+rng = np.random.default_rng(5)
+for name, (h, w) in (("wide", (90, 130)), ("tall", (300, 170))):
+    a = (rng.random((h, w, 3)) * 255).astype(np.uint8)
+    for _ in range(4):
+        y, x = rng.integers(0, h // 2), rng.integers(0, w // 2)
+        a[y:y + h // 3, x:x + w // 3] = rng.integers(0, 256, 3)
+    Image.fromarray(a).save("%s/%s.png" % (sys.argv[1], name))
+PY
+
+# model: arch seed; each carries both heads
+for spec in "resnet18-fpn-detseg 3" "sparse-resnet18-fpn-detseg 4"; do
+	set -- $spec
+	arch=$1 seed=$2
+	m=$tmp/$arch.stp
+	"$py" -m stipple_train.export --arch "$arch" --num-classes 5 --random-init --seed "$seed" \
+		-o "$m" >/dev/null || harness_error "export $arch"
+	"$py" -m stipple_train.set_input "$m" --short-side 160 --max-long-side 256 ||
+		harness_error "set_input $arch"
+	for img in wide tall; do
+		run=$m
+		cal=
+		case $arch in sparse-*) cal="--calibrated-model $tmp/$arch-$img.stp"; run=$tmp/$arch-$img.stp ;; esac
+		# shellcheck disable=SC2086
+		"$py" -m stipple_train.task_golden --model "$m" --image "$tmp/$img.png" $cal \
+			-o "$tmp/ref.json" --labels "$tmp/ref.png" || harness_error "reference $arch $img"
+		for threads in 1 2; do
+			printf '%s %s %dt segment: ' "$arch" "$img" "$threads"
+			if "$stipple" segment "$run" "$tmp/$img.png" -o "$tmp/c.png" --threads $threads \
+				--json >"$tmp/c.json"; then
+				"$py" "$srcdir/tests/golden/compare_task.py" segment "$tmp/ref.json" \
+					"$tmp/c.json" "$tmp/ref.png" "$tmp/c.png" 2 || failed=1
+			else
+				echo "FAIL: stipple segment failed"
+				failed=1
+			fi
+			printf '%s %s %dt detect: ' "$arch" "$img" "$threads"
+			if "$stipple" detect "$run" "$tmp/$img.png" --threads $threads \
+				--json >"$tmp/c.json"; then
+				"$py" "$srcdir/tests/golden/compare_task.py" detect "$tmp/ref.json" \
+					"$tmp/c.json" 20 || failed=1
+			else
+				echo "FAIL: stipple detect failed"
+				failed=1
+			fi
+		done
+	done
+done
+exit $failed
