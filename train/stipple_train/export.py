@@ -5,6 +5,11 @@
         [--sparse-variant a|b|c] [--sparse-kernel rbf|learned|avgpool]
         [--grid-stride N] [--window K]      (the last four: sparse-* archs only)
     python3 -m stipple_train.export --arch resnet50-fpn-detseg --random-init --num-classes 20 -o m.stp
+    python3 -m stipple_train.export --checkpoint RUN/checkpoint.pt -o m.stp [--dtype f16]
+
+--checkpoint writes a model trained by train.py: the checkpoint's
+architecture (class names, sizes, input rule) and weights, with the mean mask
+temperature reached stored in backbone.sparse.temperature.
 
 --random-init makes a model whose outputs exercise every part of an engine:
 Kaiming-normal convolutions, BN affine parameters drawn away from (1, 0)
@@ -18,6 +23,7 @@ labels vary. The same seed gives the same file. load_model() reads any
 Stipple file back into a StippleNet.
 """
 import argparse
+import copy
 import json
 import sys
 
@@ -172,6 +178,19 @@ def random_model(arch, seed):
     return model
 
 
+def model_from_checkpoint(path):
+    """The StippleNet of a train.py checkpoint, in eval mode; a sparse
+    backbone's "temperature" is the mean temperature its masks reached."""
+    state = torch.load(path, map_location="cpu")
+    arch = copy.deepcopy(state["arch"])
+    if arch["backbone"].get("sparse") and state["temperatures"]:
+        arch["backbone"]["sparse"]["temperature"] = float(sum(state["temperatures"]) /
+                                                          len(state["temperatures"]))
+    model = StippleNet(arch)
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
 class _TupleOutputs(nn.Module):
     """Returns the outputs as a tuple, in order, for torch.onnx.export."""
 
@@ -223,9 +242,14 @@ def _sparse_overrides(parser, args):
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="stipple_train.export", description=__doc__.split("\n")[0])
-    p.add_argument("--arch", required=True, choices=ARCH_NAMES + TASK_ARCH_NAMES)
-    p.add_argument("--random-init", action="store_true", required=True,
-                   help="random weights with calibrated BN statistics")
+    p.add_argument("--arch", choices=ARCH_NAMES + TASK_ARCH_NAMES,
+                   help="the architecture of --random-init")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--random-init", action="store_true",
+                        help="random weights with calibrated BN statistics")
+    source.add_argument("--checkpoint",
+                        help="a training checkpoint (train.py): its architecture and weights, "
+                             "with the temperature reached")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", required=True, help="the model file to write")
     p.add_argument("--dtype", choices=["f32", "f16"], default="f32")
@@ -241,6 +265,13 @@ def main(argv=None):
                    help="foreground classes of the task heads (-det/-seg/-detseg archs; "
                         "default %d)" % DEFAULT_NUM_CLASSES)
     args = p.parse_args(argv)
+    if args.checkpoint:
+        if args.arch or args.num_classes is not None or args.onnx:
+            p.error("--checkpoint carries its architecture: no --arch, --num-classes or --onnx")
+        save_model(model_from_checkpoint(args.checkpoint), args.output, args.dtype.upper())
+        return 0
+    if not args.arch:
+        p.error("--random-init needs --arch")
     overrides = _sparse_overrides(p, args)
     if args.num_classes is not None:
         if args.arch not in TASK_ARCH_NAMES:

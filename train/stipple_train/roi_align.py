@@ -46,11 +46,20 @@ def _axis(start, bin_size, pooled, grid, size):
     return low, high, lw, hw, valid
 
 
+# Training may swap in torchvision's C++ kernel (the same arithmetic, with a
+# backward pass that does not go through gathers): train.py sets this.
+USE_TORCHVISION = False
+
+
 def roi_align(feature, rois, output_size, spatial_scale, sampling_ratio, aligned=False):
     """feature (N, C, H, W) float32; rois (R, 5): batch index, x1, y1, x2, y2.
     Returns (R, C, P, P)."""
     if sampling_ratio <= 0:
         raise ValueError("sampling_ratio must be > 0")
+    if USE_TORCHVISION:
+        import torchvision
+        return torchvision.ops.roi_align(feature, rois, output_size, spatial_scale,
+                                         sampling_ratio, aligned)
     n, c, h, w = feature.shape
     p, g = int(output_size), int(sampling_ratio)
     out = feature.new_zeros((rois.shape[0], c, p, p))

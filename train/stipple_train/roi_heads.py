@@ -26,11 +26,20 @@ from . import box_ops
 from .roi_align import MultiScaleRoIAlign
 
 
+class Linear(nn.Linear):
+    """nn.Linear computed as a 1x1 convolution: the same parameters and
+    result, but Debian's torch has only a generic BLAS for matmul (about 1
+    GFLOP/s) while convolutions run on oneDNN (about 20x faster)."""
+
+    def forward(self, x):
+        return F.conv2d(x[:, :, None, None], self.weight[:, :, None, None], self.bias)[:, :, 0, 0]
+
+
 class TwoMLPHead(nn.Module):
     def __init__(self, in_features, representation):
         super().__init__()
-        self.fc6 = nn.Linear(in_features, representation)
-        self.fc7 = nn.Linear(representation, representation)
+        self.fc6 = Linear(in_features, representation)
+        self.fc7 = Linear(representation, representation)
 
     def forward(self, x):
         return F.relu(self.fc7(F.relu(self.fc6(x.flatten(start_dim=1)))))
@@ -39,8 +48,8 @@ class TwoMLPHead(nn.Module):
 class FastRCNNPredictor(nn.Module):
     def __init__(self, in_features, num_outputs):
         super().__init__()
-        self.cls_score = nn.Linear(in_features, num_outputs)
-        self.bbox_pred = nn.Linear(in_features, num_outputs * 4)
+        self.cls_score = Linear(in_features, num_outputs)
+        self.bbox_pred = Linear(in_features, num_outputs * 4)
 
     def forward(self, x):
         x = x.flatten(start_dim=1)

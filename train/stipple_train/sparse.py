@@ -97,6 +97,7 @@ class MaskPredictor(nn.Module):
         # (backbone.sparse.temperature); training checkpoints keep the buffer.
         self.register_buffer("temperature", torch.tensor(float(t0)), persistent=False)
         self.calibrate = None
+        self.noise_free = False   # train without noise (train.py --deterministic)
 
     def logits(self, x):
         return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=1)
@@ -113,10 +114,15 @@ class MaskPredictor(nn.Module):
         n, _, h, w = logit.shape
         grid = grid_mask(h, w, self.grid_stride, logit.device).view(1, 1, h, w)
         if self.training:
-            u1, u2 = torch.rand_like(logit), torch.rand_like(logit)
-            g1 = -torch.log(-torch.log(u1 + 1e-8) + 1e-8)
-            g2 = -torch.log(-torch.log(u2 + 1e-8) + 1e-8)
-            m = torch.sigmoid((logit + g1 - g2) / self.temperature)
+            # the value, not the buffer: the decay below changes it in place
+            t = float(self.temperature)
+            if self.noise_free:   # the deterministic baseline: no Gumbel noise
+                m = torch.sigmoid(logit / t)
+            else:
+                u1, u2 = torch.rand_like(logit), torch.rand_like(logit)
+                g1 = -torch.log(-torch.log(u1 + 1e-8) + 1e-8)
+                g2 = -torch.log(-torch.log(u2 + 1e-8) + 1e-8)
+                m = torch.sigmoid((logit + g1 - g2) / t)
             with torch.no_grad():
                 self.temperature.mul_(self.gamma)
             return torch.maximum(m, grid), p

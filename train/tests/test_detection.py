@@ -290,7 +290,9 @@ def test_detector_matches_torchvision(det_model):
         assert len(want["boxes"]) > 10
         assert torch.equal(got["labels"], want["labels"])
         assert torch.allclose(got["boxes"], want["boxes"], atol=1e-4, rtol=0)
-        assert torch.allclose(got["scores"], want["scores"], atol=1e-6, rtol=0)
+        # our fully connected layers run as 1x1 convs (roi_heads.Linear): the
+        # sums come in another order than torchvision's matmul
+        assert torch.allclose(got["scores"], want["scores"], atol=1e-5, rtol=0)
         assert len(set(got["labels"].tolist())) > 1
         h, w = img.shape[-2:]
         assert got["semantic"].shape == (h, w) and got["semantic_logits"].shape == (NUM_CLASSES + 1, h, w)

@@ -1,0 +1,274 @@
+"""Trains a detector + segmenter on the Stipple dataset with the paper's
+recipe (METHOD.md sections 2-3): Gumbel-sigmoid masks whose temperature
+decays once per training forward, the grid prior, and the sparsity loss
+with weight lambda added to the task losses.
+
+    PYTHONPATH=train /usr/bin/python3 -m stipple_train.train \\
+        --data DATA/train --val DATA/val --out RUN [--iters N] [--lam 0.1] [--resume]
+
+The model is --arch (default sparse-resnet18-fpn-detseg) sized for a CPU
+(model_arch): FPN width, box-head width, semantic width, anchor sizes for
+small objects, backbone widths and the input rule are options, stored in the architecture so
+the exported file carries them. Training is from scratch (no pretrained
+weights can be had here): BatchNorm trains normally (the engine folds it),
+SGD with momentum, linear warm-up then cosine decay, gradients clipped.
+The temperature goes from 1 to --final-temperature over --iters (gamma
+derived from it). --deterministic trains the masks without noise (the
+paper's deterministic Gumbel baseline: sigmoid(logit / T)).
+
+RUN/checkpoint.pt is written every --checkpoint-minutes and at the end
+(model, optimizer, iteration, every RNG state, temperatures): --resume
+continues exactly where it stopped. RUN/log.jsonl gets one line per
+--log-every iterations (losses, lr, temperature, mean mask probability,
+seconds) and one per validation (box AP, AP50, mIoU, mean density of the
+deterministic masks, on the first --val-images images). Export with
+`python3 -m stipple_train.export --checkpoint RUN/checkpoint.pt -o M.stp`.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import coco_eval, roi_align
+from .det_losses import training_losses
+from .model import StippleNet, arch_for
+from .sparse import MaskPredictor, mask_densities, sampling_mode, sparsity_loss
+
+
+def model_arch(args, categories):
+    """The architecture for args, with the dataset's class names."""
+    arch = arch_for(args.arch, len(categories))
+    arch["classes"] = [c["name"] for c in categories]
+    widths = [int(w) for w in args.widths.split(",")]
+    expansion = 4 if arch["backbone"]["block"] == "bottleneck" else 1
+    arch["backbone"]["widths"] = widths
+    arch["backbone"]["stem_width"] = widths[0]
+    arch["neck"]["in_channels"] = [w * expansion for w in widths]
+    arch["neck"]["out_channels"] = args.fpn_channels
+    arch["input"]["resize"] = {"short_side": args.short_side, "max_long_side": args.max_long_side}
+    sizes = [int(s) for s in args.anchor_sizes.split(",")]
+    for h in arch["heads"]:
+        if h["kind"] == "faster_rcnn":
+            h["rpn"]["anchor_sizes"] = [[s] for s in sizes]
+            h["box"]["representation_size"] = args.representation
+        else:
+            h["channels"] = args.seg_channels
+    return arch
+
+
+class Dataset:
+    """Images, boxes, labels and semantic maps of one split (docs/dataset.md)."""
+
+    def __init__(self, root):
+        self.root = root
+        with open(os.path.join(root, "annotations.json")) as f:
+            self.coco = json.load(f)
+        self.images = self.coco["images"]
+        self.boxes = {im["id"]: [] for im in self.images}
+        for a in self.coco["annotations"]:
+            self.boxes[a["image_id"]].append(a)
+
+    def __len__(self):
+        return len(self.images)
+
+    def load(self, i):
+        """(image (3, h, w) float32 0-255, target dict) of image number i."""
+        im = self.images[i]
+        rgb = np.asarray(Image.open(os.path.join(self.root, "images", im["file_name"])).convert("RGB"))
+        sem = np.asarray(Image.open(os.path.join(self.root, "semantic",
+                                                 "%06d.png" % im["id"])), dtype=np.int64)
+        anns = self.boxes[im["id"]]
+        boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
+                               a["bbox"][1] + a["bbox"][3]] for a in anns],
+                             dtype=torch.float32).reshape(-1, 4)
+        labels = torch.tensor([a["category_id"] for a in anns], dtype=torch.int64)
+        image = torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1).contiguous()
+        return image, {"boxes": boxes, "labels": labels, "semantic": torch.from_numpy(sem.copy())}
+
+
+def predictors(model):
+    return [m for m in model.modules() if isinstance(m, MaskPredictor)]
+
+
+def lr_at(args, it):
+    if it < args.warmup:
+        return args.lr * (0.001 + 0.999 * it / args.warmup)
+    t = (it - args.warmup) / max(1, args.iters - args.warmup)
+    return args.lr * 0.5 * (1 + math.cos(math.pi * t))
+
+
+@torch.no_grad()
+def validate(model, val, count):
+    """Box AP, AP50, mIoU and mean mask density on the first count images,
+    deterministic masks."""
+    model.eval()
+    dets, densities = [], []
+    conf = coco_eval.ConfusionMatrix(len(val.coco["categories"]) + 1)
+    subset = dict(val.coco, images=val.images[:count])
+    with sampling_mode("deterministic"):
+        for i in range(min(count, len(val))):
+            image, target = val.load(i)
+            out = model.predict([image])[0]
+            if model.arch["backbone"].get("sparse"):
+                densities.append(float(np.mean(mask_densities(model))))
+            if "boxes" in out:
+                for b, s, l in zip(out["boxes"].tolist(), out["scores"].tolist(),
+                                   out["labels"].tolist()):
+                    dets.append({"image_id": val.images[i]["id"], "category_id": l,
+                                 "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]], "score": s})
+            if "semantic" in out:
+                conf.add(out["semantic"].numpy(), target["semantic"].numpy())
+    model.train()
+    ap = coco_eval.evaluate(subset, dets) if model.rpn is not None else {}
+    return {"ap": ap.get("ap", -1), "ap50": ap.get("ap50", -1), "miou": conf.miou(),
+            "density": float(np.mean(densities)) if densities else 1.0}
+
+
+def save_checkpoint(path, model, optimizer, it, rng, args):
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "iteration": it,
+             "arch": model.arch, "args": vars(args),
+             "temperatures": [float(p.temperature) for p in predictors(model)],
+             "rng": {"torch": torch.get_rng_state(), "numpy": rng.get_state(),
+                     "python": random.getstate()}}
+    torch.save(state, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def build(args, categories):
+    arch = model_arch(args, categories)
+    torch.manual_seed(args.seed)
+    model = StippleNet(arch)
+    gamma = args.final_temperature ** (1.0 / max(1, args.iters))
+    for p in predictors(model):
+        p.gamma = gamma
+    return model
+
+
+def train(args):
+    """Runs (or resumes) the training of args; returns 0. Flushes denormals
+    (untrained weights make them, and they run ~100x slower on x86) and uses
+    torchvision's RoIAlign kernel while it runs."""
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
+    try:
+        import torchvision  # noqa: F401
+        roi_align.USE_TORCHVISION = True
+    except ImportError:
+        pass
+    try:
+        return _train(args)
+    finally:
+        torch.set_flush_denormal(False)
+        roi_align.USE_TORCHVISION = False
+
+
+def _train(args):
+    data = Dataset(args.data)
+    val = Dataset(args.val)
+    os.makedirs(args.out, exist_ok=True)
+    ckpt = os.path.join(args.out, "checkpoint.pt")
+    model = build(args, data.coco["categories"])
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=args.lr,
+                                momentum=0.9, weight_decay=args.weight_decay)
+    rng = np.random.RandomState(args.seed)
+    random.seed(args.seed)
+    start = 0
+    if args.resume and os.path.exists(ckpt):
+        state = torch.load(ckpt)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        for p, t in zip(predictors(model), state["temperatures"]):
+            p.temperature.fill_(t)
+        torch.set_rng_state(state["rng"]["torch"])
+        rng.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        start = state["iteration"]
+    if args.deterministic:
+        for p in predictors(model):
+            p.noise_free = True
+    model.train()
+    log = open(os.path.join(args.out, "log.jsonl"), "a")
+    last_ckpt, t0 = time.time(), time.time()
+    stop = min(args.iters, args.stop_at or args.iters)
+    for it in range(start, stop):
+        for g in optimizer.param_groups:
+            g["lr"] = lr_at(args, it)
+        picks = rng.randint(0, len(data), args.batch)
+        images, targets = zip(*(data.load(int(i)) for i in picks))
+        losses = training_losses(model, list(images), list(targets))
+        task = sum(losses.values())
+        sparse = sparsity_loss(model, args.lam)
+        total = task + sparse
+        optimizer.zero_grad()
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        optimizer.step()
+        done = it + 1
+        if done % args.log_every == 0 or done == args.iters:
+            probs = [float(p.mean()) for b in model.modules() if getattr(b, "probs", None)
+                     for p in b.probs]
+            rec = {"iteration": done, "lr": lr_at(args, it), "loss": float(total),
+                   "loss_sparsity": float(sparse),
+                   "temperature": float(predictors(model)[0].temperature) if predictors(model) else None,
+                   "mask_probability": float(np.mean(probs)) if probs else None,
+                   "seconds": round(time.time() - t0, 1)}
+            rec.update({k: float(v) for k, v in losses.items()})
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+        if done % args.val_every == 0 or done == args.iters:
+            rec = {"iteration": done, "val": validate(model, val, args.val_images)}
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+        if time.time() - last_ckpt > 60 * args.checkpoint_minutes or done == stop:
+            save_checkpoint(ckpt, model, optimizer, done, rng, args)
+            last_ckpt = time.time()
+    log.close()
+    return 0
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="stipple_train.train", description=__doc__.split("\n")[0])
+    p.add_argument("--data", required=True, help="the train split (stipple_train.dataset)")
+    p.add_argument("--val", required=True, help="the val split")
+    p.add_argument("--out", required=True, help="the run folder: checkpoint.pt, log.jsonl")
+    p.add_argument("--arch", default="sparse-resnet18-fpn-detseg")
+    p.add_argument("--iters", type=int, default=4000)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--lr", type=float, default=0.02)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--clip", type=float, default=10.0, help="gradient norm clip")
+    p.add_argument("--lam", type=float, default=0.1, help="sparsity loss weight lambda")
+    p.add_argument("--final-temperature", type=float, default=0.05)
+    p.add_argument("--deterministic", action="store_true",
+                   help="masks without Gumbel noise (the deterministic baseline)")
+    p.add_argument("--widths", default="32,64,128,256",
+                   help="the backbone's stage widths (the stem takes the first)")
+    p.add_argument("--fpn-channels", type=int, default=64)
+    p.add_argument("--representation", type=int, default=256, help="box head width")
+    p.add_argument("--seg-channels", type=int, default=64)
+    p.add_argument("--anchor-sizes", default="16,32,64,128,256", help="one per level, P2..P6")
+    p.add_argument("--short-side", type=int, default=320)
+    p.add_argument("--max-long-side", type=int, default=512)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
+    p.add_argument("--stop-at", type=int,
+                   help="stop after this iteration with a checkpoint, as if interrupted "
+                        "(the schedule still runs to --iters)")
+    p.add_argument("--log-every", type=int, default=20)
+    p.add_argument("--val-every", type=int, default=1000)
+    p.add_argument("--val-images", type=int, default=100)
+    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(train(parse_args()))
