@@ -76,6 +76,7 @@ extern const struct cli_command cli_cmd_info;
 extern const struct cli_command cli_cmd_bench;
 extern const struct cli_command cli_cmd_detect;
 extern const struct cli_command cli_cmd_segment;
+extern const struct cli_command cli_cmd_eval;
 
 /* The model in models/CLI_DEFAULT_MODEL of a repository: commands whose MODEL
  * is optional use it (default-model.c). */

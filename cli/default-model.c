@@ -40,11 +40,12 @@ static int find_in_repository(const char *repo, char *out, size_t n)
 
 		if (end == e->d_name || *end || v < 0 || v <= best)
 			continue;
-		snprintf(file, sizeof(file), "%s/%s/model.stp", dir, e->d_name);
-		if (stat(file, &st) == 0 && S_ISREG(st.st_mode)) {
+		if (snprintf(file, sizeof(file), "%s/%s/model.stp", dir, e->d_name) >=
+		    (int)sizeof(file))
+			continue;
+		if (stat(file, &st) == 0 && S_ISREG(st.st_mode) &&
+		    snprintf(out, n, "%s", file) < (int)n)
 			best = v;
-			snprintf(out, n, "%s", file);
-		}
 	}
 	closedir(d);
 	return best >= 0;

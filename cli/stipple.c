@@ -25,6 +25,7 @@ static const struct cli_command *const commands[] = {
 	&cli_cmd_bench,
 	&cli_cmd_detect,
 	&cli_cmd_segment,
+	&cli_cmd_eval,
 };
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
 

@@ -1,0 +1,334 @@
+/*
+ * cmd-eval.c - `stipple eval [MODEL] DIR`: a task model over a dataset in
+ * the Stipple format (docs/dataset.md: DIR/annotations.json, DIR/images/,
+ * DIR/semantic/NNNNNN.png), with --budget / --mode / --seed.
+ *
+ * Every image (or the first --limit) is decoded and run through
+ * stp_session_run_image with the model's tasks; detections go to the COCO
+ * evaluator and label maps to the confusion matrix (coco-eval.c). Latency is
+ * the run's wall time (decoding excluded) after one untimed warm-up run on
+ * the first image; cost is the backbone GMACs each run spent (METHOD.md
+ * section 6). A progress bar goes to stderr when it is a terminal. The
+ * report is text, or one JSON object with --json: ap, ap50, ap75, ap_small,
+ * ap_medium, ap_large (detecting models), miou (segmenting models),
+ * backbone_gmacs, dense_backbone_gmacs, density, latency_ms (mean),
+ * latency_ms_p50, images, budget, mode, seed.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "../server/image.h"
+#include "cli.h"
+#include "coco-eval.h"
+
+#define MAX_IMAGE_BYTES ((long)256 << 20)
+#define MAX_IMAGE_PIXELS ((uint64_t)1 << 28)
+
+struct eval_opts {
+	int threads;
+	int isa;
+	double budget;
+	int mode;
+	int seed;
+	int limit;
+	int json;
+};
+
+static const char *const mode_choices[] = {"deterministic", "stochastic", NULL};
+
+static const struct cli_option eval_options[] = {
+	{"budget", CLI_OPT_BUDGET, "RHO|dense|auto", 0, 0, NULL, offsetof(struct eval_opts, budget),
+	 "spend at most RHO x the dense backbone cost; dense = every cell; auto = the trained "
+	 "masks (default)", 0},
+	{"mode", CLI_OPT_CHOICE, "deterministic|stochastic", 0, 0, mode_choices,
+	 offsetof(struct eval_opts, mode), "mask sampling (default deterministic)", 0},
+	{"seed", CLI_OPT_INT, "S", 0, 2147483647, NULL, offsetof(struct eval_opts, seed),
+	 "noise seed of stochastic sampling (default 0)", 0},
+	{"limit", CLI_OPT_INT, "N", 1, 100000000, NULL, offsetof(struct eval_opts, limit),
+	 "only the first N images (default all)", 0},
+	{"threads", CLI_OPT_INT, "N", 1, 256, NULL, offsetof(struct eval_opts, threads),
+	 "engine threads, the caller included (default 1)", 0},
+	{"isa", CLI_OPT_CHOICE, "auto|scalar|avx2|avx512", 0, 0, cli_isa_choices,
+	 offsetof(struct eval_opts, isa), "kernel level (default auto)", 0},
+	{"json", CLI_OPT_FLAG, NULL, 0, 0, NULL, offsetof(struct eval_opts, json),
+	 "print one JSON object instead of text", 0},
+};
+
+static void eval_defaults(void *p)
+{
+	struct eval_opts *o = p;
+
+	o->threads = 1;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Reads and decodes a JPEG or PNG; 0 or -1 with err. */
+static int read_image(const char *path, uint8_t **rgb, struct image_info *info, char *err,
+		      size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	void *data = NULL;
+	long len = -1;
+	int rc = -1;
+
+	if (f && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    len <= MAX_IMAGE_BYTES && (data = malloc(len ? (size_t)len : 1)) &&
+	    fread(data, 1, (size_t)len, f) == (size_t)len) {
+		char why[200] = "";
+
+		rc = image_decode(data, (size_t)len, MAX_IMAGE_PIXELS, rgb, info, why, sizeof(why)) ==
+		     IMAGE_OK ? 0 : -1;
+		if (rc)
+			snprintf(err, errlen, "cannot decode %.300s: %.150s", path, why);
+	} else {
+		snprintf(err, errlen, "cannot read %.300s", path);
+	}
+	free(data);
+	if (f)
+		fclose(f);
+	return rc;
+}
+
+static int by_value(const void *a, const void *b)
+{
+	const double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void progress(int done, int total, double mean_ms)
+{
+	const int width = 30, filled = total ? done * width / total : width;
+
+	fprintf(stderr, "\r[%.*s%*s] %d/%d images, last %.1f ms", filled,
+		"##############################", width - filled, "", done, total, mean_ms);
+	if (done == total)
+		fputc('\n', stderr);
+}
+
+struct totals {
+	double gmacs, dense_gmacs, density;
+	double *latency;
+	int images;
+};
+
+/* Runs image i; adds its detections / labels; 0, or -1 with err. */
+static int eval_image(stp_session *s, const stp_model *m, unsigned tasks,
+		      const struct stp_run_options *ro, const char *dir, struct coco_eval *gt, int i,
+		      struct confusion *conf, struct totals *t, char *err, size_t errlen)
+{
+	char path[4096];
+	uint8_t *rgb = NULL, *sem = NULL;
+	struct image_info info, sinfo;
+	struct stp_run_report rep;
+	enum stp_status st;
+	double t0;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "%s/images/%s", dir, gt->file_names[i]);
+	if (read_image(path, &rgb, &info, err, errlen))
+		return -1;
+	if (i == 0 && stp_session_run_image(s, rgb, info.height, info.width,
+					      (size_t)info.width * 3, ro, tasks) != STP_OK) {
+		snprintf(err, errlen, "the warm-up run failed on %.300s", path);
+		goto out;
+	}
+	t0 = now_ms();
+	st = stp_session_run_image(s, rgb, info.height, info.width, (size_t)info.width * 3, ro,
+				   tasks);
+	t->latency[t->images] = now_ms() - t0;
+	if (st != STP_OK) {
+		snprintf(err, errlen, "the run failed on %.300s: %s", path, stp_status_str(st));
+		goto out;
+	}
+	stp_session_report(s, &rep);
+	t->gmacs += rep.backbone_macs / 1e9;
+	t->dense_gmacs += rep.dense_backbone_macs / 1e9;
+	t->density += rep.mean_density;
+	t->images++;
+	if (tasks & STP_TASK_DETECT) {
+		const struct stp_detection *d;
+		const int n = stp_session_detections(s, &d);
+
+		for (int k = 0; k < n; k++) {
+			const int cat = coco_eval_category(gt, d[k].label);
+
+			if (cat >= 0 && coco_eval_add(gt, i, cat, d[k].x1, d[k].y1, d[k].x2, d[k].y2,
+						      d[k].score)) {
+				snprintf(err, errlen, "out of memory");
+				goto out;
+			}
+		}
+	}
+	if (tasks & STP_TASK_SEGMENT) {
+		const uint8_t *labels;
+		int lh, lw;
+
+		snprintf(path, sizeof(path), "%s/semantic/%06lld.png", dir, (long long)gt->image_ids[i]);
+		if (read_image(path, &sem, &sinfo, err, errlen))
+			goto out;
+		stp_session_semantic(s, &labels, &lh, &lw);
+		if (sinfo.width != lw || sinfo.height != lh) {
+			snprintf(err, errlen, "%.300s is %dx%d, the image %dx%d", path, sinfo.width,
+				 sinfo.height, lw, lh);
+			goto out;
+		}
+		for (size_t p = 0; p < (size_t)lw * lh; p++)   /* gray decoded as RGB: take R */
+			sem[p] = sem[p * 3];
+		if (confusion_add(conf, labels, sem, (size_t)lw * lh)) {
+			snprintf(err, errlen, "%.300s has labels above the model's %d classes", path,
+				 stp_model_class_count(m));
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(rgb);
+	free(sem);
+	return rc;
+}
+
+static void report(const struct eval_opts *o, const char *path, unsigned tasks,
+		   const struct coco_ap *ap, double miou, const struct totals *t)
+{
+	const int n = t->images;
+	double mean = 0;
+
+	for (int i = 0; i < n; i++)
+		mean += t->latency[i] / n;
+	qsort(t->latency, (size_t)n, sizeof(double), by_value);
+	if (o->json) {
+		json_t *root = json_pack("{s:s, s:i, s:f, s:s, s:i, s:f, s:f, s:f, s:f, s:f}", "model",
+					 path, "images", n, "budget", o->budget, "mode",
+					 mode_choices[o->mode], "seed", o->seed, "backbone_gmacs",
+					 t->gmacs / n, "dense_backbone_gmacs", t->dense_gmacs / n,
+					 "density", t->density / n, "latency_ms", mean,
+					 "latency_ms_p50", t->latency[n / 2]);
+
+		if (tasks & STP_TASK_DETECT) {
+			json_object_set_new(root, "ap", json_real(ap->ap));
+			json_object_set_new(root, "ap50", json_real(ap->ap50));
+			json_object_set_new(root, "ap75", json_real(ap->ap75));
+			json_object_set_new(root, "ap_small", json_real(ap->small));
+			json_object_set_new(root, "ap_medium", json_real(ap->medium));
+			json_object_set_new(root, "ap_large", json_real(ap->large));
+		}
+		if (tasks & STP_TASK_SEGMENT)
+			json_object_set_new(root, "miou", json_real(miou));
+		json_dumpf(root, stdout, JSON_REAL_PRECISION(10));
+		putchar('\n');
+		json_decref(root);
+		return;
+	}
+	printf("model        %s\n", path);
+	printf("images       %d, budget %s%.2f, mode %s\n", n, o->budget == 0 ? "auto " : "",
+	       o->budget, mode_choices[o->mode]);
+	if (tasks & STP_TASK_DETECT)
+		printf("box AP       %.1f (AP50 %.1f, AP75 %.1f; small %.1f, medium %.1f, large %.1f)\n",
+		       100 * ap->ap, 100 * ap->ap50, 100 * ap->ap75, 100 * ap->small,
+		       100 * ap->medium, 100 * ap->large);
+	if (tasks & STP_TASK_SEGMENT)
+		printf("mIoU         %.1f\n", 100 * miou);
+	printf("cost         backbone %.3f of %.3f GMACs (mean), density %.3f\n", t->gmacs / n,
+	       t->dense_gmacs / n, t->density / n);
+	printf("latency      mean %.1f ms, median %.1f ms\n", mean, t->latency[n / 2]);
+}
+
+static int eval_run(const char *const *args, const void *p)
+{
+	const struct eval_opts *o = p;
+	const struct stp_run_options ro = {o->budget, (enum stp_sampling)o->mode, (uint64_t)o->seed};
+	char fallback[4096], err[512] = "", path[4096];
+	const char *model_path = args[0] ? args[0] : cli_default_model(fallback, sizeof(fallback));
+	stp_engine *engine = NULL;
+	stp_model *model = NULL;
+	stp_session *session = NULL;
+	struct coco_eval gt = {0};
+	struct confusion conf = {0};
+	struct totals t = {0};
+	struct coco_ap ap = {-1, -1, -1, -1, -1, -1};
+	unsigned tasks;
+	int rc, n, tty = isatty(2);
+
+	if (!model_path) {
+		cli_error("eval", "no MODEL given and no default model found");
+		return CLI_EXIT_FAIL;
+	}
+	snprintf(path, sizeof(path), "%s/annotations.json", args[1]);
+	if (coco_eval_load(&gt, path, err, sizeof(err))) {
+		cli_error("eval", "%s", err);
+		return CLI_EXIT_FAIL;
+	}
+	rc = cli_load("eval", model_path, o->threads, (enum stp_isa)o->isa, &engine, &model);
+	if (rc != CLI_EXIT_OK)
+		goto out;
+	rc = CLI_EXIT_FAIL;
+	tasks = stp_model_tasks(model);
+	n = o->limit > 0 && o->limit < gt.nimages ? o->limit : gt.nimages;
+	if (!tasks) {
+		cli_error("eval", "%s has no detection or segmentation head", model_path);
+		goto out;
+	}
+	if (n == 0) {
+		cli_error("eval", "%s has no images", path);
+		goto out;
+	}
+	t.latency = calloc((size_t)n, sizeof(double));
+	if (!t.latency || ((tasks & STP_TASK_SEGMENT) &&
+			   confusion_init(&conf, stp_model_class_count(model) + 1)) ||
+	    stp_session_create(model, &session) != STP_OK) {
+		cli_error("eval", "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		if (eval_image(session, model, tasks, &ro, args[1], &gt, i, &conf, &t, err,
+			       sizeof(err))) {
+			if (tty)
+				fputc('\n', stderr);
+			cli_error("eval", "%s", err);
+			goto out;
+		}
+		if (tty)
+			progress(i + 1, n, t.latency[i]);
+	}
+	if ((tasks & STP_TASK_DETECT) && coco_eval_compute(&gt, n, &ap)) {
+		cli_error("eval", "out of memory");
+		goto out;
+	}
+	report(o, model_path, tasks, &ap, conf.m ? confusion_miou(&conf) : -1, &t);
+	rc = CLI_EXIT_OK;
+out:
+	free(t.latency);
+	confusion_free(&conf);
+	coco_eval_free(&gt);
+	stp_session_destroy(session);
+	stp_model_destroy(model);
+	stp_engine_destroy(engine);
+	return rc;
+}
+
+const struct cli_command cli_cmd_eval = {
+	"eval",
+	"box AP, mIoU, cost and latency of a task model over a dataset folder",
+	"[MODEL] DIR",
+	2,
+	1,
+	eval_options,
+	sizeof(eval_options) / sizeof(eval_options[0]),
+	sizeof(struct eval_opts),
+	eval_defaults,
+	eval_run,
+};
