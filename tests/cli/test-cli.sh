@@ -224,6 +224,12 @@ usage_case bench "$model" --json=yes
 usage_case bench "$model" --frobnicate
 usage_case bench "$model" -t 2
 usage_case bench --runs 2
+usage_case detect
+usage_case detect "$model" "$model" "$model"
+usage_case segment "$model" x.png -o
+usage_case segment "$model" x.png -o ''
+usage_case segment "$model" x.png -x out.png
+usage_case eval "$model" dir --limit 0
 
 # ---- models that do not load: exit 1 with the loader's message --------------------------
 missing=$tmp/no-such-model.stp
@@ -235,6 +241,21 @@ printf 'not a model\n' >"$tmp/junk.stp"
 run junk 1 info "$tmp/junk.stp" && expect "junk model: no message" [ -s "$tmp/err" ]
 head -c 1000 "$model" >"$tmp/truncated.stp"
 run truncated 1 bench "$tmp/truncated.stp" --runs 1
+
+# ---- task commands: what they refuse --------------------------------------------------------
+# (their results are checked against PyTorch by tests/golden/run-task-golden.sh
+# and tests/cli/test-coco-xcheck.sh)
+printf '\211PNG\r\n\032\n not really' >"$tmp/bad.png"
+run detect-backbone 1 detect "$model" "$tmp/bad.png" &&
+	expect "detect on a backbone: $(cat "$tmp/err")" grep -q "no detection head" "$tmp/err"
+run segment-no-output 2 segment "$model" "$tmp/bad.png" &&
+	expect "segment without -o: $(cat "$tmp/err")" grep -q -- "-o FILE" "$tmp/err"
+run detect-missing-model 1 detect "$missing" "$tmp/bad.png" &&
+	expect "detect, missing model: $(cat "$tmp/err")" grep -q "no-such-model.stp" "$tmp/err"
+STIPPLE_MODEL=$missing run default-model 1 detect "$tmp/bad.png" &&
+	expect "STIPPLE_MODEL names the default model: $(cat "$tmp/err")" grep -q "no-such-model.stp" "$tmp/err"
+run eval-backbone 1 eval "$model" "$tmp" &&
+	expect "eval without annotations: $(cat "$tmp/err")" grep -q "annotations.json" "$tmp/err"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,52 @@
+#!/bin/sh
+# run-results.sh - the accuracy / cost / latency points of docs/results.md,
+# all measured by `stipple eval` (C) on one test split:
+#   - the budget knob of one trained sparse model: rho = 1 (dense), 0.75, 0.5,
+#     0.35, 0.25, and auto (its trained masks);
+#   - uniform sampling: the same model run densely at lower input sizes
+#     (short side 320 = its training size, 256, 224, 192, 160);
+#   - every extra model given (e.g. other lambdas, the deterministic
+#     variant, a dense model), with its trained masks.
+# Then bench/plot-results.py writes the table and the plot.
+#
+#   bench/run-results.sh BUILD_DIR TEST_DIR MODEL [LABEL=EXTRA_MODEL ...]
+#
+# Output: docs/results.json, docs/results.md, docs/results.png.
+# Environment: THREADS (default 2), LIMIT (images, default all).
+set -eu
+build=$1 data=$2 model=$3
+shift 3
+top=$(cd "$(dirname "$0")/.." && pwd)
+py=${PYTHON_TORCH:-/usr/bin/python3}
+threads=${THREADS:-2}
+limit=${LIMIT:+--limit $LIMIT}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/stipple-results.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+out=$tmp/points.jsonl
+
+point() {   # kind label model [eval args]
+	kind=$1 label=$2 m=$3
+	shift 3
+	echo "results: $kind $label" >&2
+	# shellcheck disable=SC2086
+	"$build/stipple" eval "$m" "$data" --threads "$threads" $limit --json "$@" |
+		"$py" -c 'import json, sys; r = json.load(sys.stdin); r.update(kind=sys.argv[1], label=sys.argv[2]); print(json.dumps(r))' "$kind" "$label" >>"$out"
+}
+
+for rho in dense 0.75 0.5 0.35 0.25; do
+	point budget "rho=$rho" "$model" --budget "$rho"
+done
+point trained "trained masks" "$model"
+for side in 256 224 192 160; do
+	cp "$model" "$tmp/side.stp"
+	PYTHONPATH=$top/train "$py" -m stipple_train.set_input "$tmp/side.stp" --short-side "$side" \
+		--max-long-side $((side * 8 / 5))
+	point uniform "short side $side" "$tmp/side.stp" --budget dense
+done
+point uniform "short side 320" "$model" --budget dense
+for extra in "$@"; do
+	point model "${extra%%=*}" "${extra#*=}"
+done
+cp "$out" "$top/docs/results.json"
+"$py" "$top/bench/plot-results.py" "$top/docs/results.json" "$top/docs/results.png" >"$top/docs/results-table.md"
+echo "results: docs/results.json, docs/results-table.md, docs/results.png" >&2
