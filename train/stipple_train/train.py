@@ -202,9 +202,11 @@ def _train(args):
             g["lr"] = lr_at(args, it)
         picks = rng.randint(0, len(data), args.batch)
         images, targets = zip(*(data.load(int(i)) for i in picks))
-        losses = training_losses(model, list(images), list(targets))
+        losses = training_losses(model, list(images), list(targets), {
+            "rpn_pre_nms_top_n": args.rpn_train_top_n, "rpn_post_nms_top_n": args.rpn_train_top_n,
+            "box_batch_size_per_image": args.box_samples})
         task = sum(losses.values())
-        sparse = sparsity_loss(model, args.lam)
+        sparse = sparsity_loss(model, args.lam * min(1.0, it / max(1, args.lam_warmup)))
         total = task + sparse
         optimizer.zero_grad()
         total.backward()
@@ -239,13 +241,20 @@ def parse_args(argv=None):
     p.add_argument("--val", required=True, help="the val split")
     p.add_argument("--out", required=True, help="the run folder: checkpoint.pt, log.jsonl")
     p.add_argument("--arch", default="sparse-resnet18-fpn-detseg")
-    p.add_argument("--iters", type=int, default=4000)
+    p.add_argument("--iters", type=int, default=2300)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--lr", type=float, default=0.02)
     p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--clip", type=float, default=10.0, help="gradient norm clip")
     p.add_argument("--lam", type=float, default=0.1, help="sparsity loss weight lambda")
+    p.add_argument("--lam-warmup", type=int, default=700,
+                   help="iterations over which lambda ramps up linearly from 0 (from-scratch "
+                        "runs: let the features form before the masks thin out)")
+    p.add_argument("--rpn-train-top-n", type=int, default=600,
+                   help="RPN proposals per level and per image in training (torchvision: 2000)")
+    p.add_argument("--box-samples", type=int, default=128,
+                   help="RoIs per image sampled for the box-head losses (torchvision: 512)")
     p.add_argument("--final-temperature", type=float, default=0.05)
     p.add_argument("--deterministic", action="store_true",
                    help="masks without Gumbel noise (the deterministic baseline)")
@@ -255,8 +264,8 @@ def parse_args(argv=None):
     p.add_argument("--representation", type=int, default=256, help="box head width")
     p.add_argument("--seg-channels", type=int, default=64)
     p.add_argument("--anchor-sizes", default="16,32,64,128,256", help="one per level, P2..P6")
-    p.add_argument("--short-side", type=int, default=320)
-    p.add_argument("--max-long-side", type=int, default=512)
+    p.add_argument("--short-side", type=int, default=288)
+    p.add_argument("--max-long-side", type=int, default=480)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
@@ -264,7 +273,7 @@ def parse_args(argv=None):
                    help="stop after this iteration with a checkpoint, as if interrupted "
                         "(the schedule still runs to --iters)")
     p.add_argument("--log-every", type=int, default=20)
-    p.add_argument("--val-every", type=int, default=1000)
+    p.add_argument("--val-every", type=int, default=575)
     p.add_argument("--val-images", type=int, default=100)
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     return p.parse_args(argv)
