@@ -4,8 +4,8 @@
  * NMS, the RoI level mapping and RoIAlign. Each follows one rule of
  * proto/model-format.md ("Faster R-CNN inference", "What an engine must
  * mirror") and the reference train/stipple_train/box_ops.py, anchors.py,
- * roi_align.py, in float32 without FMA contraction (the engine compiles with
- * -std=c11, which keeps contraction off), so decisions match PyTorch's.
+ * roi_align.py, in float32 without FMA contraction (detect-ops.c alone is
+ * compiled with -ffp-contract=off, Makefile.am), so decisions match PyTorch's.
  */
 #ifndef STP_DETECT_OPS_H
 #define STP_DETECT_OPS_H

@@ -3,9 +3,10 @@
  * (engine/heads/detect-ops.c) against naive references and hand-computed
  * cases: stable sorting and top-k with many ties, torchvision's cell
  * anchors (and rounding half to even), BoxCoder decoding and its clamp,
- * clipping, NMS (ties by index, IoU exactly at the threshold kept), NMS per
- * category, the RoI level mapping, and RoIAlign (in double, by the formula,
- * including samples past the border and the last-pixel rule).
+ * clipping, NMS (ties by index, IoU exactly at the threshold kept) and NMS
+ * per category against a naive greedy NMS on grid boxes, the RoI level
+ * mapping, and RoIAlign (in double, by the formula, including samples past
+ * the border and the last-pixel rule; exact values at each border rule).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -67,16 +68,18 @@ static void test_sort_topk(void)
 
 static void test_anchors(void)
 {
-	const float sizes[1] = {32}, ratios[3] = {0.5f, 1.0f, 2.0f}, odd[1] = {3};
+	const float sizes[1] = {32}, ratios[3] = {0.5f, 1.0f, 2.0f}, halves[2] = {3, 5};
 	struct stp_box cell[3];
 
 	stp_cell_anchors(sizes, 1, ratios, 3, cell);
 	CHECK(cell[0].x1 == -23 && cell[0].y1 == -11 && cell[0].x2 == 23 && cell[0].y2 == 11 &&
 	      cell[1].x1 == -16 && cell[1].y2 == 16 && cell[2].x1 == -11 && cell[2].y1 == -23,
 	      "torchvision's P2 anchors: %g %g %g %g", cell[0].x1, cell[0].y1, cell[0].x2, cell[0].y2);
-	stp_cell_anchors(odd, 1, ratios + 1, 1, cell);
-	CHECK(cell[0].x1 == -2 && cell[0].x2 == 2, "1.5 rounds half to even: %g %g", cell[0].x1,
-	      cell[0].x2);
+	stp_cell_anchors(halves, 2, ratios + 1, 1, cell);
+	for (int i = 0; i < 2; i++)
+		CHECK(cell[i].x1 == -2 && cell[i].y1 == -2 && cell[i].x2 == 2 && cell[i].y2 == 2,
+		      "size %g: +-%g rounds half to even, to 2: %g %g %g %g", halves[i],
+		      halves[i] / 2, cell[i].x1, cell[i].y1, cell[i].x2, cell[i].y2);
 }
 
 static void test_decode_clip(void)
@@ -125,6 +128,96 @@ static void test_nms(void)
 	CHECK(n == 0, "no boxes");
 }
 
+/* Greedy NMS the naive way: in stable score order, a box is kept when no
+ * box kept before it overlaps it with IoU > thresh. Marks kept[i]. */
+static void naive_nms(const struct stp_box *b, const float *score, const int *cat, int c,
+		      size_t n, float thresh, uint8_t *kept)
+{
+	uint32_t order[64];
+	size_t m = 0;
+
+	for (size_t i = 0; i < n; i++)
+		kept[i] = 0;
+	naive_order(score, order, n);
+	for (size_t i = 0; i < n; i++)
+		if (cat[order[i]] == c)
+			order[m++] = order[i];
+	for (size_t i = 0; i < m; i++) {
+		const struct stp_box *x = &b[order[i]];
+		int keep = 1;
+
+		for (size_t j = 0; j < i && keep; j++) {
+			const struct stp_box *y = &b[order[j]];
+			float w = fminf(x->x2, y->x2) - fmaxf(x->x1, y->x1);
+			float h = fminf(x->y2, y->y2) - fmaxf(x->y1, y->y1);
+			float inter, ax, ay;
+
+			if (!kept[order[j]])
+				continue;
+			w = w < 0 ? 0 : w;
+			h = h < 0 ? 0 : h;
+			inter = w * h;
+			ay = (y->x2 - y->x1) * (y->y2 - y->y1);
+			ax = (x->x2 - x->x1) * (x->y2 - x->y1);
+			keep = !(inter / ((ay + ax) - inter) > thresh);
+		}
+		kept[order[i]] = (uint8_t)keep;
+	}
+}
+
+static void test_nms_random(void)
+{
+	enum { N = 64, CATS = 3 };
+	struct stp_box b[N];
+	float score[N];
+	int cat[N];
+	uint32_t order[N], keep[N], ref[N], scratch[4 * N], tmp[N];
+	uint8_t flags[N], kept[N], all[N];
+
+	for (int trial = 0; trial < 200; trial++) {
+		/* boxes on a 2-pixel grid and 8 score levels: IoUs exactly at
+		 * 0.5 and many equal scores */
+		const size_t n = 1 + next() % N;
+		const float thresh = trial % 2 ? 0.5f : 0.3f;
+		size_t got, want = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			const float x = (float)(next() % 8 * 2), y = (float)(next() % 8 * 2);
+
+			b[i] = (struct stp_box){x, y, x + (float)(1 + next() % 4 * 2),
+						y + (float)(1 + next() % 4 * 2)};
+			score[i] = (float)(next() % 8) / 8.0f;
+			cat[i] = 0;
+			order[i] = (uint32_t)i;
+		}
+		stp_sort_desc(score, order, n, tmp);
+		got = stp_nms_sorted(b, order, n, thresh, keep, flags);
+		naive_nms(b, score, cat, 0, n, thresh, kept);
+		naive_order(score, order, n);
+		for (size_t i = 0; i < n; i++)
+			if (kept[order[i]])
+				ref[want++] = order[i];
+		CHECK(got == want && memcmp(keep, ref, got * sizeof(*keep)) == 0,
+		      "NMS against the naive one, trial %d: %zu kept, want %zu", trial, got, want);
+		for (size_t i = 0; i < n; i++)
+			cat[i] = (int)(next() % CATS);
+		memset(all, 0, sizeof(all));
+		for (int c = 0; c < CATS; c++) {
+			naive_nms(b, score, cat, c, n, thresh, kept);
+			for (size_t i = 0; i < n; i++)
+				all[i] |= kept[i];
+		}
+		want = 0;
+		for (size_t i = 0; i < n; i++)
+			if (all[order[i]])
+				ref[want++] = order[i];
+		got = stp_batched_nms(b, score, cat, n, CATS, thresh, keep, scratch, flags);
+		CHECK(got == want && memcmp(keep, ref, got * sizeof(*keep)) == 0,
+		      "NMS per category against the naive one, trial %d: %zu kept, want %zu", trial,
+		      got, want);
+	}
+}
+
 static void test_levels(void)
 {
 	const struct stp_box at224 = {0, 0, 224, 224}, at112 = {0, 0, 112, 112};
@@ -137,6 +230,13 @@ static void test_levels(void)
 	CHECK(stp_roi_level(&tiny, 224, 4, 1e-6f, 2, 5) == 2, "clamped to the finest");
 	CHECK(stp_roi_level(&huge, 224, 4, 1e-6f, 2, 5) == 5, "clamped to the coarsest");
 	CHECK(stp_roi_level(&flat, 224, 4, 1e-6f, 2, 5) == 2, "zero area: the finest");
+	{
+		/* side 224 * 2^-0.3: 3.7 before eps, which is added before the floor */
+		const struct stp_box mid = {0, 0, 181.9708f, 181.9708f};
+
+		CHECK(stp_roi_level(&mid, 224, 4, 0.25f, 2, 5) == 3 &&
+		      stp_roi_level(&mid, 224, 4, 0.35f, 2, 5) == 4, "eps moves 3.7 over 4");
+	}
 }
 
 /* RoIAlign by the formula, in double. */
@@ -216,13 +316,48 @@ static void test_roi_align(void)
 	}
 }
 
+/* One sample (P = 1, g = 1, scale 1) of a 2 x 3 map at exactly known
+ * places: each border rule gives a value computed by hand. */
+static void test_roi_align_borders(void)
+{
+	/* f(y, x) = 10 y + x, channel 1 its negation */
+	static const float f[2 * 3 * 2] = {0, 0, 1, -1, 2, -2, 10, -10, 11, -11, 12, -12};
+	const struct stp_tensor t = {(float *)f, 2, 3, 2, 2};
+	static const struct {
+		struct stp_box box;   /* 1 x 1: its sample is at its centre */
+		int aligned;
+		float want;
+		const char *what;
+	} cases[] = {
+		{{0.5f, 0.25f, 1.5f, 1.25f}, 0, 8.5f, "(x 1, y 0.75): 0.25 f(0,1) + 0.75 f(1,1)"},
+		{{0.5f, 1.25f, 1.5f, 2.25f}, 0, 11, "y 1.75 >= H - 1: the last row"},
+		{{0.5f, 1.5f, 1.5f, 2.5f}, 0, 11, "y = H: still sampled, the last row"},
+		{{0.5f, 1.75f, 1.5f, 2.75f}, 0, 0, "y > H: 0"},
+		{{0.5f, -1, 1.5f, 0}, 0, 1, "y -0.5 clamps to 0"},
+		{{0.5f, -1.5f, 1.5f, -0.5f}, 0, 1, "y = -1: still sampled, row 0"},
+		{{0.5f, -1.75f, 1.5f, -0.75f}, 0, 0, "y < -1: 0"},
+		{{2, 0.25f, 3, 1.25f}, 0, 9.5f, "x 2.5 >= W - 1: the last column"},
+		{{1, 0, 1, 0}, 0, 6.5f, "an empty box grows to 1 x 1: sample (1.5, 0.5)"},
+		{{1, 0, 1, 0}, 1, 0.5f, "aligned, empty: sample (0.5, -0.5 -> 0)"},
+	};
+	float out[2], acc[2];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		stp_roi_align(&t, &cases[i].box, 1.0f, 1, 1, cases[i].aligned, out, acc);
+		CHECK(out[0] == cases[i].want && out[1] == -cases[i].want, "%s: %g %g, want %g",
+		      cases[i].what, out[0], out[1], cases[i].want);
+	}
+}
+
 int main(void)
 {
 	test_sort_topk();
 	test_anchors();
 	test_decode_clip();
 	test_nms();
+	test_nms_random();
 	test_levels();
 	test_roi_align();
+	test_roi_align_borders();
 	return test_main_end();
 }

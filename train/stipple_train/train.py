@@ -17,11 +17,12 @@ derived from it). --deterministic trains the masks without noise (the
 paper's deterministic Gumbel baseline: sigmoid(logit / T)).
 
 RUN/checkpoint.pt is written every --checkpoint-minutes and at the end
-(model, optimizer, iteration, every RNG state, temperatures): --resume
-continues exactly where it stopped. RUN/log.jsonl gets one line per
---log-every iterations (losses, lr, temperature, mean mask probability,
-seconds) and one per validation (box AP, AP50, mIoU, mean density of the
-deterministic masks, on the first --val-images images). Export with
+(model, optimizer, iteration, every RNG state, temperatures and their
+schedule t0, gamma): --resume continues exactly where it stopped.
+RUN/log.jsonl gets one line per --log-every iterations (losses, lr,
+temperature, mean mask probability, seconds) and one per validation
+(box AP, AP50, mIoU, mean density of the deterministic masks, on the first
+--val-images images). Export with
 `python3 -m stipple_train.export --checkpoint RUN/checkpoint.pt -o M.stp`.
 """
 import argparse
@@ -131,10 +132,16 @@ def validate(model, val, count):
             "density": float(np.mean(densities)) if densities else 1.0}
 
 
+def temperature_gamma(args):
+    """The per-forward decay that takes T from 1 to --final-temperature in --iters."""
+    return args.final_temperature ** (1.0 / max(1, args.iters))
+
+
 def save_checkpoint(path, model, optimizer, it, rng, args):
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "iteration": it,
              "arch": model.arch, "args": vars(args),
              "temperatures": [float(p.temperature) for p in predictors(model)],
+             "temperature_schedule": {"t0": 1.0, "gamma": temperature_gamma(args)},
              "rng": {"torch": torch.get_rng_state(), "numpy": rng.get_state(),
                      "python": random.getstate()}}
     torch.save(state, path + ".tmp")
@@ -145,9 +152,8 @@ def build(args, categories):
     arch = model_arch(args, categories)
     torch.manual_seed(args.seed)
     model = StippleNet(arch)
-    gamma = args.final_temperature ** (1.0 / max(1, args.iters))
     for p in predictors(model):
-        p.gamma = gamma
+        p.gamma = temperature_gamma(args)
     return model
 
 

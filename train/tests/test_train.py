@@ -1,7 +1,7 @@
-"""train.py on a tiny synthetic dataset (no assets needed): the run logs
-losses and a validation, interrupting and resuming gives exactly the
-parameters of an uninterrupted run, and the exported model computes what
-the checkpoint's model computes."""
+"""train.py on a tiny synthetic dataset (no assets needed): the task loss
+falls, the run logs losses and a validation, interrupting and resuming gives
+exactly the parameters of an uninterrupted run, and the exported model
+computes what the checkpoint's model computes."""
 import json
 import os
 
@@ -45,13 +45,25 @@ def args_for(data, out, *extra):
                              "--max-long-side", "96", "--widths", "8,8,8,8",
                              "--fpn-channels", "8", "--representation", "16",
                              "--seg-channels", "8", "--anchor-sizes", "8,16,32,64,128",
-                             "--log-every", "1", "--val-every", "6", "--val-images", "2",
-                             "--threads", "1"] + list(extra))
+                             "--lam-warmup", "2", "--log-every", "1", "--val-every", "6",
+                             "--val-images", "2", "--threads", "1"] + list(extra))
 
 
 def read_log(run):
     with open(os.path.join(run, "log.jsonl")) as f:
         return [json.loads(line) for line in f]
+
+
+def task_losses(run):
+    return [r["loss"] - r["loss_sparsity"] for r in read_log(run) if "loss" in r]
+
+
+def test_task_loss_falls(tmp_path):
+    data = write_dataset(str(tmp_path / "data"), count=8)
+    run = str(tmp_path / "run")
+    train.train(args_for(data, run, "--iters", "12", "--batch", "4", "--val-every", "100"))
+    losses = task_losses(run)
+    assert np.mean(losses[-3:]) < 0.6 * np.mean(losses[:3]), losses
 
 
 def test_run_logs_and_resumes_exactly(tmp_path):
@@ -62,7 +74,9 @@ def test_run_logs_and_resumes_exactly(tmp_path):
     steps = [r for r in log if "loss" in r]
     assert [r["iteration"] for r in steps] == list(range(1, 7))
     assert steps[-1]["temperature"] < steps[0]["temperature"] < 1.0
-    assert all(np.isfinite(r["loss"]) and r["loss_sparsity"] > 0 for r in steps)
+    assert all(np.isfinite(r["loss"]) for r in steps)
+    # lambda ramps up from 0 over --lam-warmup iterations
+    assert steps[0]["loss_sparsity"] == 0 < steps[1]["loss_sparsity"] < steps[2]["loss_sparsity"]
     val = [r["val"] for r in log if "val" in r]
     assert len(val) == 1 and set(val[0]) == {"ap", "ap50", "miou", "density"}
 
@@ -73,6 +87,9 @@ def test_run_logs_and_resumes_exactly(tmp_path):
     b = torch.load(os.path.join(parts, "checkpoint.pt"))
     assert a["iteration"] == b["iteration"] == 6
     assert a["temperatures"] == b["temperatures"]
+    # one decay per training forward: T = gamma^6 after 6 iterations
+    assert a["temperature_schedule"] == b["temperature_schedule"]
+    assert np.allclose(a["temperatures"], a["temperature_schedule"]["gamma"] ** 6, atol=1e-6)
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
 
