@@ -269,6 +269,15 @@ static struct tap axis_tap(float start, float bin, int p, int i, int g, int n)
 	return t;
 }
 
+/* acc[ch] += the bilinear sample of four taps, in the reference's order. */
+static void add_sample(float *restrict acc, const float *restrict f00, const float *restrict f01,
+		       const float *restrict f10, const float *restrict f11, float w00, float w01,
+		       float w10, float w11, int c)
+{
+	for (int ch = 0; ch < c; ch++)
+		acc[ch] += ((w00 * f00[ch] + w01 * f01[ch]) + w10 * f10[ch]) + w11 * f11[ch];
+}
+
 void stp_roi_align(const struct stp_tensor *feature, const struct stp_box *box, float scale,
 		   int p, int g, int aligned, float *out, float *acc)
 {
@@ -276,7 +285,7 @@ void stp_roi_align(const struct stp_tensor *feature, const struct stp_box *box, 
 	const float sx = box->x1 * scale - off, sy = box->y1 * scale - off;
 	const float ex = box->x2 * scale - off, ey = box->y2 * scale - off;
 	const int c = feature->c;
-	const size_t row = (size_t)feature->w * feature->c_stride;
+	const size_t cs = feature->c_stride, row = (size_t)feature->w * cs;
 	float rw = ex - sx, rh = ey - sy, bw, bh;
 
 	if (!aligned) {
@@ -287,33 +296,24 @@ void stp_roi_align(const struct stp_tensor *feature, const struct stp_box *box, 
 	bh = rh / (float)p;
 	for (int py = 0; py < p; py++) {
 		for (int px = 0; px < p; px++) {
-			int first = 1;
-
+			/* the reference sums every sample from the first; a sample
+			 * out of range adds an exact 0, and 0 + v == v */
+			memset(acc, 0, (size_t)c * sizeof(*acc));
 			for (int iy = 0; iy < g; iy++) {
 				const struct tap ty = axis_tap(sy, bh, py, iy, g, feature->h);
+				const float *r0 = feature->data + (size_t)ty.lo * row;
+				const float *r1 = feature->data + (size_t)ty.hi * row;
 
+				if (!ty.valid)
+					continue;
 				for (int ix = 0; ix < g; ix++) {
 					const struct tap tx = axis_tap(sx, bw, px, ix, g, feature->w);
-					const float w00 = ty.wlo * tx.wlo, w01 = ty.wlo * tx.whi;
-					const float w10 = ty.whi * tx.wlo, w11 = ty.whi * tx.whi;
-					const float *f00 = feature->data + (size_t)ty.lo * row +
-							   (size_t)tx.lo * feature->c_stride;
-					const float *f01 = feature->data + (size_t)ty.lo * row +
-							   (size_t)tx.hi * feature->c_stride;
-					const float *f10 = feature->data + (size_t)ty.hi * row +
-							   (size_t)tx.lo * feature->c_stride;
-					const float *f11 = feature->data + (size_t)ty.hi * row +
-							   (size_t)tx.hi * feature->c_stride;
-					const int valid = ty.valid && tx.valid;
 
-					for (int ch = 0; ch < c; ch++) {
-						const float v = valid ? ((w00 * f00[ch] + w01 * f01[ch]) +
-									 w10 * f10[ch]) + w11 * f11[ch]
-								      : 0.0f;
-
-						acc[ch] = first ? v : acc[ch] + v;
-					}
-					first = 0;
+					if (tx.valid)
+						add_sample(acc, r0 + (size_t)tx.lo * cs, r0 + (size_t)tx.hi * cs,
+							   r1 + (size_t)tx.lo * cs, r1 + (size_t)tx.hi * cs,
+							   ty.wlo * tx.wlo, ty.wlo * tx.whi, ty.whi * tx.wlo,
+							   ty.whi * tx.whi, c);
 				}
 			}
 			for (int ch = 0; ch < c; ch++)
