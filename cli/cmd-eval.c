@@ -3,9 +3,12 @@
  * the Stipple format (docs/dataset.md: DIR/annotations.json, DIR/images/,
  * DIR/semantic/NNNNNN.png), with --budget / --mode / --seed.
  *
- * Every image (or the first --limit) is decoded and run through
- * stp_session_run_image with the model's tasks; detections go to the COCO
- * evaluator and label maps to the confusion matrix (coco-eval.c). Latency is
+ * The model's labels 1..N must be the dataset's category ids 1..N, with the
+ * same names when the model has names (train.py writes them so), or the run
+ * stops before the first image. Every image (or the first --limit) is
+ * decoded and run through stp_session_run_image with the model's tasks;
+ * detections go to the COCO evaluator and label maps to the confusion matrix
+ * (coco-eval.c). Latency is
  * the run's wall time (decoding excluded) after one untimed warm-up run on
  * the first image; cost is the backbone GMACs each run spent (METHOD.md
  * section 6). A progress bar goes to stderr when it is a terminal. The
@@ -180,7 +183,10 @@ static int eval_image(stp_session *s, const stp_model *m, unsigned tasks,
 		snprintf(path, sizeof(path), "%s/semantic/%06lld.png", dir, (long long)gt->image_ids[i]);
 		if (read_image(path, &sem, &sinfo, err, errlen))
 			goto out;
-		stp_session_semantic(s, &labels, &lh, &lw);
+		if (stp_session_semantic(s, &labels, &lh, &lw) != STP_OK) {
+			snprintf(err, errlen, "no label map for %.300s", path);
+			goto out;
+		}
 		if (sinfo.width != lw || sinfo.height != lh) {
 			snprintf(err, errlen, "%.300s is %dx%d, the image %dx%d", path, sinfo.width,
 				 sinfo.height, lw, lh);
@@ -201,6 +207,42 @@ out:
 	return rc;
 }
 
+/* The median of the sorted v[0..n). */
+static double median(const double *v, int n)
+{
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* 0 when the model's labels 1..N are the categories of gt with those ids
+ * (and names); else -1 with err. */
+static int check_classes(const stp_model *m, const struct coco_eval *gt, char *err,
+			 size_t errlen)
+{
+	const int n = stp_model_class_count(m);
+
+	if (n != gt->ncats) {
+		snprintf(err, errlen, "the model has %d classes, the dataset %d categories", n,
+			 gt->ncats);
+		return -1;
+	}
+	for (int k = 1; k <= n; k++) {
+		const int cat = coco_eval_category(gt, k);
+		const char *name = stp_model_class_name(m, k);
+
+		if (cat < 0) {
+			snprintf(err, errlen, "the dataset has no category id %d for the model's label %d",
+				 k, k);
+			return -1;
+		}
+		if (name && strcmp(name, gt->cat_names[cat]) != 0) {
+			snprintf(err, errlen, "the model's label %d is '%.100s', the dataset's category %d "
+				 "'%.100s'", k, name, k, gt->cat_names[cat]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void report(const struct eval_opts *o, const char *path, unsigned tasks,
 		   const struct coco_ap *ap, double miou, const struct totals *t)
 {
@@ -216,7 +258,7 @@ static void report(const struct eval_opts *o, const char *path, unsigned tasks,
 					 mode_choices[o->mode], "seed", o->seed, "backbone_gmacs",
 					 t->gmacs / n, "dense_backbone_gmacs", t->dense_gmacs / n,
 					 "density", t->density / n, "latency_ms", mean,
-					 "latency_ms_p50", t->latency[n / 2]);
+					 "latency_ms_p50", median(t->latency, n));
 
 		if (tasks & STP_TASK_DETECT) {
 			json_object_set_new(root, "ap", json_real(ap->ap));
@@ -236,15 +278,20 @@ static void report(const struct eval_opts *o, const char *path, unsigned tasks,
 	printf("model        %s\n", path);
 	printf("images       %d, budget %s%.2f, mode %s\n", n, o->budget == 0 ? "auto " : "",
 	       o->budget, mode_choices[o->mode]);
-	if (tasks & STP_TASK_DETECT)
-		printf("box AP       %.1f (AP50 %.1f, AP75 %.1f; small %.1f, medium %.1f, large %.1f)\n",
-		       100 * ap->ap, 100 * ap->ap50, 100 * ap->ap75, 100 * ap->small,
-		       100 * ap->medium, 100 * ap->large);
+	if (tasks & STP_TASK_DETECT) {
+		const double v[6] = {ap->ap, ap->ap50, ap->ap75, ap->small, ap->medium, ap->large};
+		const char *name[6] = {"box AP      ", " (AP50", ", AP75", "; small", ", medium",
+				       ", large"};
+
+		for (int k = 0; k < 6; k++)   /* -1: no ground truth in that range */
+			printf(v[k] < 0 ? "%s -" : "%s %.1f", name[k], 100 * v[k]);
+		printf(")\n");
+	}
 	if (tasks & STP_TASK_SEGMENT)
-		printf("mIoU         %.1f\n", 100 * miou);
+		printf(miou < 0 ? "mIoU         -\n" : "mIoU         %.1f\n", 100 * miou);
 	printf("cost         backbone %.3f of %.3f GMACs (mean), density %.3f\n", t->gmacs / n,
 	       t->dense_gmacs / n, t->density / n);
-	printf("latency      mean %.1f ms, median %.1f ms\n", mean, t->latency[n / 2]);
+	printf("latency      mean %.1f ms, median %.1f ms\n", mean, median(t->latency, n));
 }
 
 static int eval_run(const char *const *args, const void *p)
@@ -284,6 +331,10 @@ static int eval_run(const char *const *args, const void *p)
 	}
 	if (n == 0) {
 		cli_error("eval", "%s has no images", path);
+		goto out;
+	}
+	if (check_classes(model, &gt, err, sizeof(err))) {
+		cli_error("eval", "%s does not fit %s: %s", model_path, path, err);
 		goto out;
 	}
 	t.latency = calloc((size_t)n, sizeof(double));

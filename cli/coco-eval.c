@@ -3,6 +3,7 @@
  * train/stipple_train/coco_eval.py; both compute in double and sort stably,
  * so they agree to rounding (tests/cli/test-coco-xcheck.sh checks 1e-9).
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,13 +235,16 @@ static void sort_desc(const double *key, int *idx, int n, int *tmp)
 	}
 }
 
+/* _iou: over the detection's own area for a crowd; 0 without overlap. */
 static double iou(const struct coco_box *d, const struct coco_box *g)
 {
 	const double w = fmin(d->x + d->w, g->x + g->w) - fmax(d->x, g->x);
 	const double h = fmin(d->y + d->h, g->y + g->h) - fmax(d->y, g->y);
-	const double inter = fmax(w, 0) * fmax(h, 0);
+	const double da = d->w * d->h;
 
-	return inter / (d->w * d->h + g->w * g->h - inter);
+	if (!(w > 0 && h > 0))
+		return 0;
+	return w * h / (g->crowd ? da : da + g->w * g->h - w * h);
 }
 
 /* The accumulated detections of one category and area range. */
@@ -249,6 +253,39 @@ struct pool {
 	unsigned char *matched, *ignored;   /* [t * cap + d] */
 	int n, cap, npig;
 };
+
+/* Room for n detections in p; 0, or -1 when out of memory. */
+static int pool_reserve(struct pool *p, int n)
+{
+	int cap = p->cap ? p->cap : 1024;
+	double *s;
+	unsigned char *m, *ig;
+
+	if (n <= p->cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	s = realloc(p->score, (size_t)cap * sizeof(double));
+	if (s)
+		p->score = s;
+	m = calloc((size_t)cap * NT, 1);
+	ig = calloc((size_t)cap * NT, 1);
+	if (!s || !m || !ig) {
+		free(m);
+		free(ig);
+		return -1;
+	}
+	for (int t = 0; p->n && t < NT; t++) {
+		memcpy(m + (size_t)t * cap, p->matched + (size_t)t * p->cap, (size_t)p->n);
+		memcpy(ig + (size_t)t * cap, p->ignored + (size_t)t * p->cap, (size_t)p->n);
+	}
+	free(p->matched);
+	free(p->ignored);
+	p->matched = m;
+	p->ignored = ig;
+	p->cap = cap;
+	return 0;
+}
 
 /* _evaluate_image: appends one image's detections of a cell to p. */
 static int evaluate_cell(const struct coco_cell *c, double lo, double hi, struct pool *p)
@@ -294,35 +331,10 @@ static int evaluate_cell(const struct coco_cell *c, double lo, double hi, struct
 		sort_desc(scores, dorder, c->ndt, tmp);
 		free(scores);
 	}
-	if (p->n + nd > p->cap) {
-		int cap = p->cap ? p->cap : 1024;
-		double *s;
-		unsigned char *m, *ig;
-
-		while (cap < p->n + nd)
-			cap *= 2;
-		s = realloc(p->score, (size_t)cap * sizeof(double));
-		m = calloc((size_t)cap * NT, 1);
-		ig = calloc((size_t)cap * NT, 1);
-		if (!s || !m || !ig) {
-			free(m);
-			free(ig);
-			if (s)
-				p->score = s;
-			free(dorder);
-			free(gign);
-			return -1;
-		}
-		for (int t = 0; t < NT; t++) {
-			memcpy(m + (size_t)t * cap, p->matched + (size_t)t * p->cap, (size_t)p->n);
-			memcpy(ig + (size_t)t * cap, p->ignored + (size_t)t * p->cap, (size_t)p->n);
-		}
-		free(p->matched);
-		free(p->ignored);
-		p->score = s;
-		p->matched = m;
-		p->ignored = ig;
-		p->cap = cap;
+	if (pool_reserve(p, p->n + nd)) {
+		free(dorder);
+		free(gign);
+		return -1;
 	}
 	for (int t = 0; t < NT; t++) {
 		const double thr = linspace(0.5, 0.95, NT, t);
@@ -337,7 +349,7 @@ static int evaluate_cell(const struct coco_cell *c, double lo, double hi, struct
 			for (int gi = 0; gi < ng; gi++) {
 				double v;
 
-				if (taken[gi])
+				if (taken[gi] && !c->gt[gorder[gi]].crowd)
 					continue;
 				if (m > -1 && !gign[m] && gign[gi])
 					break;
@@ -396,7 +408,7 @@ static int accumulate(const struct pool *p, double *sum)
 			tp += m && !ig;
 			fp += !m && !ig;
 			rc[i] = tp / p->npig;
-			pr[i] = tp / fmax(tp + fp, 2.220446049250313e-16);
+			pr[i] = tp / (tp + fp + DBL_EPSILON);
 		}
 		for (int i = p->n - 1; i > 0; i--)
 			pr[i - 1] = fmax(pr[i - 1], pr[i]);
@@ -417,7 +429,14 @@ static int accumulate(const struct pool *p, double *sum)
 int coco_eval_compute(const struct coco_eval *e, int nimages, struct coco_ap *out)
 {
 	double *result[4] = {&out->ap, &out->small, &out->medium, &out->large};
+	/* images by ascending id, as pycocotools (ties in score keep this order) */
+	struct id_index *images = malloc(((size_t)nimages + 1) * sizeof(*images));
 
+	if (!images)
+		return -1;
+	for (int i = 0; i < nimages; i++)
+		images[i] = (struct id_index){e->image_ids[i], i};
+	qsort(images, (size_t)nimages, sizeof(*images), by_id);
 	out->ap50 = out->ap75 = -1;
 	for (int a = 0; a < 4; a++) {
 		double sum[NT * NR] = {0}, total = 0;
@@ -428,8 +447,8 @@ int coco_eval_compute(const struct coco_eval *e, int nimages, struct coco_ap *ou
 			int rc = 0;
 
 			for (int i = 0; i < nimages && rc == 0; i++)
-				rc = evaluate_cell(&e->cells[(size_t)i * e->ncats + c], area_lo[a],
-						   area_hi[a], &p);
+				rc = evaluate_cell(&e->cells[(size_t)images[i].index * e->ncats + c],
+						   area_lo[a], area_hi[a], &p);
 			if (rc == 0) {
 				rc = accumulate(&p, sum);
 				counted += rc > 0;
@@ -437,8 +456,10 @@ int coco_eval_compute(const struct coco_eval *e, int nimages, struct coco_ap *ou
 			free(p.score);
 			free(p.matched);
 			free(p.ignored);
-			if (rc < 0)
+			if (rc < 0) {
+				free(images);
 				return -1;
+			}
 		}
 		for (int i = 0; i < NT * NR; i++)
 			total += sum[i];
@@ -454,6 +475,7 @@ int coco_eval_compute(const struct coco_eval *e, int nimages, struct coco_ap *ou
 			out->ap75 = s75 / ((double)counted * NR);
 		}
 	}
+	free(images);
 	return 0;
 }
 

@@ -50,7 +50,8 @@ int coco_eval_category(const struct coco_eval *e, int64_t id);
 int coco_eval_add(struct coco_eval *e, int image, int cat, double x1, double y1, double x2,
 		  double y2, double score);
 
-/* Box AP over the first nimages images; 0, or -1 when out of memory. */
+/* Box AP over the first nimages images (file order; evaluated by ascending
+ * id, as pycocotools); 0, or -1 when out of memory. */
 int coco_eval_compute(const struct coco_eval *e, int nimages, struct coco_ap *out);
 
 /* Semantic segmentation: a (n x n) confusion matrix of labels 0..n-1. */

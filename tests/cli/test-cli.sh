@@ -230,6 +230,12 @@ usage_case segment "$model" x.png -o
 usage_case segment "$model" x.png -o ''
 usage_case segment "$model" x.png -x out.png
 usage_case eval "$model" dir --limit 0
+usage_case eval
+usage_case eval "$model" dir extra
+usage_case eval "$model" dir --budget 2
+usage_case eval "$model" dir --mode fast
+usage_case eval "$model" dir --seed -1
+usage_case eval "$model" dir --json=1
 
 # ---- models that do not load: exit 1 with the loader's message --------------------------
 missing=$tmp/no-such-model.stp
@@ -256,6 +262,21 @@ STIPPLE_MODEL=$missing run default-model 1 detect "$tmp/bad.png" &&
 	expect "STIPPLE_MODEL names the default model: $(cat "$tmp/err")" grep -q "no-such-model.stp" "$tmp/err"
 run eval-backbone 1 eval "$model" "$tmp" &&
 	expect "eval without annotations: $(cat "$tmp/err")" grep -q "annotations.json" "$tmp/err"
+run eval-no-dir 1 eval "$model" "$tmp/no-such-dir" &&
+	expect "eval, missing folder: $(cat "$tmp/err")" grep -q "no-such-dir/annotations.json" "$tmp/err"
+# malformed annotations are read before the model is loaded: one line naming
+# the file, whatever the model
+mkdir "$tmp/ds"
+for text in '{"images": [' '[1, 2]' '{"images": 1, "categories": [], "annotations": []}' \
+	'{"images": [{"id": 1, "file_name": "../x.jpg"}], "categories": [], "annotations": []}' \
+	'{"images": [{"id": 1, "file_name": "x.jpg"}], "categories": [{"id": 1, "name": "a"}], "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1]}]}'; do
+	printf '%s' "$text" >"$tmp/ds/annotations.json"
+	run "eval-malformed $text" 1 eval "$model" "$tmp/ds" &&
+		expect "eval, malformed annotations $text: want one line: $(cat "$tmp/err")" \
+			[ "$(wc -l <"$tmp/err")" -eq 1 ] &&
+		expect "eval, malformed annotations $text: $(cat "$tmp/err")" \
+			grep -q "ds/annotations.json" "$tmp/err"
+done
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

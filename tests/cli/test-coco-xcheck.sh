@@ -1,11 +1,14 @@
 #!/bin/sh
 # test-coco-xcheck.sh - the C COCO evaluator (cli/coco-eval.c) against the
 # Python one (train/stipple_train/coco_eval.py) on random cases: ground truth
-# of every size, crowds, detections near, on and far from it, ties in score,
+# of every size, crowds, detections near, on and far from it, zero-size
+# boxes, ties in score within and across images (listed out of id order),
 # images without detections, more than 100 detections in a cell. Every AP
 # must agree to 1e-9. Then `stipple eval` on a tiny dataset with a random
-# detector + segmenter: a full JSON report, and clear errors for a missing
-# folder or a malformed annotations file.
+# detector + segmenter: a full JSON report; AP and mIoU 1 on a dataset
+# labelled with that model's own output; and clear errors for a missing
+# folder, a dataset whose classes are not the model's, or a malformed
+# annotations file.
 #
 # Environment (set by make check): top_srcdir, top_builddir, PYTHON_TORCH.
 # Exit: 0 pass, 1 fail, 77 no torch, 99 harness error.
@@ -32,9 +35,10 @@ from stipple_train import coco_eval
 tmp, tool = sys.argv[1], sys.argv[2]
 rng = np.random.default_rng(11)
 bad = 0
-for case in range(12):
+cases = 24
+for case in range(cases):
     nimg, ncat = int(rng.integers(1, 6)), int(rng.integers(1, 4))
-    images = [{"id": 10 + i, "file_name": "%d.jpg" % i} for i in range(nimg)]
+    images = [{"id": 10 + 3 * int(i), "file_name": "%d.jpg" % i} for i in rng.permutation(nimg)]
     cats = [{"id": c + 1, "name": "c%d" % c} for c in range(ncat)]
     anns, dets = [], []
     for im in images:
@@ -54,8 +58,8 @@ for case in range(12):
         for _ in range(many):   # far or random
             dets.append({"image_id": im["id"], "category_id": int(rng.integers(1, ncat + 1)),
                          "bbox": [float(v) for v in rng.uniform(0, 300, 2)] +
-                                 [float(v) for v in rng.uniform(1, 120, 2)],
-                         "score": float(np.round(rng.random(), 2))})
+                                 [float(v) * (rng.random() > 0.05) for v in rng.uniform(1, 120, 2)],
+                         "score": float(np.round(rng.random(), 1))})
     doc = {"images": images, "categories": cats, "annotations": anns}
     with open(tmp + "/a.json", "w") as f:
         json.dump(doc, f)
@@ -68,7 +72,7 @@ for case in range(12):
     if diff > 1e-9:
         bad += 1
         print("FAIL: case %d: C %r, Python %r" % (case, got, want))
-print("%d random cases: %s" % (12, "C and Python agree" if not bad else "%d differ" % bad))
+print("%d random cases: %s" % (cases, "C and Python agree" if not bad else "%d differ" % bad))
 sys.exit(1 if bad else 0)
 PY
 
@@ -102,10 +106,64 @@ else
 	echo "FAIL: stipple eval failed: $(cat "$tmp/err")"
 	failed=1
 fi
+# a dataset whose ground truth is the model's own output (stipple detect and
+# segment, the same budget): box AP 1 in every defined range, mIoU 1. Checks
+# the whole path: labels to category ids, corners to COCO boxes, image ids to
+# semantic PNGs.
+mkdir -p "$tmp/self/images" "$tmp/self/semantic"
+cp "$tmp"/data/images/* "$tmp/self/images/"
+ok=1
+for i in 1 2 3; do
+	f=$(printf '%06d' $i)
+	"$stipple" detect "$tmp/m.stp" "$tmp/self/images/$f.jpg" --budget 0.5 --json \
+		>"$tmp/self/det$i.json" &&
+		"$stipple" segment "$tmp/m.stp" "$tmp/self/images/$f.jpg" --budget 0.5 \
+			-o "$tmp/self/semantic/$f.png" >/dev/null || ok=0
+done
+[ $ok = 1 ] && "$py" - "$tmp/self" <<'PY' || { echo "HARNESS ERROR: self dataset"; exit 99; }
+import json, sys
+d = sys.argv[1]
+images, anns = [], []
+for i in (1, 2, 3):
+    r = json.load(open("%s/det%d.json" % (d, i)))
+    images.append({"id": i, "file_name": "%06d.jpg" % i, **r["image"]})
+    for det in r["detections"]:
+        x1, y1, x2, y2 = det["box"]
+        anns.append({"id": len(anns) + 1, "image_id": i, "category_id": det["label"],
+                     "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1),
+                     "iscrowd": 0})
+assert anns, "the model detects nothing"
+json.dump({"images": images, "annotations": anns,
+           "categories": [{"id": 1, "name": "red"}, {"id": 2, "name": "green"}]},
+          open(d + "/annotations.json", "w"))
+PY
+if "$stipple" eval "$tmp/m.stp" "$tmp/self" --budget 0.5 --json >"$tmp/eval.json" 2>"$tmp/err"; then
+	"$py" - "$tmp/eval.json" <<'PY' || failed=1
+import json, sys
+r = json.load(open(sys.argv[1]))
+keys = ["ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large"]
+ok = all(r[k] == -1 or abs(r[k] - 1) < 1e-12 for k in keys) and r["ap"] != -1 and \
+    abs(r["miou"] - 1) < 1e-12
+print(("ok" if ok else "FAIL") + ": stipple eval on the model's own output: %s" %
+      {k: r[k] for k in keys + ["miou"]})
+sys.exit(0 if ok else 1)
+PY
+else
+	echo "FAIL: stipple eval on the model's own output: $(cat "$tmp/err")"
+	failed=1
+fi
 "$stipple" eval "$tmp/m.stp" "$tmp/nowhere" >/dev/null 2>"$tmp/err"
 rc=$?
 if [ $rc -ne 1 ] || ! grep -q "nowhere/annotations.json" "$tmp/err"; then
 	echo "FAIL: a missing folder: exit $rc, $(cat "$tmp/err")"
+	failed=1
+fi
+cp "$tmp/data/annotations.json" "$tmp/good.json"
+sed 's/"green"/"blue"/' "$tmp/good.json" >"$tmp/data/annotations.json"
+"$stipple" eval "$tmp/m.stp" "$tmp/data" >/dev/null 2>"$tmp/err"
+rc=$?
+if [ $rc -ne 1 ] || ! grep -q "label 2 is 'green', the dataset's category 2 'blue'" "$tmp/err"; then
+	echo "FAIL: a dataset of other classes: exit $rc, $(cat "$tmp/err")"
 	failed=1
 fi
 printf '{"images": [{"id": 1}]' >"$tmp/data/annotations.json"

@@ -3,17 +3,23 @@ here). The reference the C evaluator follows.
 
 Box AP follows pycocotools' COCOeval (iouType "bbox") step by step:
 - per image and category, detections by score descending (stable), the
-  first maxDets (100) kept; ground truth outside the area range (its
-  "area" field) or crowd is "ignored" and sorted after the rest;
+  first maxDets (100) kept (as pycocotools: per image *and category*);
+  ground truth outside the area range (its "area" field) or crowd is
+  "ignored" and sorted after the rest (stable);
+- IoU of boxes (x, y, w, h) as maskUtils.iou: intersection over
+  area(d) + area(g) - intersection, over area(d) alone for a crowd;
+  0 when the boxes do not overlap;
 - per IoU threshold t in 0.50:0.05:0.95, each detection in turn takes the
-  unmatched ground truth of highest IoU >= t (a non-ignored one is never
-  given up for an ignored one); a detection matched to an ignored ground
-  truth, or unmatched with an area outside the range, is ignored;
-- per category and area range: detections of every image by score
-  (stable), cumulative TP and FP, precision made non-increasing from the
-  right, sampled at the 101 recall thresholds 0:0.01:1 (the first index
-  with recall >= r; 0 past the end); categories without ground truth are
-  left out; AP is the mean over thresholds, recalls and categories.
+  ground truth of highest IoU >= min(t, 1 - 1e-10) not yet matched (a
+  crowd may be matched again; a non-ignored one is never given up for an
+  ignored one); a detection matched to an ignored ground truth, or
+  unmatched with an area (w * h) outside the range, is ignored;
+- per category and area range: detections of every image, images by
+  ascending id, then by score (stable), cumulative TP and FP, precision
+  TP / (TP + FP + eps) made non-increasing from the right, sampled at the
+  101 recall thresholds 0:0.01:1 (the first index with recall >= r; 0 past
+  the end); categories without ground truth are left out; AP is the mean
+  over thresholds, recalls and categories.
 Area ranges: all [0, 1e10], small [0, 32^2], medium [32^2, 96^2], large
 [96^2, 1e10]. Values are fractions in [0, 1], -1 when undefined.
 
@@ -29,32 +35,36 @@ AREA_RANGES = {"all": (0, 1e10), "small": (0, 32 ** 2), "medium": (32 ** 2, 96 *
 MAX_DETS = 100
 
 
-def _iou(d, g):
-    """IoU matrix of (D, 4) and (G, 4) boxes in COCO's (x, y, w, h)."""
+def _iou(d, g, crowd):
+    """IoU matrix of (D, 4) and (G, 4) boxes in COCO's (x, y, w, h); crowd:
+    (G,) bool."""
     if len(d) == 0 or len(g) == 0:
         return np.zeros((len(d), len(g)))
     dx2, dy2 = d[:, 0] + d[:, 2], d[:, 1] + d[:, 3]
     gx2, gy2 = g[:, 0] + g[:, 2], g[:, 1] + g[:, 3]
     w = np.minimum(dx2[:, None], gx2[None]) - np.maximum(d[:, 0][:, None], g[:, 0][None])
     h = np.minimum(dy2[:, None], gy2[None]) - np.maximum(d[:, 1][:, None], g[:, 1][None])
-    inter = np.clip(w, 0, None) * np.clip(h, 0, None)
-    union = (d[:, 2] * d[:, 3])[:, None] + (g[:, 2] * g[:, 3])[None] - inter
-    return inter / union
+    overlap = (w > 0) & (h > 0)
+    inter = np.where(overlap, w * h, 0.0)
+    d_area = (d[:, 2] * d[:, 3])[:, None]
+    union = np.where(crowd[None], d_area, d_area + (g[:, 2] * g[:, 3])[None] - inter)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(overlap, inter / union, 0.0)
 
 
 def _evaluate_image(dts, gts, area):
     """(scores, matched (T, D), ignored (T, D), non-ignored gt count) of
     one image and category in one area range."""
     lo, hi = area
-    g_ignore = np.array([g.get("iscrowd", 0) or not (lo <= g["area"] <= hi) for g in gts],
-                        dtype=bool)
+    crowd = np.array([bool(g.get("iscrowd", 0)) for g in gts], dtype=bool)
+    g_ignore = crowd | np.array([not (lo <= g["area"] <= hi) for g in gts], dtype=bool)
     gorder = np.argsort(g_ignore, kind="mergesort")
     gts = [gts[i] for i in gorder]
-    g_ignore = g_ignore[gorder]
+    crowd, g_ignore = crowd[gorder], g_ignore[gorder]
     dorder = np.argsort([-d["score"] for d in dts], kind="mergesort")[:MAX_DETS]
     dts = [dts[i] for i in dorder]
     ious = _iou(np.array([d["bbox"] for d in dts], dtype=np.float64).reshape(-1, 4),
-                np.array([g["bbox"] for g in gts], dtype=np.float64).reshape(-1, 4))
+                np.array([g["bbox"] for g in gts], dtype=np.float64).reshape(-1, 4), crowd)
     nt = len(IOU_THRESHOLDS)
     matched = np.zeros((nt, len(dts)), dtype=bool)
     ignored = np.zeros((nt, len(dts)), dtype=bool)
@@ -63,7 +73,7 @@ def _evaluate_image(dts, gts, area):
         for di in range(len(dts)):
             best, m = min(t, 1 - 1e-10), -1
             for gi in range(len(gts)):
-                if taken[gi]:
+                if taken[gi] and not crowd[gi]:
                     continue
                 if m > -1 and not g_ignore[m] and g_ignore[gi]:
                     break
@@ -98,7 +108,7 @@ def _average_precision(per_image):
     for t in range(len(IOU_THRESHOLDS)):
         tp, fp = tps[t], fps[t]
         rc = tp / npig
-        pr = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
+        pr = tp / (tp + fp + np.spacing(1))
         for i in range(len(pr) - 1, 0, -1):
             pr[i - 1] = max(pr[i - 1], pr[i])
         idx = np.searchsorted(rc, RECALL_THRESHOLDS, side="left")
@@ -115,8 +125,8 @@ def evaluate(annotations, detections):
         gt.setdefault((a["image_id"], a["category_id"]), []).append(a)
     for d in detections:
         dt.setdefault((d["image_id"], d["category_id"]), []).append(d)
-    images = [im["id"] for im in annotations["images"]]
-    categories = [c["id"] for c in annotations["categories"]]
+    images = sorted(im["id"] for im in annotations["images"])
+    categories = sorted(c["id"] for c in annotations["categories"])
     result = {}
     for name, area in AREA_RANGES.items():
         precisions = []

@@ -85,3 +85,32 @@ def test_confusion_matrix_miou():
     assert cm.miou() == pytest.approx((1 / 3 + 2 / 3 + 1 / 2) / 3)
     with pytest.raises(ValueError):
         cm.add(np.array([3]), np.array([0]))
+
+
+def test_crowds_take_every_detection_inside_them():
+    gt = coco([(1, 1, [0, 0, 10, 10]), (1, 1, [50, 50, 40, 40])], categories=(1,))
+    gt["annotations"][1]["iscrowd"] = 1
+    # two detections inside the crowd, scored above the hit: IoU with a crowd
+    # is over the detection's own area (1 here), the crowd is matched by both,
+    # and detections matched to it are ignored. Plain IoU (100 / 1600) would
+    # make them false positives: precision 1/3 at full recall.
+    dets = [det(1, 1, [55, 55, 10, 10], 0.95), det(1, 1, [70, 70, 10, 10], 0.94),
+            det(1, 1, [0, 0, 10, 10], 0.9)]
+    assert coco_eval.evaluate(gt, dets)["ap"] == pytest.approx(1.0)
+
+
+def test_score_ties_across_images_go_by_image_id():
+    # file order lists image 2 first; pycocotools sorts image ids, so at the
+    # tied score 0.5 image 1's hit ranks before image 2's miss:
+    # hit, miss, hit -> (51 + 50 * 2/3) / 101, not 2/3 (miss, hit, hit).
+    gt = coco([(1, 1, [0, 0, 10, 10]), (2, 1, [0, 0, 10, 10])], categories=(1,), images=(2, 1))
+    dets = [det(2, 1, [100, 100, 10, 10], 0.5), det(1, 1, [0, 0, 10, 10], 0.5),
+            det(2, 1, [0, 0, 10, 10], 0.4)]
+    assert coco_eval.evaluate(gt, dets)["ap50"] == pytest.approx((51 + 50 * 2 / 3) / 101)
+
+
+def test_degenerate_boxes_never_match():
+    gt = coco([(1, 1, [0, 0, 10, 10])], categories=(1,))
+    gt["annotations"][0]["bbox"] = [5, 5, 0, 0]   # area field stays 100
+    # a zero-size detection on a zero-size box: IoU 0 (not 0 / 0), a false positive
+    assert coco_eval.evaluate(gt, [det(1, 1, [5, 5, 0, 0], 0.9)])["ap"] == 0.0
