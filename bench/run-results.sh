@@ -4,7 +4,7 @@
 #   - the budget knob of one trained sparse model: rho = 1 (dense), 0.75, 0.5,
 #     0.35, 0.25, and auto (its trained masks);
 #   - uniform sampling: the same model run densely at lower input sizes
-#     (short side 320 = its training size, 256, 224, 192, 160);
+#     (its training size, then short sides 256, 224, 192, 160);
 #   - every extra model given (e.g. other lambdas, the deterministic
 #     variant, a dense model), with its trained masks.
 # Then bench/plot-results.py writes the table and the plot.
@@ -43,7 +43,7 @@ for side in 256 224 192 160; do
 		--max-long-side $((side * 8 / 5))
 	point uniform "short side $side" "$tmp/side.stp" --budget dense
 done
-point uniform "short side 320" "$model" --budget dense
+point uniform "training size" "$model" --budget dense
 for extra in "$@"; do
 	point model "${extra%%=*}" "${extra#*=}"
 done

@@ -16,7 +16,7 @@
 # Environment:
 #   IMAGE          the image to build and test (default localhost/stippled:latest)
 #   NO_BUILD=1     test IMAGE as it is (no base image, no build)
-#   BUILD_ARGS     extra podman build arguments, e.g. "--build-arg MODELS=context"
+#   BUILD_ARGS     extra podman build arguments, e.g. "--build-arg MODELS=export"
 #   BUILD_TIMEOUT  seconds (default 3600: the first build downloads PyTorch
 #                  for the throw-away model stage; later builds hit the cache)
 #   READY_TIMEOUT  seconds for /v2/health/ready to turn 200 (default 180)
@@ -220,16 +220,15 @@ if check(st == 200, "POST /v2/models/%s/infer (JSON in, binary out, budget 0.5):
     check(st == 200 and [o["name"] for o in json.loads(body)["outputs"]] == [small],
           "POST infer (binary in, JSON out of %s): %d" % (small, st))
 
-# /detect: 200 with a detection head; the default model is a backbone today,
-# whose exact answer is 400 "no detection head".
+# /detect and /segment on the default model (a detector + segmenter)
 st, _, body = req("POST", "/detect?budget=0.5", jpeg, {"Content-Type": "image/jpeg"})
 doc = json.loads(body)
-if st == 200:
-    check(isinstance(doc.get("detections"), list), "POST /detect: 200, %d detections" % len(doc.get("detections", [])))
-else:
-    check(st == 400 and "no detection head" in doc.get("error", ""),
-          "POST /detect: %d %s (accepted: the default model is a backbone without a detection head)"
-          % (st, doc.get("error")))
+check(st == 200 and isinstance(doc.get("detections"), list) and "cost" in doc and "timing_ms" in doc,
+      "POST /detect: %d, %d detections" % (st, len(doc.get("detections", []))))
+st, _, body = req("POST", "/segment", jpeg, {"Content-Type": "image/jpeg"})
+doc = json.loads(body)
+check(st == 200 and doc.get("segmentation", {}).get("width") == 640,
+      "POST /segment: %d" % st)
 
 st, _, body = req("GET", "/metrics")
 text = body.decode()

@@ -2,15 +2,15 @@
 # demo.sh - the README's main job: install the dependencies, build Stipple,
 # and run stippled in the foreground on the default model until Ctrl-C.
 #
-# The model repository is models/ when the project ships trained models
-# there; otherwise build/models/, where this script exports a sparse
-# ResNet-50-FPN with random weights (train/, PyTorch) as the default model.
-# Once it is ready, try (from another shell):
+# The model repository is models/, where the trained default model ships
+# (stipple-r18-detseg); in a tree without it, build/models/, where this script
+# exports a sparse ResNet-18-FPN detector + segmenter with random weights
+# (train/, PyTorch). Once it is ready, try (from another shell):
 #   curl -s localhost:8080/v2/health/ready
-#   curl -s -H 'Content-Type: application/json' --data-binary @build/scene-request.json \
-#        localhost:8080/v2/models/sparse-resnet50-fpn/infer
 #   curl -s --data-binary @examples/scene.jpg -H 'Content-Type: image/jpeg' \
 #        'localhost:8080/detect?budget=0.5'
+#   curl -s -H 'Content-Type: application/json' --data-binary @build/scene-request.json \
+#        localhost:8080/v2/models/stipple-r18-detseg/infer
 #
 #   LISTEN=HOST:PORT (default 127.0.0.1:8080); other stippled flags may follow:
 #   scripts/demo.sh --workers 2 --log_level debug
@@ -26,12 +26,12 @@ mkdir -p build
 repo=models
 if ! ls models/*/*/model.stp >/dev/null 2>&1; then
 	repo=build/models
-	model=$repo/sparse-resnet50-fpn/1/model.stp
+	model=$repo/stipple-r18-detseg/1/model.stp
 	if [ ! -f "$model" ]; then
-		echo "demo: exporting a sparse ResNet-50-FPN with random weights to $model"
+		echo "demo: exporting a sparse ResNet-18-FPN detector + segmenter with random weights to $model"
 		mkdir -p "$(dirname "$model")"
-		PYTHONPATH=train /usr/bin/python3 -m stipple_train.export --arch sparse-resnet50-fpn \
-			--random-init --seed 1 -o "$model" >/dev/null
+		PYTHONPATH=train /usr/bin/python3 -m stipple_train.export --arch sparse-resnet18-fpn-detseg \
+			--num-classes 20 --random-init --seed 1 -o "$model" >/dev/null
 	fi
 fi
 # A KServe v2 request holding the example image, asking for the small p6 output.
