@@ -148,6 +148,12 @@ static void print_text(const char *path, const stp_model *model, const json_t *a
 		if (classes > 0)
 			printf("classes      %lld (classifier head), %zu named\n", classes,
 			       json_array_size(json_object_get(arch, "classes")));
+		else if (stp_model_tasks(model))
+			printf("heads        %s%s, %d classes, %zu named\n",
+			       stp_model_tasks(model) & STP_TASK_DETECT ? "faster_rcnn " : "",
+			       stp_model_tasks(model) & STP_TASK_SEGMENT ? "semantic_fpn" : "",
+			       stp_model_class_count(model),
+			       json_array_size(json_object_get(arch, "classes")));
 		else
 			printf("classes      0 (feature extractor), %zu named\n",
 			       json_array_size(json_object_get(arch, "classes")));
