@@ -247,14 +247,14 @@ def parse_args(argv=None):
     p.add_argument("--val", required=True, help="the val split")
     p.add_argument("--out", required=True, help="the run folder: checkpoint.pt, log.jsonl")
     p.add_argument("--arch", default="sparse-resnet18-fpn-detseg")
-    p.add_argument("--iters", type=int, default=2300)
+    p.add_argument("--iters", type=int, default=1200)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--lr", type=float, default=0.02)
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--clip", type=float, default=10.0, help="gradient norm clip")
     p.add_argument("--lam", type=float, default=0.1, help="sparsity loss weight lambda")
-    p.add_argument("--lam-warmup", type=int, default=700,
+    p.add_argument("--lam-warmup", type=int, default=600,
                    help="iterations over which lambda ramps up linearly from 0 (from-scratch "
                         "runs: let the features form before the masks thin out)")
     p.add_argument("--rpn-train-top-n", type=int, default=600,
@@ -279,7 +279,7 @@ def parse_args(argv=None):
                    help="stop after this iteration with a checkpoint, as if interrupted "
                         "(the schedule still runs to --iters)")
     p.add_argument("--log-every", type=int, default=20)
-    p.add_argument("--val-every", type=int, default=575)
+    p.add_argument("--val-every", type=int, default=400)
     p.add_argument("--val-images", type=int, default=100)
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     return p.parse_args(argv)
