@@ -15,6 +15,7 @@
 #define STP_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "stipple.h"
 
@@ -77,6 +78,14 @@ extern const struct cli_command cli_cmd_bench;
 extern const struct cli_command cli_cmd_detect;
 extern const struct cli_command cli_cmd_segment;
 extern const struct cli_command cli_cmd_eval;
+
+/* image-file.c: reads and decodes a JPEG or PNG into packed RGB (the
+ * caller frees *rgb); 0, or -1 with a one-line reason in err. */
+struct image_info;
+int cli_read_image(const char *path, uint8_t **rgb, struct image_info *info, char *err,
+		   size_t errlen);
+/* CLOCK_MONOTONIC in milliseconds. */
+double cli_now_ms(void);
 
 /* The model in models/CLI_DEFAULT_MODEL of a repository: commands whose MODEL
  * is optional use it (default-model.c). */

@@ -15,15 +15,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include <jansson.h>
 
 #include "../server/image.h"
 #include "cli.h"
-
-#define MAX_IMAGE_BYTES ((long)256 << 20)
-#define MAX_IMAGE_PIXELS ((uint64_t)1 << 28)
 
 struct task_opts {
 	int threads;
@@ -67,40 +63,6 @@ static void task_defaults(void *p)
 	struct task_opts *o = p;
 
 	o->threads = 1;
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* Reads and decodes path; *rgb is the caller's to free. */
-static int load_image(const char *cmd, const char *path, uint8_t **rgb, struct image_info *info)
-{
-	FILE *f = fopen(path, "rb");
-	char err[256] = "";
-	void *data = NULL;
-	long len = -1;
-	int rc = CLI_EXIT_FAIL;
-
-	if (f && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    len <= MAX_IMAGE_BYTES && (data = malloc(len ? (size_t)len : 1)) &&
-	    fread(data, 1, (size_t)len, f) == (size_t)len) {
-		if (image_decode(data, (size_t)len, MAX_IMAGE_PIXELS, rgb, info, err, sizeof(err)) ==
-		    IMAGE_OK)
-			rc = CLI_EXIT_OK;
-		else
-			cli_error(cmd, "cannot decode %s: %s", path, err);
-	} else {
-		cli_error(cmd, "cannot read %s%s", path, len > MAX_IMAGE_BYTES ? " (over 256 MiB)" : "");
-	}
-	free(data);
-	if (f)
-		fclose(f);
-	return rc;
 }
 
 /* A colour per label: 0 black, the others spread over the hue circle. */
@@ -226,7 +188,7 @@ static int run_task(const char *cmd, unsigned task, const char *const *args,
 		    const struct task_opts *o)
 {
 	const struct stp_run_options ro = {o->budget, (enum stp_sampling)o->mode, (uint64_t)o->seed};
-	char fallback[4096];
+	char fallback[4096], err[512];
 	const char *path = args[0] ? args[0] : cli_default_model(fallback, sizeof(fallback));
 	stp_engine *engine = NULL;
 	stp_model *model = NULL;
@@ -257,17 +219,20 @@ static int run_task(const char *cmd, unsigned task, const char *const *args,
 		rc = CLI_EXIT_FAIL;
 		goto out;
 	}
-	t0 = now_ms();
-	rc = load_image(cmd, args[1], &rgb, &info);
-	decode_ms = now_ms() - t0;
+	t0 = cli_now_ms();
+	if (cli_read_image(args[1], &rgb, &info, err, sizeof(err))) {
+		cli_error(cmd, "%s", err);
+		rc = CLI_EXIT_FAIL;
+	}
+	decode_ms = cli_now_ms() - t0;
 	if (rc != CLI_EXIT_OK)
 		goto out;
 	st = stp_session_create(model, &session);
-	t0 = now_ms();
+	t0 = cli_now_ms();
 	if (st == STP_OK)
 		st = stp_session_run_image(session, rgb, info.height, info.width,
 					   (size_t)info.width * 3, &ro, task);
-	infer_ms = now_ms() - t0;
+	infer_ms = cli_now_ms() - t0;
 	if (st != STP_OK) {
 		cli_error(cmd, "the run failed: %s", stp_status_str(st));
 		rc = CLI_EXIT_FAIL;

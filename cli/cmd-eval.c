@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -30,9 +29,6 @@
 #include "../server/image.h"
 #include "cli.h"
 #include "coco-eval.h"
-
-#define MAX_IMAGE_BYTES ((long)256 << 20)
-#define MAX_IMAGE_PIXELS ((uint64_t)1 << 28)
 
 struct eval_opts {
 	int threads;
@@ -71,41 +67,6 @@ static void eval_defaults(void *p)
 	o->threads = 1;
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* Reads and decodes a JPEG or PNG; 0 or -1 with err. */
-static int read_image(const char *path, uint8_t **rgb, struct image_info *info, char *err,
-		      size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	void *data = NULL;
-	long len = -1;
-	int rc = -1;
-
-	if (f && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    len <= MAX_IMAGE_BYTES && (data = malloc(len ? (size_t)len : 1)) &&
-	    fread(data, 1, (size_t)len, f) == (size_t)len) {
-		char why[200] = "";
-
-		rc = image_decode(data, (size_t)len, MAX_IMAGE_PIXELS, rgb, info, why, sizeof(why)) ==
-		     IMAGE_OK ? 0 : -1;
-		if (rc)
-			snprintf(err, errlen, "cannot decode %.300s: %.150s", path, why);
-	} else {
-		snprintf(err, errlen, "cannot read %.300s", path);
-	}
-	free(data);
-	if (f)
-		fclose(f);
-	return rc;
-}
-
 static int by_value(const void *a, const void *b)
 {
 	const double x = *(const double *)a, y = *(const double *)b;
@@ -142,17 +103,17 @@ static int eval_image(stp_session *s, const stp_model *m, unsigned tasks,
 	int rc = -1;
 
 	snprintf(path, sizeof(path), "%s/images/%s", dir, gt->file_names[i]);
-	if (read_image(path, &rgb, &info, err, errlen))
+	if (cli_read_image(path, &rgb, &info, err, errlen))
 		return -1;
 	if (i == 0 && stp_session_run_image(s, rgb, info.height, info.width,
 					      (size_t)info.width * 3, ro, tasks) != STP_OK) {
 		snprintf(err, errlen, "the warm-up run failed on %.300s", path);
 		goto out;
 	}
-	t0 = now_ms();
+	t0 = cli_now_ms();
 	st = stp_session_run_image(s, rgb, info.height, info.width, (size_t)info.width * 3, ro,
 				   tasks);
-	t->latency[t->images] = now_ms() - t0;
+	t->latency[t->images] = cli_now_ms() - t0;
 	if (st != STP_OK) {
 		snprintf(err, errlen, "the run failed on %.300s: %s", path, stp_status_str(st));
 		goto out;
@@ -181,7 +142,7 @@ static int eval_image(stp_session *s, const stp_model *m, unsigned tasks,
 		int lh, lw;
 
 		snprintf(path, sizeof(path), "%s/semantic/%06lld.png", dir, (long long)gt->image_ids[i]);
-		if (read_image(path, &sem, &sinfo, err, errlen))
+		if (cli_read_image(path, &sem, &sinfo, err, errlen))
 			goto out;
 		if (stp_session_semantic(s, &labels, &lh, &lw) != STP_OK) {
 			snprintf(err, errlen, "no label map for %.300s", path);
