@@ -227,7 +227,7 @@ check(st == 200 and isinstance(doc.get("detections"), list) and "cost" in doc an
       "POST /detect: %d, %d detections" % (st, len(doc.get("detections", []))))
 st, _, body = req("POST", "/segment", jpeg, {"Content-Type": "image/jpeg"})
 doc = json.loads(body)
-check(st == 200 and doc.get("segmentation", {}).get("width") == 640,
+check(st == 200 and doc.get("segmentation", {}).get("width") == w,
       "POST /segment: %d" % st)
 
 st, _, body = req("GET", "/metrics")
