@@ -5,7 +5,8 @@
 # (a sparse ResNet-50-FPN as shipped by the demo; the sparse ResNet-50
 # backbone alone, for throughput by budget; a sparse ResNet-18 whose
 # input is resized to a short side of 160 for the long memory run), makes a
-# 640x480 JPEG, and writes docs/benchmarks-server.md.
+# 640x480 JPEG, adds the default model (models/) through /detect on
+# examples/scene.jpg, and writes docs/benchmarks-server.md.
 #
 # Environment: top_srcdir, top_builddir, PYTHON_TORCH; SERVER_BENCH_ARGS
 #   (extra flags for server-bench.py, e.g. "--wrk-seconds 20 --rss-requests 2000").
@@ -36,5 +37,6 @@ img = np.stack([x * 255 // 639, y * 255 // 479, rng.integers(0, 256, (480, 640))
 Image.fromarray(img.astype(np.uint8)).save(sys.argv[1], quality=90)' "$out/image.jpg"
 "$PYTHON_TORCH" "$here/server-bench.py" --stippled "$top_builddir/stippled" \
 	--stipple "$top_builddir/stipple" --model "$out/big.stp" --backbone-model "$out/backbone.stp" --small-model "$out/small.stp" \
+	--detect-model "$top_srcdir/models/stipple-r18-detseg/1/model.stp" --detect-image "$top_srcdir/examples/scene.jpg" \
 	--image "$out/image.jpg" --lua "$here/wrk-infer.lua" --json "$out/server-bench.json" \
 	--doc "$top_srcdir/docs/benchmarks-server.md" ${SERVER_BENCH_ARGS:-}

@@ -1,6 +1,7 @@
--- wrk-infer.lua - wrk script for stippled: POSTs KServe v2 infer requests
--- holding one JPEG, cycling through budgets given in the environment
--- (WRK_BUDGETS="0.25,0.5,1"), asking only for a small output in binary form.
+-- wrk-infer.lua - wrk script for stippled: POSTs one JPEG, cycling through
+-- budgets given in the environment (WRK_BUDGETS="0.25,0.5,1"). By default as
+-- KServe v2 infer requests asking only for a small output in binary form;
+-- with WRK_ROUTE=detect as raw-JPEG POST /v1/models/MODEL/detect?budget=B.
 -- WRK_IMAGE is the JPEG file, WRK_MODEL the model, WRK_OUTPUT the output name.
 
 local function b64(data)
@@ -18,17 +19,24 @@ local function b64(data)
 end
 
 local f = assert(io.open(os.getenv("WRK_IMAGE"), "rb"))
-local image = b64(f:read("*a"))
+local jpeg = f:read("*a")
 f:close()
+local image = b64(jpeg)
 local model = os.getenv("WRK_MODEL")
 local output = os.getenv("WRK_OUTPUT")
 local requests = {}
+local detect = os.getenv("WRK_ROUTE") == "detect"
 for budget in string.gmatch(os.getenv("WRK_BUDGETS") or "0.5", "[^,]+") do
-  local body = '{"parameters": {"sparsity_budget": ' .. budget .. ', "binary_data_output": true}, ' ..
-    '"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": ["' .. image .. '"]}], ' ..
-    '"outputs": [{"name": "' .. output .. '"}]}'
-  requests[#requests + 1] = wrk.format("POST", "/v2/models/" .. model .. "/infer",
-    {["Content-Type"] = "application/json"}, body)
+  if detect then
+    requests[#requests + 1] = wrk.format("POST", "/v1/models/" .. model .. "/detect?budget=" .. budget,
+      {["Content-Type"] = "image/jpeg"}, jpeg)
+  else
+    local body = '{"parameters": {"sparsity_budget": ' .. budget .. ', "binary_data_output": true}, ' ..
+      '"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": ["' .. image .. '"]}], ' ..
+      '"outputs": [{"name": "' .. output .. '"}]}'
+    requests[#requests + 1] = wrk.format("POST", "/v2/models/" .. model .. "/infer",
+      {["Content-Type"] = "application/json"}, body)
+  end
 end
 local counter = 0
 
