@@ -12,12 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "stipple.h"
 #include "settings.h"
 
 #ifndef STIPPLED_MODEL_DIR
 #define STIPPLED_MODEL_DIR "models"
+#endif
+#ifndef STIPPLED_SOURCE_MODEL_DIR
+#define STIPPLED_SOURCE_MODEL_DIR STIPPLED_MODEL_DIR
 #endif
 
 enum config_type { CFG_INT, CFG_LLONG, CFG_STRING, CFG_BOOL };
@@ -39,7 +43,8 @@ static const struct config_row config_table[] = {
 	{"listen", CFG_STRING, F(listen), 0, 0, "0.0.0.0:8080", NULL,
 	 "address and port to serve HTTP on (HOST:PORT; port 0 picks a free one)"},
 	{"models", CFG_STRING, F(models), 0, 0, STIPPLED_MODEL_DIR, NULL,
-	 "model repository: one folder per model, numbered version folders inside"},
+	 "model repository: one folder per model, numbered version folders inside (an uninstalled "
+	 "build tree falls back to the source tree's models/)"},
 	{"default_model", CFG_STRING, F(default_model), 0, 0, "", NULL,
 	 "model served by /detect and /segment (empty: the first, by name, that loads)"},
 	{"workers", CFG_INT, F(workers), 0, 256, "0", NULL,
@@ -261,6 +266,29 @@ static const struct config_row *flag_row(int argc, char **argv, int *i, const ch
 	return row;
 }
 
+static int is_directory(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* A build tree that was never installed serves the source tree's models/
+ * (as the CLI does) when --models was left at its installed default. */
+static int fall_back_to_source_models(struct config *cfg)
+{
+	char *dir;
+
+	if (strcmp(cfg->models, STIPPLED_MODEL_DIR) || is_directory(cfg->models) ||
+	    !is_directory(STIPPLED_SOURCE_MODEL_DIR))
+		return 0;
+	if (!(dir = strdup(STIPPLED_SOURCE_MODEL_DIR)))
+		return -1;
+	free(cfg->models);
+	cfg->models = dir;
+	return 0;
+}
+
 int config_parse(struct config *cfg, int argc, char **argv)
 {
 	const char *config_path = NULL;
@@ -309,6 +337,8 @@ int config_parse(struct config *cfg, int argc, char **argv)
 		if (!row || set_value(cfg, row, value, "command line"))
 			return -1;
 	}
+	if (fall_back_to_source_models(cfg))
+		return -1;
 	if (dump) {
 		config_dump(cfg, stdout);
 		return 1;

@@ -73,9 +73,11 @@ def image_bytes(fmt, w=320, h=240, seed=0, flat=False):
 
 class Daemon:
     def __init__(self, repo, *args):
+        """repo None: no --models (the daemon's own default repository)."""
         self.log = open(os.path.join(WORK, "stippled-%d.log" % time.monotonic_ns()), "w+")
-        self.proc = subprocess.Popen([STIPPLED, "--listen", "127.0.0.1:0", "--models", repo,
-                                      "--admin_token", TOKEN, "--log_level", "debug"] + list(args),
+        models = ["--models", repo] if repo else []
+        self.proc = subprocess.Popen([STIPPLED, "--listen", "127.0.0.1:0"] + models +
+                                     ["--admin_token", TOKEN, "--log_level", "debug"] + list(args),
                                      stdout=subprocess.PIPE, stderr=self.log, text=True)
         self.access = []
         deadline = time.time() + 120
@@ -451,6 +453,23 @@ def test_queue_full_and_drain(repo):
     check(rc == 0, "exit 0 after SIGTERM (got %r)" % rc)
 
 
+def test_bundled_default_model():
+    # the interface the README relies on: no --models, the bundled default
+    # model (installed, or the source tree's models/ from a build tree)
+    d = Daemon(None)
+    try:
+        with open(os.path.join(TOP_SRCDIR, "examples", "scene.jpg"), "rb") as f:
+            img = f.read()
+        st, _, _, doc = d.request("POST", "/detect?budget=0.5", img, {"Content-Type": "image/jpeg"})
+        check(st == 200 and doc["model"]["name"] == "stipple-r18-detseg" and len(doc["detections"]) > 0,
+              "no --models: /detect on the bundled model: %d, %s, %d detections" % (
+                  st, doc and doc["model"]["name"], len((doc or {}).get("detections", []))))
+        check(d.stop() == 0, "bundled model daemon exits 0")
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+
+
 def main():
     repo = os.path.join(WORK, "repo")
     shutil.rmtree(repo, ignore_errors=True)
@@ -477,6 +496,7 @@ def main():
         if d.proc.poll() is None:
             d.proc.kill()
     test_queue_full_and_drain(repo)
+    test_bundled_default_model()
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
 
