@@ -3,8 +3,9 @@
 # all measured by `stipple eval` (C) on one test split:
 #   - the budget knob of one trained sparse model: rho = 1 (dense), 0.75, 0.5,
 #     0.35, 0.25, and auto (its trained masks);
-#   - uniform sampling: the same model run densely at lower input sizes
-#     (its training size, then short sides 256, 224, 192, 160);
+#   - uniform sampling: a model run densely at lower input sizes (its
+#     training size, then short sides 256, 224, 192, 160): UNIFORM_MODEL
+#     (a model trained dense, without masks), or MODEL itself;
 #   - every extra model given (e.g. other lambdas, the deterministic
 #     variant, a dense model), with its trained masks.
 # Then bench/plot-results.py writes the table and the plot.
@@ -12,7 +13,8 @@
 #   bench/run-results.sh BUILD_DIR TEST_DIR MODEL [LABEL=EXTRA_MODEL ...]
 #
 # Output: docs/results.json, docs/results.md, docs/results.png.
-# Environment: THREADS (default 2), LIMIT (images, default all).
+# Environment: THREADS (default 2), LIMIT (images, default all),
+# UNIFORM_MODEL (default MODEL).
 set -eu
 build=$1 data=$2 model=$3
 shift 3
@@ -37,13 +39,14 @@ for rho in dense 0.75 0.5 0.35 0.25; do
 	point budget "rho=$rho" "$model" --budget "$rho"
 done
 point trained "trained masks" "$model"
+uniform=${UNIFORM_MODEL:-$model}
 for side in 256 224 192 160; do
-	cp "$model" "$tmp/side.stp"
+	cp "$uniform" "$tmp/side.stp"
 	PYTHONPATH=$top/train "$py" -m stipple_train.set_input "$tmp/side.stp" --short-side "$side" \
 		--max-long-side $((side * 8 / 5))
 	point uniform "short side $side" "$tmp/side.stp" --budget dense
 done
-point uniform "training size" "$model" --budget dense
+point uniform "training size" "$uniform" --budget dense
 for extra in "$@"; do
 	point model "${extra%%=*}" "${extra#*=}"
 done

@@ -15,7 +15,8 @@
  * report is text, or one JSON object with --json: ap, ap50, ap75, ap_small,
  * ap_medium, ap_large (detecting models), miou (segmenting models),
  * backbone_gmacs, dense_backbone_gmacs, density, latency_ms (mean),
- * latency_ms_p50, images, budget, mode, seed.
+ * latency_ms_p50, backbone_ms (mean time of the backbone alone, from the
+ * engine's report), images, budget (a number, "dense" or "auto"), mode, seed.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -84,7 +85,7 @@ static void progress(int done, int total, double mean_ms)
 }
 
 struct totals {
-	double gmacs, dense_gmacs, density;
+	double gmacs, dense_gmacs, density, backbone_ms;
 	double *latency;
 	int images;
 };
@@ -122,6 +123,7 @@ static int eval_image(stp_session *s, const stp_model *m, unsigned tasks,
 	t->gmacs += rep.backbone_macs / 1e9;
 	t->dense_gmacs += rep.dense_backbone_macs / 1e9;
 	t->density += rep.mean_density;
+	t->backbone_ms += rep.backbone_ms;
 	t->images++;
 	if (tasks & STP_TASK_DETECT) {
 		const struct stp_detection *d;
@@ -214,12 +216,16 @@ static void report(const struct eval_opts *o, const char *path, unsigned tasks,
 		mean += t->latency[i] / n;
 	qsort(t->latency, (size_t)n, sizeof(double), by_value);
 	if (o->json) {
-		json_t *root = json_pack("{s:s, s:i, s:f, s:s, s:i, s:f, s:f, s:f, s:f, s:f}", "model",
-					 path, "images", n, "budget", o->budget, "mode",
+		json_t *budget = o->budget == 0   ? json_string("auto")
+				 : o->budget == 1 ? json_string("dense")
+						  : json_real(o->budget);
+		json_t *root = json_pack("{s:s, s:i, s:o, s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:f}",
+					 "model", path, "images", n, "budget", budget, "mode",
 					 mode_choices[o->mode], "seed", o->seed, "backbone_gmacs",
 					 t->gmacs / n, "dense_backbone_gmacs", t->dense_gmacs / n,
 					 "density", t->density / n, "latency_ms", mean,
-					 "latency_ms_p50", median(t->latency, n));
+					 "latency_ms_p50", median(t->latency, n), "backbone_ms",
+					 t->backbone_ms / n);
 
 		if (tasks & STP_TASK_DETECT) {
 			json_object_set_new(root, "ap", json_real(ap->ap));
@@ -237,8 +243,11 @@ static void report(const struct eval_opts *o, const char *path, unsigned tasks,
 		return;
 	}
 	printf("model        %s\n", path);
-	printf("images       %d, budget %s%.2f, mode %s\n", n, o->budget == 0 ? "auto " : "",
-	       o->budget, mode_choices[o->mode]);
+	if (o->budget == 0 || o->budget == 1)
+		printf("images       %d, budget %s, mode %s\n", n, o->budget == 0 ? "auto" : "dense",
+		       mode_choices[o->mode]);
+	else
+		printf("images       %d, budget %.2f, mode %s\n", n, o->budget, mode_choices[o->mode]);
 	if (tasks & STP_TASK_DETECT) {
 		const double v[6] = {ap->ap, ap->ap50, ap->ap75, ap->small, ap->medium, ap->large};
 		const char *name[6] = {"box AP      ", " (AP50", ", AP75", "; small", ", medium",
@@ -252,7 +261,8 @@ static void report(const struct eval_opts *o, const char *path, unsigned tasks,
 		printf(miou < 0 ? "mIoU         -\n" : "mIoU         %.1f\n", 100 * miou);
 	printf("cost         backbone %.3f of %.3f GMACs (mean), density %.3f\n", t->gmacs / n,
 	       t->dense_gmacs / n, t->density / n);
-	printf("latency      mean %.1f ms, median %.1f ms\n", mean, median(t->latency, n));
+	printf("latency      mean %.1f ms, median %.1f ms; backbone alone mean %.1f ms\n", mean,
+	       median(t->latency, n), t->backbone_ms / n);
 }
 
 static int eval_run(const char *const *args, const void *p)

@@ -170,6 +170,8 @@ struct stp_run_report {
 	double mean_density;         /* mean sampled fraction over masks (1 when dense) */
 	double backbone_macs;        /* backbone cost of this run, METHOD.md section 6 */
 	double dense_backbone_macs;  /* the same network run densely */
+	double backbone_ms;          /* wall time from the run's start (budget solve
+					included) to the end of the last backbone op */
 };
 STP_API enum stp_status stp_session_report(const stp_session *session,
 					   struct stp_run_report *out);

@@ -215,5 +215,6 @@ enum stp_status stp_session_report(const stp_session *s, struct stp_run_report *
 	out->mean_density = plan->nmasks ? density_sum / plan->nmasks : 1.0;
 	out->backbone_macs = macs;
 	out->dense_backbone_macs = dense.backbone_macs;
+	out->backbone_ms = s->backbone_ms;
 	return STP_OK;
 }

@@ -43,6 +43,7 @@ struct stp_session {
 	double min_budget;           /* the last budget solve's grid-only cost ratio */
 	int ran;                     /* a run completed since the last reshape */
 	int ran_dense;               /* ... with budget 1: no masks, no interpolation cost */
+	double backbone_ms;          /* the last run's time to the end of its backbone */
 	stp_abort_fn abort_fn;
 	void *abort_user;
 	int profiling;               /* record per-op times */

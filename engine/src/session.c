@@ -263,6 +263,7 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 	const struct stp_plan *plan;
 	struct stp_threadpool *pool;
 	enum stp_status st;
+	int64_t start;
 
 	if (!opts)
 		opts = &defaults;
@@ -283,6 +284,8 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 	s->input = input;
 	s->ran = 0;
 	s->ran_tasks = 0;
+	s->backbone_ms = 0;
+	start = stp_now_ns();
 	if (opts->budget > 0 && opts->budget < 1 && plan->nmasks > 0) {
 		st = stp_budget_solve(s, opts->budget, s->topk, &s->min_budget);
 		if (st != STP_OK)
@@ -338,6 +341,8 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 		}
 		if (s->profiling)
 			prof->ms = (double)(stp_now_ns() - t0) / 1e6;
+		if (op->backbone)
+			s->backbone_ms = (double)(stp_now_ns() - start) / 1e6;
 	}
 	s->profiled = s->profiling;
 	s->ran = 1;

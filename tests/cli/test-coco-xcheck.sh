@@ -96,9 +96,10 @@ if "$stipple" eval "$tmp/m.stp" "$tmp/data" --budget 0.5 --json >"$tmp/eval.json
 import json, sys
 r = json.load(open(sys.argv[1]))
 need = ["ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large", "miou", "backbone_gmacs",
-        "dense_backbone_gmacs", "density", "latency_ms", "latency_ms_p50", "images"]
+        "dense_backbone_gmacs", "density", "latency_ms", "latency_ms_p50", "backbone_ms", "images"]
 ok = all(k in r for k in need) and r["images"] == 3 and -1 <= r["ap"] <= 1 and 0 <= r["miou"] <= 1 \
-    and 0 < r["backbone_gmacs"] <= 0.5 * 1.02 * r["dense_backbone_gmacs"] and r["latency_ms"] > 0
+    and 0 < r["backbone_gmacs"] <= 0.5 * 1.02 * r["dense_backbone_gmacs"] and r["latency_ms"] > 0 \
+    and 0 < r["backbone_ms"] < r["latency_ms"] and r["budget"] == 0.5
 print(("ok" if ok else "FAIL") + ": stipple eval --json: %s" % r)
 sys.exit(0 if ok else 1)
 PY

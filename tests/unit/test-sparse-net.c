@@ -141,6 +141,8 @@ int main(void)
 	CHECK(rep.nmasks == 10 && rep.mean_density == 1.0 &&
 	      rep.backbone_macs == rep.dense_backbone_macs, "budget 1 report: %d masks, density %g",
 	      rep.nmasks, rep.mean_density);
+	CHECK(rep.backbone_ms > 0 && rep.backbone_ms < 60e3, "backbone time reported: %g ms",
+	      rep.backbone_ms);
 	free(got);
 
 	/* Trained masks: mixed, and cheaper than dense. */
