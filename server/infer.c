@@ -459,11 +459,11 @@ static void reply_task(struct request *r, stp_session *s, const struct stp_run_r
 	json_t *doc, *result;
 
 	result = r->route.kind == ROUTE_DETECT ? detections_json(r, s) : segmentation_json(r, s);
-	doc = json_pack("{s:s, s:{s:s, s:i}, s:o, s:o, s:{s:f, s:f, s:f, s:f}}", "request_id", r->id,
-			"model", "name", r->model->name, "version", r->model->version,
+	doc = json_pack("{s:s, s:{s:s, s:i}, s:o, s:o, s:{s:f, s:f, s:f, s:f, s:f}}", "request_id",
+			r->id, "model", "name", r->model->name, "version", r->model->version,
 			"parameters", params_to_json(&r->params), "cost", cost_json(r, s, rep),
 			"timing_ms", "queue", queue_ms, "decode", r->decode_ms, "infer", r->infer_ms,
-			"total", ms_since(r->t_arrival_ns));
+			"backbone", rep->backbone_ms, "total", ms_since(r->t_arrival_ns));
 	if (!doc || !result) {
 		json_decref(doc);
 		json_decref(result);
