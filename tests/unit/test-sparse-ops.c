@@ -138,7 +138,7 @@ static double fused_err(const float *out, const float *ref, const float *bias,
 
 static void test_interp(struct stp_threadpool *pool, stp_gather_ukernel_fn gather)
 {
-	const int sizes[][3] = {{1, 1, 3}, {7, 9, 16}, {13, 11, 17}, {20, 33, 64}};
+	const int sizes[][3] = {{1, 1, 3}, {7, 9, 16}, {13, 11, 17}, {20, 33, 64}, {9, 10, 150}};
 	for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
 		const int h = sizes[si][0], w = sizes[si][1], c = sizes[si][2];
 		const size_t n = (size_t)h * w * c;
