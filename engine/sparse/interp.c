@@ -60,25 +60,27 @@ static size_t target_sources(const struct interp_job *job, int32_t p, const floa
 		wt[0] = 1.0f;
 		return 1;
 	}
+	/* Branch-free: whether a window cell is sampled is a coin flip the
+	 * branch predictor loses; every cell is written and only sampled ones
+	 * advance n (adding 0 to sum for the others changes nothing). */
 	for (int yy = y0; yy <= y1; yy++) {
 		const uint8_t *row = job->mask + (size_t)yy * w;
 		const float *kw = kernel->w + (yy - y + r) * kernel->k;
 		for (int xx = x0; xx <= x1; xx++) {
-			if (!row[xx])
-				continue;
+			const int on = row[xx] != 0;
+			const float k = kw[xx - x + r];
 			cell[n] = yy * w + xx;
-			wt[n] = kw[xx - x + r];
-			sum += kw[xx - x + r];
-			n++;
+			wt[n] = k;
+			sum += on ? k : 0.0f;
+			n += (size_t)on;
 		}
 	}
 	/* Normalise, dropping sources too light to matter. */
 	for (size_t j = 0; j < n; j++) {
 		const float wn = wt[j] / (sum + STP_INTERP_EPSILON);
-		if (wn >= STP_INTERP_MIN_WEIGHT) {
-			src[kept] = in->data + (size_t)cell[j] * in->c_stride;
-			wt[kept++] = wn;
-		}
+		src[kept] = in->data + (size_t)cell[j] * in->c_stride;
+		wt[kept] = wn;
+		kept += wn >= STP_INTERP_MIN_WEIGHT;
 	}
 	return kept;
 }
