@@ -45,7 +45,35 @@ static const char *const resize_keys[] = {"short_side", "max_long_side", NULL};
 static const char *const backbone_optional[] = {"dcn", NULL};
 static const char *const sparse_keys[] = {"kernel", "window", "grid_stride", "variant",
 					  "blocks", "temperature", NULL};
+static const char *const sparse_optional[] = {"calibration", NULL};
 static const char *const dcn_keys[] = {"stages", "deform_groups", "modulated", NULL};
+
+/* backbone.sparse.calibration: absent, null, or 1..STP_ARCH_MAX_MASKS
+ * densities in (0, 1] (the count is checked against the built network's
+ * masks in model.c). */
+static enum stp_status parse_calibration(struct stp_json_ctx *c, json_t *cal,
+					 struct stp_arch_sparse *out)
+{
+	const size_t n = json_array_size(cal);
+
+	out->ncalibration = 0;
+	if (!cal || json_is_null(cal))
+		return STP_OK;
+	if (!json_is_array(cal) || n < 1 || n > STP_ARCH_MAX_MASKS)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: backbone.sparse.calibration must be a list of "
+				     "1..%d mask densities", STP_ARCH_MAX_MASKS);
+	for (size_t i = 0; i < n; i++) {
+		float d;
+		if (!stp_json_number(json_array_get(cal, i), &d) || !(d > 0 && d <= 1))
+			return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+					     "architecture: backbone.sparse.calibration[%zu] must be "
+					     "a density in (0, 1]", i);
+		out->calibration[i] = d;
+	}
+	out->ncalibration = (int)n;
+	return STP_OK;
+}
 
 /* backbone.sparse: see proto/model-format.md, "Sparse backbones". */
 static enum stp_status parse_sparse(struct stp_json_ctx *c, json_t *sp, struct stp_arch *a)
@@ -58,7 +86,8 @@ static enum stp_status parse_sparse(struct stp_json_ctx *c, json_t *sp, struct s
 	enum stp_status st;
 	int kernel, variant;
 
-	if ((st = stp_json_object(c, sp, "backbone.sparse", sparse_keys)) != STP_OK ||
+	if ((st = stp_json_object_opt(c, sp, "backbone.sparse", sparse_keys, sparse_optional)) !=
+		    STP_OK ||
 	    (st = stp_json_choice(c, sp, p, "kernel", kernels, 3, &kernel)) != STP_OK ||
 	    (st = stp_json_choice(c, sp, p, "variant", variants, 3, &variant)) != STP_OK)
 		return st;
@@ -98,7 +127,7 @@ static enum stp_status parse_sparse(struct stp_json_ctx *c, json_t *sp, struct s
 		}
 	}
 	out->enabled = 1;
-	return STP_OK;
+	return parse_calibration(c, json_object_get(sp, "calibration"), out);
 }
 
 /* backbone.dcn: see proto/model-format.md, "Deformable convolutions". */

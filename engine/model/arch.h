@@ -16,6 +16,7 @@ enum stp_neck_kind { STP_NECK_NONE, STP_NECK_FPN };
 enum stp_interp_kind { STP_INTERP_RBF, STP_INTERP_LEARNED, STP_INTERP_AVGPOOL };
 
 #define STP_ARCH_MAX_BLOCKS 64
+#define STP_ARCH_MAX_MASKS (4 * STP_ARCH_MAX_BLOCKS * 3)
 
 /* backbone.sparse (proto/model-format.md, "Sparse backbones"). */
 struct stp_arch_sparse {
@@ -26,6 +27,11 @@ struct stp_arch_sparse {
 	char variant;                /* 'a', 'b' or 'c' */
 	unsigned char blocks[4][STP_ARCH_MAX_BLOCKS]; /* 1 = sparse */
 	float temperature;
+	/* "calibration" (optional): each mask's mean density with its trained
+	 * threshold on held-out images, in mask order; 0 masks: none. The
+	 * budget policy shares the budget in these proportions (budget.c). */
+	int ncalibration;
+	float calibration[STP_ARCH_MAX_MASKS];
 };
 
 /* backbone.dcn (proto/model-format.md, "Deformable convolutions"): conv2

@@ -2,14 +2,18 @@
  * budget.c - budget mode: how many cells each mask may keep so that a run
  * costs at most rho x the dense backbone (METHOD.md section 6 rules).
  *
- * Policy: one target density d for every mask; a mask of n cells keeps
- * max(grid cells, floor(d * n)) cells, its best-ranked logits (top-k). The
- * cost of the network as a function of d is evaluated with exactly those
- * rounded counts (so the grid floors and the mask convs are accounted for)
- * and d is the largest value whose cost fits: a scan from d = 1 down in
- * steps of 1/64 finds the first that fits, bisection refines it up to the
- * next step. The scan does not assume the cost grows with d (with narrow
- * convs the interpolation term d(1-d) can outweigh the conv savings).
+ * Policy: mask i gets target density min(1, s * share_i), where share_i is
+ * its calibrated density (backbone.sparse.calibration: how densely the
+ * trained masks sample that layer on held-out images) or 1 for every mask
+ * without calibration (one density for all). A mask of n cells keeps
+ * max(grid cells, floor(density * n)) cells, its best-ranked logits
+ * (top-k). The cost of the network as a function of s is evaluated with
+ * exactly those rounded counts (so the grid floors and the mask convs are
+ * accounted for) and s is the largest value whose cost fits: a scan from
+ * s_max (every mask dense) down in 64 steps finds the first that fits,
+ * bisection refines it up to the next step. The scan does not assume the
+ * cost grows with s (with narrow convs the interpolation term d(1-d) can
+ * outweigh the conv savings).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -19,10 +23,17 @@
 #define SCAN_STEPS 64
 #define BISECTION_STEPS 24
 
-/* Cells each mask keeps at target density d, and the network's cost then. */
+/* Mask i's share of the budget: its calibrated density, or 1. */
+static double share(const struct stp_arch_sparse *sp, uint32_t i)
+{
+	return sp->ncalibration ? (double)sp->calibration[i] : 1.0;
+}
+
+/* Cells each mask keeps at scale d, and the network's cost then. */
 static double cost_at(const struct stp_session *s, double d, size_t *topk, double dense_total)
 {
 	const struct stp_plan *plan = &s->model->plan;
+	const struct stp_arch_sparse *sp = &s->model->arch.sparse;
 	double macs = dense_total;
 
 	for (int i = 0; i < plan->nops; i++) {
@@ -38,7 +49,8 @@ static double cost_at(const struct stp_session *s, double d, size_t *topk, doubl
 			stp_sparse_block_mask_size(sb, m, in->h, in->w, &mh, &mw);
 			cells = (size_t)mh * mw;
 			grid = stp_mask_grid_cells(mh, mw, sb->grid);
-			keep = (size_t)floor(d * (double)cells);
+			keep = (size_t)floor(fmin(1.0, d * share(sp, sb->mask_index + (uint32_t)m)) *
+					     (double)cells);
 			if (keep < grid)
 				keep = grid;
 			if (keep > cells)
@@ -55,8 +67,9 @@ static double cost_at(const struct stp_session *s, double d, size_t *topk, doubl
 enum stp_status stp_budget_solve(const struct stp_session *s, double rho, size_t *topk,
 				 double *min_rho)
 {
+	const struct stp_arch_sparse *sp = &s->model->arch.sparse;
 	struct stp_cost dense;
-	double lo = 0, hi = 1, cap, floor_cost;
+	double lo = 0, hi, cap, floor_cost, d_max = 1, step;
 	enum stp_status st = stp_model_cost(s->model, s->h, s->w, &dense);
 
 	if (st != STP_OK)
@@ -68,13 +81,16 @@ enum stp_status stp_budget_solve(const struct stp_session *s, double rho, size_t
 	*min_rho = floor_cost / dense.backbone_macs;
 	if (floor_cost > cap)
 		return STP_ERR_INVALID_ARG;
+	for (int i = 0; i < sp->ncalibration; i++)   /* the scale where every mask is dense */
+		d_max = fmax(d_max, 1.0 / sp->calibration[i]);
+	step = d_max / SCAN_STEPS;
 	for (int i = SCAN_STEPS; i >= 0; i--) {
-		lo = (double)i / SCAN_STEPS;
+		lo = i * step;
 		if (cost_at(s, lo, topk, dense.backbone_macs) <= cap)
 			break;
 	}
-	hi = lo + 1.0 / SCAN_STEPS;
-	for (int i = 0; i < BISECTION_STEPS && hi <= 1; i++) {
+	hi = lo + step;
+	for (int i = 0; i < BISECTION_STEPS && hi <= d_max; i++) {
 		const double mid = (lo + hi) / 2;
 		if (cost_at(s, mid, topk, dense.backbone_macs) <= cap)
 			lo = mid;

@@ -41,6 +41,11 @@ static enum stp_status build(struct stp_model *m, struct stp_st_file *file,
 	st = stp_net_build_resnet(&b, levels, &logits);
 	if (st != STP_OK)
 		return st;
+	if (m->arch.sparse.ncalibration && m->arch.sparse.ncalibration != m->plan.nmasks)
+		return stp_set_error(err, errlen, STP_ERR_FORMAT,
+				     "architecture: backbone.sparse.calibration holds %d densities; "
+				     "the network has %d masks", m->arch.sparse.ncalibration,
+				     m->plan.nmasks);
 	if (logits >= 0) {
 		st = stp_plan_add_output(&m->plan, logits, "logits");
 	} else if (m->arch.neck == STP_NECK_FPN) {

@@ -228,6 +228,29 @@ static void test_invalid(void)
 		expect(sb, "\"temperature\": 0.03", "\"temperature\": 0", F, "temperature");
 		expect(sb, ", \"temperature\": 0.03", "", F, "temperature is missing");
 		expect(sb, "\"variant\": \"b\"", "\"variant\": \"b\", \"extra\": 1", F, "unknown key");
+		expect(sb, "\"temperature\": 0.03", "\"temperature\": 0.03, \"calibration\": []", F,
+		       "calibration must be a list");
+		expect(sb, "\"temperature\": 0.03", "\"temperature\": 0.03, \"calibration\": 0.5", F,
+		       "calibration must be a list");
+		expect(sb, "\"temperature\": 0.03", "\"temperature\": 0.03, \"calibration\": [0.5, 0]",
+		       F, "calibration[1]");
+		expect(sb, "\"temperature\": 0.03", "\"temperature\": 0.03, \"calibration\": [1.5]",
+		       F, "calibration[0]");
+		{
+			char *cal = mutate(sb, "\"temperature\": 0.03",
+					   "\"temperature\": 0.03, \"calibration\": [1, 0.25]");
+			char *none = mutate(sb, "\"temperature\": 0.03",
+					    "\"temperature\": 0.03, \"calibration\": null");
+			st = stp_arch_parse(cal, &a, err, sizeof(err));
+			CHECK(st == STP_OK && a.sparse.ncalibration == 2 && a.sparse.calibration[0] == 1.0f &&
+			      a.sparse.calibration[1] == 0.25f, "calibration parses (%s)", err);
+			stp_arch_clear(&a);
+			st = stp_arch_parse(none, &a, err, sizeof(err));
+			CHECK(st == STP_OK && a.sparse.ncalibration == 0, "calibration null (%s)", err);
+			stp_arch_clear(&a);
+			free(cal);
+			free(none);
+		}
 		free(sb);
 		char *basic = mutate(resnet18, "\"sparse\": null",
 				     "\"sparse\": {\"kernel\": \"avgpool\", \"window\": 3, "

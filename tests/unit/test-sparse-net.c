@@ -5,7 +5,9 @@
  * mode stays within its cap (+2%), spends most of it, and refuses budgets
  * below the grid-only cost; seeded stochastic masks repeat across runs and
  * thread counts and change with the seed; the run report and the masks
- * agree; a session runs on another engine's pool with the same result. (Sparse networks against PyTorch: tests/golden.)
+ * agree; a session runs on another engine's pool with the same result; a
+ * calibrated model shares its budget in the calibration's proportions, and
+ * a calibration of the wrong length is refused at load. (Sparse networks against PyTorch: tests/golden.)
  */
 #include <string.h>
 
@@ -16,6 +18,15 @@
 static const char sparse_json[] =
 	"{\"kernel\": \"rbf\", \"window\": 7, \"grid_stride\": 5, \"variant\": \"b\", "
 	"\"blocks\": [[1], [1, 1], [1], [1]], \"temperature\": 0.03}";
+
+/* Masks 0-1 (layer1) calibrated dense, the rest at 0.25. */
+static const char calibrated_json[] =
+	"{\"kernel\": \"rbf\", \"window\": 7, \"grid_stride\": 5, \"variant\": \"b\", "
+	"\"blocks\": [[1], [1, 1], [1], [1]], \"temperature\": 0.03, "
+	"\"calibration\": [1, 1, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25]}";
+static const char miscalibrated_json[] =
+	"{\"kernel\": \"rbf\", \"window\": 7, \"grid_stride\": 5, \"variant\": \"b\", "
+	"\"blocks\": [[1], [1, 1], [1], [1]], \"temperature\": 0.03, \"calibration\": [1, 0.5]}";
 
 static const struct mb_arch arch = {
 	.bottleneck = 1, .layers = {1, 2, 1, 1}, .stem = 16, .widths = {32, 32, 64, 64},
@@ -240,6 +251,44 @@ int main(void)
 		stp_session_run_with(ps, x, h, w, NULL);
 		CHECK(stp_session_profile(ps, &prof) == 0, "no profile when off");
 		stp_session_destroy(ps);
+	}
+
+	/* Calibrated budget: layer1's masks (calibrated dense) keep more of
+	 * their cells than the others, still within the cap. */
+	{
+		json = mb_arch_json(&arch, calibrated_json);
+		mb_set(&sparse_m.architecture, json);
+		free(json);
+		stp_model *cal = load(e2, &sparse_m);
+		stp_session *cs;
+		struct stp_run_options bo = {0.75, STP_SAMPLING_DETERMINISTIC, 0};
+		double first, rest = 0, ratio;
+
+		stp_session_create(cal, &cs);
+		st = stp_session_run_with(cs, x, h, w, &bo);
+		stp_session_report(cs, &rep);
+		ratio = rep.backbone_macs / rep.dense_backbone_macs;
+		first = stp_session_mask_density(cs, 0);
+		for (int i = 2; i < rep.nmasks; i++)
+			rest += stp_session_mask_density(cs, i) / (rep.nmasks - 2);
+		CHECK(st == STP_OK && ratio <= 0.75 * 1.02 && ratio >= 0.75 * 0.85 && first > rest + 0.2,
+		      "calibrated budget 0.75: spent %.3f, layer1 density %.3f, the rest %.3f", ratio,
+		      first, rest);
+		stp_session_destroy(cs);
+		stp_model_destroy(cal);
+
+		size_t size;
+		unsigned char *bytes;
+		char msg[256];
+		stp_model *bad_model = NULL;
+		json = mb_arch_json(&arch, miscalibrated_json);
+		mb_set(&sparse_m.architecture, json);
+		free(json);
+		bytes = mb_encode(&sparse_m, &size);
+		st = stp_model_load_buffer(e2, bytes, size, &bad_model, msg, sizeof(msg));
+		free(bytes);
+		CHECK(st == STP_ERR_FORMAT && bad_model == NULL && strstr(msg, "calibration holds 2"),
+		      "a calibration of the wrong length is refused: %s", msg);
 	}
 
 	free(x);
