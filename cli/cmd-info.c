@@ -116,6 +116,27 @@ static int output_shape(const json_t *arch, const char *name, int h, int w, int 
 	return shape[2] > 0;
 }
 
+/* The sparse settings line (nothing for a dense backbone). */
+static void print_sparse(const json_t *sp)
+{
+	const json_t *cal = json_object_get(sp, "calibration");
+	double sum = 0;
+
+	if (!json_is_object(sp))
+		return;
+	printf("sparse       variant %s, %s kernel %lldx%lld, grid stride %lld; budget shares ",
+	       get_str(sp, "variant"), get_str(sp, "kernel"), get_int(sp, "window"),
+	       get_int(sp, "window"), get_int(sp, "grid_stride"));
+	if (json_array_size(cal) == 0) {
+		printf("equal (no calibration)\n");
+		return;
+	}
+	for (size_t i = 0; i < json_array_size(cal); i++)
+		sum += json_number_value(json_array_get(cal, i));
+	printf("calibrated (%zu masks, mean density %.3f)\n", json_array_size(cal),
+	       sum / (double)json_array_size(cal));
+}
+
 static void print_text(const char *path, const stp_model *model, const json_t *arch,
 		       const struct info_opts *o, const struct stp_cost *cost)
 {
@@ -137,6 +158,7 @@ static void print_text(const char *path, const stp_model *model, const json_t *a
 		printf(", stem %lld, widths ", get_int(bb, "stem_width"));
 		print_list(json_object_get(bb, "widths"), "-");
 		printf("\n");
+		print_sparse(json_object_get(bb, "sparse"));
 		if (json_is_object(neck)) {
 			printf("neck         %s, in ", get_str(neck, "kind"));
 			print_list(json_object_get(neck, "in_channels"), "-");

@@ -113,6 +113,11 @@ if run info-json 0 info "$model" --size 64x64 --json; then
 		expect "info does not print the backbone" grep -q '^backbone *resnet' "$tmp/out"
 	fi
 fi
+# the bundled default model: sparse, its budget shares calibrated on val images
+if run info-default 0 info "$top_srcdir/models/stipple-r18-detseg/1/model.stp"; then
+	expect "info of the default model: $(grep sparse "$tmp/out")" \
+		grep -q '^sparse *variant b, rbf kernel 7x7, grid stride 11; budget shares calibrated (16 masks' "$tmp/out"
+fi
 
 # ---- bench ------------------------------------------------------------------------------
 if run bench-json 0 bench "$model" --size 64x64 --threads 1 --runs 3 --warmup 1 --json; then
