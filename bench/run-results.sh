@@ -7,10 +7,10 @@
 #     training size, then short sides 256, 224, 192, 160): UNIFORM_MODEL
 #     (a model trained dense, without masks), or MODEL itself;
 #   - every extra model given (e.g. other lambdas, the deterministic
-#     variant, a dense model), with its trained masks.
+#     variant), with its trained masks, or at a budget (LABEL=MODEL@RHO).
 # Then bench/plot-results.py writes the table and the plot.
 #
-#   bench/run-results.sh BUILD_DIR TEST_DIR MODEL [LABEL=EXTRA_MODEL ...]
+#   bench/run-results.sh BUILD_DIR TEST_DIR MODEL [LABEL=EXTRA_MODEL[@RHO] ...]
 #
 # Output: docs/results.json, docs/results.md, docs/results.png.
 # Environment: THREADS (default 2), LIMIT (images, default all),
@@ -48,7 +48,11 @@ for side in 256 224 192 160; do
 done
 point uniform "training size" "$uniform" --budget dense
 for extra in "$@"; do
-	point model "${extra%%=*}" "${extra#*=}"
+	spec=${extra#*=}
+	case $spec in
+	*@*) point model "${extra%%=*}" "${spec%@*}" --budget "${spec##*@}" ;;
+	*) point model "${extra%%=*}" "$spec" ;;
+	esac
 done
 cp "$out" "$top/docs/results.json"
 "$py" "$top/bench/plot-results.py" "$top/docs/results.json" "$top/docs/results.png" >"$top/docs/results-table.md"
