@@ -37,6 +37,18 @@ static double conv_macs(const struct stp_conv *conv, int h, int w, int out_strid
 	       (double)(h / out_stride) * (double)(w / out_stride) * d;
 }
 
+/* The output stride of a sparse block's input: its output stride over the
+ * product of its convs' strides (the stride sits on conv2 of a bottleneck
+ * and on conv1 of a basic block). */
+static int block_input_stride(const struct stp_sparse_block *sb, int block_stride)
+{
+	int s = 1;
+
+	for (int j = 0; j < sb->nconvs; j++)
+		s *= stp_conv_get_desc(sb->conv[j])->sh;
+	return block_stride / s;
+}
+
 /* Official cost of a sparse block given its masks' densities (METHOD.md
  * section 6): each conv at its mask's density, mask convs and downsample
  * dense, and an interpolation of k*k*C*HW*d*(1-d) after conv1, after the
@@ -44,7 +56,7 @@ static double conv_macs(const struct stp_conv *conv, int h, int w, int out_strid
 double stp_cost_sparse_block(const struct stp_sparse_block *sb, int h, int w,
 				int block_stride, const double *density)
 {
-	const int in_stride = block_stride / stp_conv_get_desc(sb->conv[1])->sh;
+	const int in_stride = block_input_stride(sb, block_stride);
 	int stride = in_stride;
 	double macs = 0;
 
@@ -111,7 +123,7 @@ static void dense_offset_cost(const struct stp_arch *a, int h, int w, double *ma
 /* The dense cost of a sparse block: its convs and downsample, no masks. */
 double stp_cost_dense_block(const struct stp_sparse_block *sb, int h, int w, int block_stride)
 {
-	int stride = block_stride / stp_conv_get_desc(sb->conv[1])->sh;
+	int stride = block_input_stride(sb, block_stride);
 	double macs = sb->downsample ? conv_macs(sb->downsample, h, w, block_stride, 1) : 0;
 	for (int j = 0; j < sb->nconvs; j++) {
 		stride *= stp_conv_get_desc(sb->conv[j])->sh;

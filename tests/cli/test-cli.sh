@@ -113,6 +113,24 @@ if run info-json 0 info "$model" --size 64x64 --json; then
 		expect "info does not print the backbone" grep -q '^backbone *resnet' "$tmp/out"
 	fi
 fi
+# The official backbone cost of ResNet-18 at 224x224 is 1.8136 GMACs
+# (torchvision's 1.81), dense or sparse: a basic block strides in conv1, a
+# bottleneck in conv2, and a sparse block's cost must follow either.
+if PYTHONPATH=$top_srcdir/train "$PYTHON_TORCH" -c '
+import sys
+from stipple_train import export
+for arch in ("resnet18", "sparse-resnet18"):
+    export.main(["--arch", arch, "--random-init", "-o", "%s/cost-%s.stp" % (sys.argv[1], arch)])
+' "$tmp" >"$tmp/export.log" 2>&1; then
+	for arch in resnet18 sparse-resnet18; do
+		if run "info-cost-$arch" 0 info "$tmp/cost-$arch.stp" --size 224x224 --json; then
+			expect "$arch at 224x224: $(cat "$tmp/out")" json_check "$tmp/out" \
+				'abs(d["backbone_gmacs"] - 1.813561344) < 1e-9'
+		fi
+	done
+else
+	fail "exporting ResNet-18s for the cost check: $(tail -3 "$tmp/export.log")"
+fi
 # the bundled default model: sparse, its budget shares calibrated on val images
 if run info-default 0 info "$top_srcdir/models/stipple-r18-detseg/1/model.stp"; then
 	expect "info of the default model: $(grep sparse "$tmp/out")" \
