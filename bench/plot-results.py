@@ -16,7 +16,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-STYLE = {"budget": ("o-", "budget knob (one model)"), "uniform": ("s--", "uniform sampling (input size)"),
+STYLE = {"budget": ("o-", "budget knob (one model)"),
+         "budget_equal": ("o:", "budget knob, equal shares"),
+         "uniform": ("s--", "uniform sampling (input size)"),
          "trained": ("*", "trained masks"), "model": ("^", "other models")}
 
 

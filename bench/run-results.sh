@@ -2,7 +2,9 @@
 # run-results.sh - the accuracy / cost / latency points of docs/results.md,
 # all measured by `stipple eval` (C) on one test split:
 #   - the budget knob of one trained sparse model: rho = 1 (dense), 0.75, 0.5,
-#     0.35, 0.25, and auto (its trained masks);
+#     0.35, 0.25, and auto (its trained masks); with EQUAL_SHARES_MODEL (the
+#     same model without its calibration) the knob again with one density
+#     for every mask;
 #   - uniform sampling: a model run densely at lower input sizes (its
 #     training size, then short sides 256, 224, 192, 160): UNIFORM_MODEL
 #     (a model trained dense, without masks), or MODEL itself;
@@ -14,7 +16,7 @@
 #
 # Output: docs/results.json, docs/results.md, docs/results.png.
 # Environment: THREADS (default 2), LIMIT (images, default all),
-# UNIFORM_MODEL (default MODEL).
+# UNIFORM_MODEL (default MODEL), EQUAL_SHARES_MODEL (default none).
 set -eu
 build=$1 data=$2 model=$3
 shift 3
@@ -39,6 +41,11 @@ for rho in dense 0.75 0.5 0.35 0.25; do
 	point budget "rho=$rho" "$model" --budget "$rho"
 done
 point trained "trained masks" "$model"
+if [ -n "${EQUAL_SHARES_MODEL:-}" ]; then
+	for rho in 0.75 0.5 0.35 0.25; do
+		point budget_equal "rho=$rho" "$EQUAL_SHARES_MODEL" --budget "$rho"
+	done
+fi
 uniform=${UNIFORM_MODEL:-$model}
 for side in 256 224 192 160; do
 	cp "$uniform" "$tmp/side.stp"
