@@ -10,8 +10,9 @@
  * pixel depends on its own coordinates only, so the crop is identical),
  * that crop resized to the original h x w, and the argmax over classes
  * (ties: the lowest class). Both resizes use PyTorch's arithmetic
- * (stp_bilinear_taps). The second resize and the argmax run together per
- * output row, so the full-size K-channel logits are never stored.
+ * (stp_bilinear_taps), the column taps computed once per image. The second
+ * resize and the argmax run together per output row, so the full-size
+ * K-channel logits are never stored.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,11 +26,19 @@ struct stp_segment_head {
 	int classes;      /* K = num_classes + 1 */
 };
 
+/* The two source columns of an output column and the second one's weight. */
+struct column_tap {
+	int x0, x1;
+	float w1;
+};
+
 struct stp_segment_state {
 	float *crop;      /* rh x rw x K: the logits at the resized image's size */
 	size_t crop_floats;
 	uint8_t *labels;  /* h x w */
 	size_t label_bytes;
+	struct column_tap *crop_taps, *label_taps;  /* rw and w of them */
+	size_t crop_tap_count, label_tap_count;
 };
 
 enum stp_status stp_segment_head_build(struct stp_net_builder *b,
@@ -88,7 +97,15 @@ struct segment_job {
 	float *crop;
 	uint8_t *labels;
 	int classes;
+	const struct column_tap *crop_taps, *label_taps;
 };
+
+/* The taps of n output columns resized from in_size columns at scale. */
+static void column_taps(int n, float scale, int in_size, struct column_tap *taps)
+{
+	for (int x = 0; x < n; x++)
+		stp_bilinear_taps(x, scale, in_size, &taps[x].x0, &taps[x].x1, &taps[x].w1);
+}
 
 /* Rows of the rh x rw crop of the logits resized to ph x pw. */
 static void crop_row(void *ctx, size_t task, int thread)
@@ -96,7 +113,7 @@ static void crop_row(void *ctx, size_t task, int thread)
 	const struct segment_job *job = ctx;
 	const struct stp_tensor *in = &job->logits;
 	const int k = job->classes, oy = (int)task;
-	const float sh = (float)in->h / (float)job->g->ph, sw = (float)in->w / (float)job->g->pw;
+	const float sh = (float)in->h / (float)job->g->ph;
 	const size_t row = (size_t)in->w * in->c_stride;
 	float *out = job->crop + (size_t)oy * job->g->rw * k;
 	int iy0, iy1;
@@ -105,11 +122,10 @@ static void crop_row(void *ctx, size_t task, int thread)
 
 	stp_bilinear_taps(oy, sh, in->h, &iy0, &iy1, &h1);
 	for (int ox = 0; ox < job->g->rw; ox++) {
+		const int ix0 = job->crop_taps[ox].x0, ix1 = job->crop_taps[ox].x1;
+		const float w1 = job->crop_taps[ox].w1;
 		const float *a, *b;
-		int ix0, ix1;
-		float w1;
 
-		stp_bilinear_taps(ox, sw, in->w, &ix0, &ix1, &w1);
 		a = in->data + (size_t)iy0 * row;
 		b = in->data + (size_t)iy1 * row;
 		for (int c = 0; c < k; c++) {
@@ -127,7 +143,7 @@ static void label_row(void *ctx, size_t task, int thread)
 	const struct segment_job *job = ctx;
 	const struct stp_image_geometry *g = job->g;
 	const int k = job->classes, oy = (int)task;
-	const float sh = (float)g->rh / (float)g->h, sw = (float)g->rw / (float)g->w;
+	const float sh = (float)g->rh / (float)g->h;
 	const size_t row = (size_t)g->rw * k;
 	uint8_t *out = job->labels + (size_t)oy * g->w;
 	int iy0, iy1;
@@ -137,10 +153,11 @@ static void label_row(void *ctx, size_t task, int thread)
 	stp_bilinear_taps(oy, sh, g->rh, &iy0, &iy1, &h1);
 	for (int ox = 0; ox < g->w; ox++) {
 		const float *a = job->crop + (size_t)iy0 * row, *b = job->crop + (size_t)iy1 * row;
-		float best = 0, w1;
-		int ix0, ix1, label = 0;
+		const int ix0 = job->label_taps[ox].x0, ix1 = job->label_taps[ox].x1;
+		const float w1 = job->label_taps[ox].w1;
+		float best = 0;
+		int label = 0;
 
-		stp_bilinear_taps(ox, sw, g->rw, &ix0, &ix1, &w1);
 		for (int c = 0; c < k; c++) {
 			const size_t o0 = (size_t)ix0 * k + c, o1 = (size_t)ix1 * k + c;
 			const float v = (a[o0] * (1.0f - w1) + a[o1] * w1) * (1.0f - h1) +
@@ -187,10 +204,16 @@ enum stp_status stp_segment_head_run(const struct stp_segment_head *head,
 	}
 	if (reserve((void **)&st->crop, &st->crop_floats, (size_t)g->rh * g->rw * head->classes,
 		    sizeof(float)) ||
-	    reserve((void **)&st->labels, &st->label_bytes, (size_t)g->h * g->w, 1))
+	    reserve((void **)&st->labels, &st->label_bytes, (size_t)g->h * g->w, 1) ||
+	    reserve((void **)&st->crop_taps, &st->crop_tap_count, (size_t)g->rw,
+		    sizeof(struct column_tap)) ||
+	    reserve((void **)&st->label_taps, &st->label_tap_count, (size_t)g->w,
+		    sizeof(struct column_tap)))
 		return STP_ERR_NOMEM;
 	job = (struct segment_job){g, stp_session_value(s, head->logits), st->crop, st->labels,
-				   head->classes};
+				   head->classes, st->crop_taps, st->label_taps};
+	column_taps(g->rw, (float)job.logits.w / (float)g->pw, job.logits.w, st->crop_taps);
+	column_taps(g->w, (float)g->rw / (float)g->w, g->rw, st->label_taps);
 	stp_threadpool_parallel_for(pool, (size_t)g->rh, crop_row, &job);
 	stp_threadpool_parallel_for(pool, (size_t)g->h, label_row, &job);
 	return STP_OK;
@@ -207,5 +230,7 @@ void stp_segment_state_destroy(struct stp_segment_state *state)
 		return;
 	free(state->crop);
 	free(state->labels);
+	free(state->crop_taps);
+	free(state->label_taps);
 	free(state);
 }
