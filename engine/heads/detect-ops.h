@@ -45,15 +45,16 @@ struct stp_box stp_box_clip(struct stp_box b, float height, float width);
 /* Greedy NMS over the boxes order[0..n) (already by descending score):
  * keeps a box not yet suppressed, suppresses every later one with IoU >
  * thresh. Writes the kept entries of order into keep, in order; returns
- * their count. suppressed: n bytes of scratch. */
+ * their count. Scratch: suppressed n bytes, coords 5n floats. */
 size_t stp_nms_sorted(const struct stp_box *boxes, const uint32_t *order, size_t n,
-		      float thresh, uint32_t *keep, uint8_t *suppressed);
+		      float thresh, uint32_t *keep, uint8_t *suppressed, float *coords);
 
 /* NMS per category: boxes 0..n with score[i] and category[i] in
  * [0, ncategories). Each category's boxes in input order, sorted by score
  * (stable), greedy NMS; the union of the kept indices by score descending,
- * ties by ascending index, into keep. Returns its count. scratch: 4n uint32
- * + n bytes (see detect-ops.c). */
+ * ties by ascending index, into keep. Returns its count. scratch: 9n
+ * 32-bit words (4n indices, then 5n floats for stp_nms_sorted); flags: n
+ * bytes. */
 size_t stp_batched_nms(const struct stp_box *boxes, const float *score, const int *category,
 		       size_t n, int ncategories, float thresh, uint32_t *keep,
 		       uint32_t *scratch, uint8_t *flags);

@@ -76,7 +76,7 @@ static long proposals(const struct stp_detect_head *h, const struct stp_session 
 			maxn = (size_t)o.h * o.w * a;
 	}
 	if (GROW(st, 0, objectness, maxn) || GROW(st, 1, work_v, maxn) ||
-	    GROW(st, 2, top, maxn) || GROW(st, 3, scratch, 4 * (maxn > (size_t)c->rpn_nlevels *
+	    GROW(st, 2, top, maxn) || GROW(st, 3, scratch, 9 * (maxn > (size_t)c->rpn_nlevels *
 								c->pre_nms_top_n ? maxn :
 								(size_t)c->rpn_nlevels * c->pre_nms_top_n)) ||
 	    GROW(st, 4, cand, (size_t)c->rpn_nlevels * c->pre_nms_top_n) ||
@@ -205,7 +205,7 @@ static int postprocess(const struct stp_detect_head *h, const struct stp_image_g
 
 	if (GROW(st, 4, cand, most) || GROW(st, 5, cand_score, most) ||
 	    GROW(st, 6, cand_cat, most) || GROW(st, 7, keep, most) ||
-	    GROW(st, 8, flags, most) || GROW(st, 3, scratch, 4 * most) ||
+	    GROW(st, 8, flags, most) || GROW(st, 3, scratch, 9 * most) ||
 	    GROW(st, 16, probs, (size_t)k) || GROW(st, 17, dets, (size_t)c->detections_per_img))
 		return -1;
 	for (size_t r = 0; r < n; r++) {

@@ -107,8 +107,9 @@ static void test_nms(void)
 	const struct stp_box b[4] = {{0, 0, 2, 2}, {0, 0, 2, 1}, {0, 0, 2, 2}, {5, 5, 6, 6}};
 	const float score[4] = {0.9f, 0.8f, 0.9f, 0.1f};
 	const int cat[4] = {0, 0, 1, 0};
-	uint32_t order[4], keep[4], scratch[16], tmp[4];
+	uint32_t order[4], keep[4], scratch[36], tmp[4];
 	uint8_t flags[4];
+	float coords[20];
 	size_t n;
 
 	for (int i = 0; i < 4; i++)
@@ -116,10 +117,10 @@ static void test_nms(void)
 	stp_sort_desc(score, order, 4, tmp);
 	CHECK(order[0] == 0 && order[1] == 2 && order[2] == 1 && order[3] == 3,
 	      "equal scores keep index order");
-	n = stp_nms_sorted(b, order, 4, 0.5f, keep, flags);
+	n = stp_nms_sorted(b, order, 4, 0.5f, keep, flags, coords);
 	CHECK(n == 3 && keep[0] == 0 && keep[1] == 1 && keep[2] == 3,
 	      "2 suppressed by 0 (IoU 1), 1 kept (IoU 0.5 is not > 0.5): n %zu", n);
-	n = stp_nms_sorted(b, order, 4, 0.49f, keep, flags);
+	n = stp_nms_sorted(b, order, 4, 0.49f, keep, flags, coords);
 	CHECK(n == 2 && keep[0] == 0 && keep[1] == 3, "IoU 0.5 > 0.49 suppresses");
 	n = stp_batched_nms(b, score, cat, 4, 2, 0.5f, keep, scratch, flags);
 	CHECK(n == 4 && keep[0] == 0 && keep[1] == 2 && keep[2] == 1 && keep[3] == 3,
@@ -171,8 +172,9 @@ static void test_nms_random(void)
 	struct stp_box b[N];
 	float score[N];
 	int cat[N];
-	uint32_t order[N], keep[N], ref[N], scratch[4 * N], tmp[N];
+	uint32_t order[N], keep[N], ref[N], scratch[9 * N], tmp[N];
 	uint8_t flags[N], kept[N], all[N];
+	float coords[5 * N];
 
 	for (int trial = 0; trial < 200; trial++) {
 		/* boxes on a 2-pixel grid and 8 score levels: IoUs exactly at
@@ -191,7 +193,7 @@ static void test_nms_random(void)
 			order[i] = (uint32_t)i;
 		}
 		stp_sort_desc(score, order, n, tmp);
-		got = stp_nms_sorted(b, order, n, thresh, keep, flags);
+		got = stp_nms_sorted(b, order, n, thresh, keep, flags, coords);
 		naive_nms(b, score, cat, 0, n, thresh, kept);
 		naive_order(score, order, n);
 		for (size_t i = 0; i < n; i++)
