@@ -17,44 +17,15 @@
 # (task_golden.py); the engine runs the calibrated file. compare_task.py
 # decides (same labels and order, boxes within 1e-3 relative, scores 1e-4).
 #
-# Environment (set by make check): top_srcdir, top_builddir, PYTHON_TORCH.
+# Environment (set by make check): top_srcdir, top_builddir, PYTHON_TORCH;
+# the setup is golden-env.sh's.
 # Exit: 0 pass, 1 a comparison failed, 77 no torch, 99 harness error.
 
-srcdir=${top_srcdir:-$(dirname "$0")/../..}
-builddir=${top_builddir:-.}
-py=${PYTHON_TORCH:-/usr/bin/python3}
-stipple=$builddir/stipple
-
-if ! "$py" -c 'import torch' >/dev/null 2>&1; then
-	echo "SKIP: $py cannot import torch"
-	exit 77
-fi
-[ -x "$stipple" ] || { echo "HARNESS ERROR: $stipple not built"; exit 99; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/stipple-detect-golden.XXXXXX") || exit 99
-trap 'rm -rf "$tmp"' EXIT
-PYTHONPATH=$srcdir/train${PYTHONPATH:+:$PYTHONPATH}
-OMP_NUM_THREADS=2
-export PYTHONPATH OMP_NUM_THREADS
-failed=0
-
-harness_error() {
-	echo "HARNESS ERROR: $*"
-	exit 99
-}
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/golden/golden-env.sh"
+golden_setup detect-golden
 
 # Fixture images: noise with a few flat rectangles.
-"$py" - "$tmp" <<'PY' || harness_error "cannot draw the fixtures"
-import sys
-import numpy as np
-from PIL import Image
-rng = np.random.default_rng(11)
-for name, (h, w) in (("small", (57, 83)), ("tall", (410, 190)), ("wide", (150, 400))):
-    a = (rng.random((h, w, 3)) * 255).astype(np.uint8)
-    for _ in range(4):
-        y, x = rng.integers(0, h // 2), rng.integers(0, w // 2)
-        a[y:y + h // 3, x:x + w // 3] = rng.integers(0, 256, 3)
-    Image.fromarray(a).save("%s/%s.png" % (sys.argv[1], name))
-PY
+draw_fixtures 11 small:57x83 tall:410x190 wide:150x400
 
 # spread MODEL IMAGE: the classifier spread described above, in place.
 spread() {

@@ -12,44 +12,15 @@
 # each image first (task_golden.py), so float32 rounding cannot flip a mask
 # cell; the engine runs the calibrated file. compare_task.py decides.
 #
-# Environment (set by make check): top_srcdir, top_builddir, PYTHON_TORCH.
+# Environment (set by make check): top_srcdir, top_builddir, PYTHON_TORCH;
+# the setup is golden-env.sh's.
 # Exit: 0 pass, 1 a comparison failed, 77 no torch, 99 harness error.
 
-srcdir=${top_srcdir:-$(dirname "$0")/../..}
-builddir=${top_builddir:-.}
-py=${PYTHON_TORCH:-/usr/bin/python3}
-stipple=$builddir/stipple
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/golden/golden-env.sh"
+golden_setup task-golden
 
-if ! "$py" -c 'import torch' >/dev/null 2>&1; then
-	echo "SKIP: $py cannot import torch"
-	exit 77
-fi
-[ -x "$stipple" ] || { echo "HARNESS ERROR: $stipple not built"; exit 99; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/stipple-task-golden.XXXXXX") || exit 99
-trap 'rm -rf "$tmp"' EXIT
-PYTHONPATH=$srcdir/train${PYTHONPATH:+:$PYTHONPATH}
-OMP_NUM_THREADS=2
-export PYTHONPATH OMP_NUM_THREADS
-failed=0
-
-harness_error() {
-	echo "HARNESS ERROR: $*"
-	exit 99
-}
-
-# Fixture images: noise with a few flat rectangles, two aspect ratios.
-"$py" - "$tmp" <<'PY' || harness_error "cannot draw the fixtures"
-import sys
-import numpy as np
-from PIL import Image
-rng = np.random.default_rng(5)
-for name, (h, w) in (("wide", (90, 130)), ("tall", (300, 170))):
-    a = (rng.random((h, w, 3)) * 255).astype(np.uint8)
-    for _ in range(4):
-        y, x = rng.integers(0, h // 2), rng.integers(0, w // 2)
-        a[y:y + h // 3, x:x + w // 3] = rng.integers(0, 256, 3)
-    Image.fromarray(a).save("%s/%s.png" % (sys.argv[1], name))
-PY
+# Fixture images: noise with a few flat rectangles.
+draw_fixtures 5 wide:90x130 tall:300x170
 
 # model: arch seed; each carries both heads
 for spec in "resnet18-fpn-detseg 3" "sparse-resnet18-fpn-detseg 4"; do
