@@ -4,6 +4,7 @@
  * and include this file under their own target flags; the compiler
  * vectorises the channel loops for each). Contract in kernels.h.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -18,6 +19,8 @@
 #endif
 
 #ifdef GATHER_LANES
+#include <immintrin.h>
+
 #define GATHER_BLOCK (4 * GATHER_LANES)
 typedef float gather_vec __attribute__((vector_size(4 * GATHER_LANES)));
 typedef int gather_ivec __attribute__((vector_size(4 * GATHER_LANES)));
@@ -26,6 +29,12 @@ typedef int gather_ivec __attribute__((vector_size(4 * GATHER_LANES)));
 #define GATHER_MUL(v, w, p) do { gather_vec t_; memcpy(&t_, (p), sizeof(t_)); (v) = (w) * t_; } while (0)
 #define GATHER_FMA(v, w, p) do { gather_vec t_; memcpy(&t_, (p), sizeof(t_)); (v) = (v) + (w) * t_; } while (0)
 #define GATHER_ADD(v, p) do { gather_vec t_; memcpy(&t_, (p), sizeof(t_)); (v) = (v) + t_; } while (0)
+/* A non-temporal store of v at p, which is aligned to the vector. */
+#if GATHER_LANES == 16
+#define GATHER_STREAM_STORE(p, v) _mm512_stream_ps((p), (__m512)(v))
+#else
+#define GATHER_STREAM_STORE(p, v) _mm256_stream_ps((p), (__m256)(v))
+#endif
 /* max(v, 0) as the scalar code's v > 0 ? v : 0 (NaN and -0 give +0). */
 #define GATHER_RELU(v) ((v) = (gather_vec)((gather_ivec)(v) & (gather_ivec)((v) > 0.0f)))
 
@@ -34,7 +43,7 @@ typedef int gather_ivec __attribute__((vector_size(4 * GATHER_LANES)));
  * gather_span in the same order, without a pass over dst per source. */
 static inline void gather_block(size_t c0, size_t n, const float *const *src,
 				const float *weight, const float *restrict bias,
-				const float *restrict residual, int relu, float *restrict dst)
+				const float *restrict residual, unsigned flags, float *restrict dst)
 {
 	const gather_vec zero = {0};
 	gather_vec a0 = zero, a1 = zero, a2 = zero, a3 = zero;
@@ -67,23 +76,36 @@ static inline void gather_block(size_t c0, size_t n, const float *const *src,
 		GATHER_ADD(a2, residual + c0 + 2 * GATHER_LANES);
 		GATHER_ADD(a3, residual + c0 + 3 * GATHER_LANES);
 	}
-	if (relu) {
+	if (flags & STP_GATHER_RELU) {
 		GATHER_RELU(a0);
 		GATHER_RELU(a1);
 		GATHER_RELU(a2);
 		GATHER_RELU(a3);
 	}
-	memcpy(dst + c0, &a0, sizeof(a0));
-	memcpy(dst + c0 + GATHER_LANES, &a1, sizeof(a1));
-	memcpy(dst + c0 + 2 * GATHER_LANES, &a2, sizeof(a2));
-	memcpy(dst + c0 + 3 * GATHER_LANES, &a3, sizeof(a3));
+	if ((flags & STP_GATHER_STREAM) && ((uintptr_t)(dst + c0) & (sizeof(a0) - 1)) == 0) {
+		GATHER_STREAM_STORE(dst + c0, a0);
+		GATHER_STREAM_STORE(dst + c0 + GATHER_LANES, a1);
+		GATHER_STREAM_STORE(dst + c0 + 2 * GATHER_LANES, a2);
+		GATHER_STREAM_STORE(dst + c0 + 3 * GATHER_LANES, a3);
+	} else {
+		memcpy(dst + c0, &a0, sizeof(a0));
+		memcpy(dst + c0 + GATHER_LANES, &a1, sizeof(a1));
+		memcpy(dst + c0 + 2 * GATHER_LANES, &a2, sizeof(a2));
+		memcpy(dst + c0 + 3 * GATHER_LANES, &a3, sizeof(a3));
+	}
 }
+#endif
+
+#ifdef GATHER_BLOCK
+#define GATHER_STREAMS 1
+#else
+#define GATHER_STREAMS 0
 #endif
 
 /* Channels [c0, c) of any width, pass by pass over dst. */
 static void gather_span(size_t c0, size_t c, size_t n, const float *const *src,
 			const float *weight, const float *restrict bias,
-			const float *restrict residual, int relu, float *restrict dst)
+			const float *restrict residual, unsigned flags, float *restrict dst)
 {
 	if (n == 0) {
 		memset(dst + c0, 0, (c - c0) * sizeof(float));
@@ -105,18 +127,20 @@ static void gather_span(size_t c0, size_t c, size_t n, const float *const *src,
 	if (residual)
 		for (size_t ch = c0; ch < c; ch++)
 			dst[ch] += residual[ch];
-	if (relu)
+	if (flags & STP_GATHER_RELU)
 		for (size_t ch = c0; ch < c; ch++)
 			dst[ch] = dst[ch] > 0.0f ? dst[ch] : 0.0f;
 }
 
 void STP_GATHER_NAME(size_t c, size_t n, const float *const *src, const float *weight,
-		     const float *restrict bias, const float *restrict residual, int relu,
+		     const float *restrict bias, const float *restrict residual, unsigned flags,
 		     float *restrict dst)
 {
 	size_t c0 = 0;
 
-	if (n == 1 && weight[0] == 1.0f) {
+	/* Streaming stores are made by the register blocks, which compute the
+	 * copy below with the same operations (1 * v is v). */
+	if (n == 1 && weight[0] == 1.0f && !(GATHER_STREAMS && (flags & STP_GATHER_STREAM))) {
 		/* A sampled cell copied through (most cells of a block's last
 		 * pass): one pass instead of four, the same operations. */
 		const float *restrict s0 = src[0];
@@ -126,7 +150,7 @@ void STP_GATHER_NAME(size_t c, size_t n, const float *const *src, const float *w
 				v += bias[ch];
 			if (residual)
 				v += residual[ch];
-			if (relu)
+			if (flags & STP_GATHER_RELU)
 				v = v > 0.0f ? v : 0.0f;
 			dst[ch] = v;
 		}
@@ -134,8 +158,8 @@ void STP_GATHER_NAME(size_t c, size_t n, const float *const *src, const float *w
 	}
 #ifdef GATHER_BLOCK
 	for (; c0 + GATHER_BLOCK <= c; c0 += GATHER_BLOCK)
-		gather_block(c0, n, src, weight, bias, residual, relu, dst);
+		gather_block(c0, n, src, weight, bias, residual, flags, dst);
 #endif
 	if (c0 < c)
-		gather_span(c0, c, n, src, weight, bias, residual, relu, dst);
+		gather_span(c0, c, n, src, weight, bias, residual, flags, dst);
 }

@@ -42,8 +42,10 @@
 /*
  * GATHER computes one output row of a weighted sum of rows (interpolation):
  *   dst[ch] = sum_{j < n} weight[j] * src[j][ch] (+ bias[ch]) (+ residual[ch]),
- *   then ReLU if relu; for ch < c. n == 0 gives zeros (before bias etc.).
- * bias and residual may be NULL. dst never aliases a source.
+ *   then ReLU if flags & RELU; for ch < c. n == 0 gives zeros (before bias
+ *   etc.). bias and residual may be NULL. dst never aliases a source. With
+ *   flags & STREAM a kernel may store dst with non-temporal stores (the same
+ *   values).
  */
 #ifndef STP_KERNELS_H
 #define STP_KERNELS_H
@@ -55,6 +57,12 @@
 #define STP_IGEMM_RELU 1u
 #define STP_IGEMM_ACCUMULATE 2u
 #define STP_IGEMM_STREAM 4u      /* a hint: the output will not be re-read soon */
+#define STP_GATHER_RELU 1u
+#define STP_GATHER_STREAM 2u     /* a hint, as STP_IGEMM_STREAM */
+
+/* Outputs larger than this are stored around the caches (the next layer
+ * would find them evicted anyway); smaller ones stay for it. */
+#define STP_STREAM_OUTPUT_BYTES ((size_t)16 << 20)
 
 typedef void (*stp_igemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, size_t ks,
 				     const float *const *a, size_t a_offset,
@@ -73,7 +81,7 @@ typedef void (*stp_dotconv_ukernel_fn)(size_t mr, size_t nc, size_t kc, size_t k
 
 typedef void (*stp_gather_ukernel_fn)(size_t c, size_t n, const float *const *src,
 				      const float *weight, const float *bias,
-				      const float *residual, int relu, float *dst);
+				      const float *residual, unsigned flags, float *dst);
 
 #define STP_DOTCONV_MR 8
 #define STP_DOTCONV_MAX_NC 4
@@ -107,7 +115,7 @@ void stp_f32_dotconv_ukernel_8xN__avx512(size_t, size_t, size_t, size_t,
 
 #define STP_DECLARE_GATHER(name)                                                \
 	void name(size_t, size_t, const float *const *, const float *, const float *, \
-		  const float *, int, float *)
+		  const float *, unsigned, float *)
 STP_DECLARE_GATHER(stp_f32_gather_ukernel__scalar);
 STP_DECLARE_GATHER(stp_f32_gather_ukernel__avx2);
 STP_DECLARE_GATHER(stp_f32_gather_ukernel__avx512);

@@ -188,9 +188,6 @@ size_t stp_conv_zero_floats(const struct stp_conv *conv)
  * SLICE_ROWS x NR floats (64 KiB at NR = 64), stay in L1/L2 while every
  * tile of the chunk uses them. */
 #define SLICE_ROWS 256
-/* Outputs larger than this are stored around the caches (the next layer
- * would find them evicted anyway); smaller ones stay for it. */
-#define STREAM_OUTPUT_BYTES ((size_t)16 << 20)
 
 struct igemm_job {
 	const struct stp_conv *conv;
@@ -354,7 +351,7 @@ void stp_conv_run(const struct stp_conv *conv, const struct stp_tensor *in,
 	weight_bytes = job.nblocks_total * conv->block_floats * sizeof(float);
 	input_bytes = npixels * (size_t)d->cin * sizeof(float);
 	job.block_major = weight_bytes > input_bytes;
-	job.stream = npixels * (size_t)d->cout * sizeof(float) > STREAM_OUTPUT_BYTES;
+	job.stream = npixels * (size_t)d->cout * sizeof(float) > STP_STREAM_OUTPUT_BYTES;
 
 	job.scratch_per_thread = job.tiles_per_chunk * (conv->ks + 2) * mr;
 	job.scratch = malloc(threads * job.scratch_per_thread * sizeof(float *));

@@ -8,7 +8,8 @@
  * the reference). The GATHER micro-kernel then runs over that list at once
  * (vectorised over channels for the engine's ISA) with the bias / residual
  * / ReLU epilogue fused. Tasks are chunks of targets; no per-target state
- * outlives its gather, so nothing is stored between the two steps.
+ * outlives its gather, so nothing is stored between the two steps. A whole
+ * output larger than the caches is written with streaming stores.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -37,7 +38,7 @@ struct interp_job {
 	const struct stp_tensor *in, *residual;
 	struct stp_tensor *out;
 	const float *bias;
-	int relu;
+	unsigned flags;             /* STP_GATHER_* */
 	stp_gather_ukernel_fn gather;
 };
 
@@ -102,7 +103,7 @@ static void interp_task(void *ctx, size_t task, int thread)
 		const size_t n = target_sources(job, p, src, wt);
 
 		job->gather(c, n, src, wt, job->bias,
-			    res ? res->data + (size_t)p * res->c_stride : NULL, job->relu,
+			    res ? res->data + (size_t)p * res->c_stride : NULL, job->flags,
 			    out->data + (size_t)p * out->c_stride);
 	}
 }
@@ -112,9 +113,12 @@ void stp_interp_apply(const struct stp_interp_kernel *kernel, const uint8_t *mas
 		      struct stp_tensor *out, const float *bias, const struct stp_tensor *residual,
 		      int relu, stp_gather_ukernel_fn gather, struct stp_threadpool *pool)
 {
-	struct interp_job job = {kernel, mask, targets, ntargets, in, residual, out, bias, relu,
-				 gather};
+	struct interp_job job = {kernel, mask, targets, ntargets, in, residual, out, bias,
+				 relu ? STP_GATHER_RELU : 0u, gather};
 
+	/* A whole large output (a block's last pass) goes around the caches. */
+	if (!targets && ntargets * (size_t)out->c_stride * sizeof(float) > STP_STREAM_OUTPUT_BYTES)
+		job.flags |= STP_GATHER_STREAM;
 	stp_threadpool_parallel_for(pool, (ntargets + TARGETS_PER_TASK - 1) / TARGETS_PER_TASK,
 				    interp_task, &job);
 }

@@ -3,7 +3,9 @@
  * references: mask sampling (grid prior, deterministic and seeded
  * stochastic modes, noise statistics) and interpolation plans (the module's
  * formula evaluated densely, with grid-only, all-one, single-cell, random
- * and blocky masks, odd sizes, RBF and arbitrary kernels, fused epilogue).
+ * and blocky masks, odd sizes, RBF and arbitrary kernels, fused epilogue;
+ * an output large enough to be written with streaming stores), and the
+ * GATHER kernels' streaming stores against their plain ones.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +210,70 @@ static void test_interp(struct stp_threadpool *pool, stp_gather_ukernel_fn gathe
 	}
 }
 
+/* The STREAM hint changes how dst is stored, never what: every channel
+ * count (register blocks and tail), source count (none, a copy-through,
+ * several) and alignment of dst gives the same bits as without it. */
+static void test_gather_stream(stp_gather_ukernel_fn gather, const char *isa)
+{
+	const size_t cs[] = {16, 64, 150, 256};
+	float *src_rows = malloc(5 * 256 * sizeof(float)), *res = malloc(256 * sizeof(float));
+	float *bias = malloc(256 * sizeof(float)), *plain = malloc(256 * sizeof(float));
+	float *stream = aligned_alloc(64, 320 * sizeof(float));
+	const float *src[5];
+	float wt[5];
+	for (int j = 0; j < 5; j++) {
+		src[j] = src_rows + j * 256;
+		wt[j] = j ? test_randf(&rng) : 1.0f;
+	}
+	for (size_t i = 0; i < 5 * 256; i++)
+		src_rows[i] = test_randf(&rng);
+	for (size_t i = 0; i < 256; i++) {
+		res[i] = test_randf(&rng);
+		bias[i] = test_randf(&rng);
+	}
+	for (size_t ci = 0; ci < sizeof(cs) / sizeof(cs[0]); ci++)
+		for (size_t n = 0; n <= 5; n += n == 1 ? 4 : 1)
+			for (size_t offset = 0; offset <= 1; offset++) {
+				const size_t c = cs[ci];
+				float *dst = stream + offset;
+				gather(c, n, src, wt, bias, res, STP_GATHER_RELU, plain);
+				gather(c, n, src, wt, bias, res, STP_GATHER_RELU | STP_GATHER_STREAM, dst);
+				CHECK(!memcmp(plain, dst, c * sizeof(float)),
+				      "%s gather, streaming stores: c %zu, %zu sources, dst offset %zu",
+				      isa, c, n, offset);
+			}
+	free(src_rows); free(res); free(bias); free(plain); free(stream);
+}
+
+/* An output larger than STP_STREAM_OUTPUT_BYTES, which the module writes
+ * with streaming stores, against the reference. */
+static void test_interp_large(struct stp_threadpool *pool, stp_gather_ukernel_fn gather,
+			      const char *isa)
+{
+	const int h = 48, w = 96, c = 1000;
+	const size_t n = (size_t)h * w * c;
+	float *f = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float));
+	float *out = aligned_alloc(64, n * sizeof(float)), *res = malloc(n * sizeof(float));
+	float *bias = calloc(c, sizeof(float));
+	uint8_t *m = malloc((size_t)h * w);
+	struct stp_interp_kernel k;
+	if (n * sizeof(float) <= STP_STREAM_OUTPUT_BYTES)
+		HARNESS_ERROR("the large case is not larger than the streaming threshold");
+	for (size_t i = 0; i < n; i++) {
+		f[i] = test_randf(&rng);
+		res[i] = test_randf(&rng);
+	}
+	stp_interp_kernel_rbf(&k, 7, 3.0f);
+	make_mask(MASK_RANDOM, h, w, m);
+	interp_ref(f, m, h, w, c, &k, ref);
+	struct stp_tensor tf = {f, h, w, c, c}, to = {out, h, w, c, c}, tr = {res, h, w, c, c};
+	stp_interp_apply(&k, m, NULL, (size_t)h * w, &tf, &to, bias, &tr, 1, gather, pool);
+	double max_err = fused_err(out, ref, bias, res, n, c);
+	CHECK(max_err < 2e-5, "%s every cell of a %dx%dx%d output (streamed): err %.3g", isa, h,
+	      w, c, max_err);
+	free(f); free(ref); free(out); free(res); free(bias); free(m);
+}
+
 int main(void)
 {
 	test_mask_sampling();
@@ -221,6 +287,20 @@ int main(void)
 			test_interp(pool, stp_kernels_for(STP_ISA_AVX2)->gather);
 		if (stp_cpu_has_avx512f())
 			test_interp(pool, stp_kernels_for(STP_ISA_AVX512)->gather);
+		stp_threadpool_destroy(pool);
+	}
+	{
+		struct stp_threadpool *pool;
+		if (stp_threadpool_create(2, &pool) != STP_OK)
+			HARNESS_ERROR("thread pool");
+		for (int isa = STP_ISA_SCALAR; isa <= STP_ISA_AVX512; isa++) {
+			if ((isa == STP_ISA_AVX2 && !stp_cpu_has_avx2_fma()) ||
+			    (isa == STP_ISA_AVX512 && !stp_cpu_has_avx512f()))
+				continue;
+			const struct stp_kernels *kernels = stp_kernels_for((enum stp_isa)isa);
+			test_gather_stream(kernels->gather, stp_isa_name((enum stp_isa)isa));
+			test_interp_large(pool, kernels->gather, stp_isa_name((enum stp_isa)isa));
+		}
 		stp_threadpool_destroy(pool);
 	}
 	return test_main_end();
