@@ -37,7 +37,8 @@ static enum stp_status make_conv(struct stp_net_builder *b, const char *name, co
 }
 
 /* Mask convs: mask j (0-based) has conv1's stride when j == 0, else the
- * block's; masks of equal stride share one conv. */
+ * block's; masks of equal stride share one conv. When the strides are 1 and
+ * 2, mask_fused computes both in one pass (block.h). */
 static enum stp_status make_masks(struct stp_net_builder *b, struct stp_sparse_block *sb,
 				  const char *prefix, int cin, int first_stride, int stride)
 {
@@ -45,13 +46,12 @@ static enum stp_status make_masks(struct stp_net_builder *b, struct stp_sparse_b
 	const size_t wn = (size_t)cin * 9;
 	float *w = malloc(STP_BLOCK_MAX_MASKS * wn * sizeof(float)), bias[STP_BLOCK_MAX_MASKS];
 	enum stp_status st = STP_OK;
-	int nsrc = 0;
+	int nsrc = 0, ntotal = 0;
 
 	if (!w)
 		return stp_set_error(b->err, b->errlen, STP_ERR_NOMEM, "out of memory");
 	for (int pass = 0; pass < 2 && st == STP_OK; pass++) {
-		const int s = pass == 0 ? first_stride : stride;
-		int nch = 0;
+		const int s = pass == 0 ? first_stride : stride, first = ntotal;
 		if (pass == 1 && stride == first_stride)
 			break;
 		for (int m = 0; m < sb->nmasks; m++) {
@@ -65,18 +65,25 @@ static enum stp_status make_masks(struct stp_net_builder *b, struct stp_sparse_b
 			mb = mw ? stp_net_take(b, name, "bias", bshape, 1, &st) : NULL;
 			if (!mb)
 				break;
-			memcpy(w + (size_t)nch * wn, mw, wn * sizeof(float));
-			bias[nch] = mb[0];
+			memcpy(w + (size_t)ntotal * wn, mw, wn * sizeof(float));
+			bias[ntotal] = mb[0];
 			b->parameters += wn + 1;
 			sb->mask_source[m] = nsrc;
-			sb->mask_channel[m] = nch++;
+			sb->mask_channel[m] = ntotal++ - first;
 		}
-		if (st == STP_OK && nch) {
-			struct stp_conv_desc d = stp_net_conv_desc(cin, nch, 3, s, 0);
-			st = stp_conv_create(&d, w, bias, b->kernels, &sb->mask_conv[nsrc++]);
+		if (st == STP_OK && ntotal > first) {
+			struct stp_conv_desc d = stp_net_conv_desc(cin, ntotal - first, 3, s, 0);
+			st = stp_conv_create(&d, w + (size_t)first * wn, bias + first, b->kernels,
+					     &sb->mask_conv[nsrc++]);
 			if (st != STP_OK)
 				stp_set_error(b->err, b->errlen, st, "cannot build mask convs of '%s'", prefix);
 		}
+	}
+	if (st == STP_OK && nsrc == 2 && first_stride == 1 && stride == 2) {
+		struct stp_conv_desc d = stp_net_conv_desc(cin, ntotal, 3, 1, 0);
+		st = stp_conv_create(&d, w, bias, b->kernels, &sb->mask_fused);
+		if (st != STP_OK)
+			stp_set_error(b->err, b->errlen, st, "cannot build mask convs of '%s'", prefix);
 	}
 	free(w);
 	return st;

@@ -21,6 +21,7 @@ void stp_sparse_block_destroy(struct stp_sparse_block *block)
 		stp_conv_destroy(block->conv[j]);
 	for (int m = 0; m < STP_BLOCK_MAX_MASKS; m++)
 		stp_conv_destroy(block->mask_conv[m]);
+	stp_conv_destroy(block->mask_fused);
 	stp_conv_destroy(block->downsample);
 	free(block->last_shift);
 	free(block);
@@ -55,6 +56,49 @@ static void mark_reads(const struct stp_conv_desc *d, const int32_t *list, size_
 	}
 }
 
+/* Runs the mask convs on the block input: mask_conv[j]'s logits at
+ * logits[j], logit_stride[j] floats per cell. With mask_fused, one pass
+ * gives both: mask_conv[0]'s channels read in place, mask_conv[1]'s copied
+ * out of the even rows and columns. */
+static void run_mask_convs(const struct stp_sparse_block *block, const struct stp_tensor *in,
+			   struct stp_sparse_scratch *scratch, struct stp_threadpool *pool,
+			   const float **logits, size_t *logit_stride)
+{
+	int first = 0;
+
+	if (block->mask_fused) {
+		const int n0 = stp_conv_get_desc(block->mask_conv[0])->cout;
+		const int n1 = stp_conv_get_desc(block->mask_conv[1])->cout;
+		struct stp_tensor all = {scratch->logits[0], in->h, in->w, n0 + n1, n0 + n1};
+		float *sub = scratch->logits[1];
+		int h1, w1;
+		stp_conv_run(block->mask_fused, in, &all, NULL, NULL, 0, scratch->zero, pool);
+		stp_conv_output_size(stp_conv_get_desc(block->mask_conv[1]), in->h, in->w, &h1, &w1);
+		for (int y = 0; y < h1; y++)
+			for (int x = 0; x < w1; x++)
+				for (int c = 0; c < n1; c++)
+					*sub++ = all.data[((size_t)(2 * y) * in->w + 2 * x) * all.c_stride +
+							  n0 + c];
+		logits[0] = all.data;
+		logit_stride[0] = (size_t)(n0 + n1);
+		logits[1] = scratch->logits[1];
+		logit_stride[1] = (size_t)n1;
+		first = 2;
+	}
+	for (int j = first; j < STP_BLOCK_MAX_MASKS; j++) {
+		const struct stp_conv *mc = block->mask_conv[j];
+		struct stp_tensor lt;
+		if (!mc)
+			continue;
+		lt.c = lt.c_stride = stp_conv_get_desc(mc)->cout;
+		lt.data = scratch->logits[j];
+		stp_conv_output_size(stp_conv_get_desc(mc), in->h, in->w, &lt.h, &lt.w);
+		stp_conv_run(mc, in, &lt, NULL, NULL, 0, scratch->zero, pool);
+		logits[j] = lt.data;
+		logit_stride[j] = (size_t)lt.c;
+	}
+}
+
 /* Adds the time since *t0 to phase (when profiling) and restarts the clock. */
 static void lap(const struct stp_sparse_options *opts, int phase, int64_t *t0)
 {
@@ -79,19 +123,12 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 	int64_t t0 = opts->phase_ms ? stp_now_ns() : 0;
 
 	/* 1. Mask logits and sampled cells (every cell when dense). */
-	for (int j = 0; j < STP_BLOCK_MAX_MASKS; j++) {
-		const struct stp_conv *mc = block->mask_conv[j];
-		struct stp_tensor lt;
-		if (!mc || opts->dense)
-			continue;
-		lt.c = lt.c_stride = stp_conv_get_desc(mc)->cout;
-		lt.data = scratch->logits[j];
-		stp_conv_output_size(stp_conv_get_desc(mc), in->h, in->w, &lt.h, &lt.w);
-		stp_conv_run(mc, in, &lt, NULL, NULL, 0, scratch->zero, pool);
-	}
+	const float *logits[STP_BLOCK_MAX_MASKS];
+	size_t logit_stride[STP_BLOCK_MAX_MASKS];
+	if (!opts->dense)
+		run_mask_convs(block, in, scratch, pool, logits, logit_stride);
 	for (int m = 0; m < block->nmasks; m++) {
 		const int src = block->mask_source[m];
-		const int nch = stp_conv_get_desc(block->mask_conv[src])->cout;
 		int mh, mw;
 		stp_sparse_block_mask_size(block, m, in->h, in->w, &mh, &mw);
 		if (opts->dense) {
@@ -100,13 +137,13 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 			for (size_t p = 0; p < count[m]; p++)
 				scratch->list[m][p] = (int32_t)p;
 		} else if (opts->topk) {
-			count[m] = stp_mask_sample_topk(scratch->logits[src] + block->mask_channel[m],
-							(size_t)nch, mh, mw, block->grid,
+			count[m] = stp_mask_sample_topk(logits[src] + block->mask_channel[m],
+							logit_stride[src], mh, mw, block->grid,
 							opts->topk[block->mask_index + (uint32_t)m],
 							scratch->rank, scratch->mask[m], scratch->list[m]);
 		} else {
-			count[m] = stp_mask_sample(scratch->logits[src] + block->mask_channel[m],
-						   (size_t)nch, mh, mw, block->grid, opts->mode,
+			count[m] = stp_mask_sample(logits[src] + block->mask_channel[m],
+						   logit_stride[src], mh, mw, block->grid, opts->mode,
 						   opts->seed, block->mask_index + (uint32_t)m,
 						   scratch->mask[m], scratch->list[m]);
 		}

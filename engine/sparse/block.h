@@ -45,6 +45,12 @@ struct stp_sparse_block {
 
 	int nmasks;
 	struct stp_conv *mask_conv[STP_BLOCK_MAX_MASKS]; /* NULL where fused into another */
+	/* NULL, or what runs in place of mask_conv[0] (stride 1) and
+	 * mask_conv[1] (stride 2) in one pass over the input: a stride-1 conv
+	 * with mask_conv[0]'s channels, then mask_conv[1]'s, whose stride-2
+	 * outputs are its values at even rows and columns. mask_conv[] still
+	 * defines the masks and their official cost. */
+	struct stp_conv *mask_fused;
 	int mask_source[STP_BLOCK_MAX_MASKS];  /* which mask_conv computes mask m */
 	int mask_channel[STP_BLOCK_MAX_MASKS]; /* and which of its output channels */
 	struct stp_interp_kernel kernel[STP_BLOCK_MAX_MASKS]; /* one per interpolation module */

@@ -83,6 +83,7 @@ int stp_plan_add_with_temps(struct stp_plan *plan, const struct stp_op *op, int 
 			note_zero_row(plan, op->sparse->conv[j]);
 		for (int m = 0; m < STP_BLOCK_MAX_MASKS; m++)
 			note_zero_row(plan, op->sparse->mask_conv[m]);
+		note_zero_row(plan, op->sparse->mask_fused);
 		note_zero_row(plan, op->sparse->downsample);
 	}
 	return dst->out;
