@@ -38,7 +38,7 @@ static enum stp_status make_conv(struct stp_net_builder *b, const char *name, co
 
 /* Mask convs: mask j (0-based) has conv1's stride when j == 0, else the
  * block's; masks of equal stride share one conv. When the strides are 1 and
- * 2, mask_fused computes both in one pass (block.h). */
+ * 2 (variant b), mask_fused computes both in one pass (block.h). */
 static enum stp_status make_masks(struct stp_net_builder *b, struct stp_sparse_block *sb,
 				  const char *prefix, int cin, int first_stride, int stride)
 {
@@ -79,7 +79,10 @@ static enum stp_status make_masks(struct stp_net_builder *b, struct stp_sparse_b
 				stp_set_error(b->err, b->errlen, st, "cannot build mask convs of '%s'", prefix);
 		}
 	}
-	if (st == STP_OK && nsrc == 2 && first_stride == 1 && stride == 2) {
+	/* Two channels: one pass of the pairwise dot-product kernel. With three
+	 * (variant c) the kernel would make two passes at the stride-1 cells,
+	 * more FMAs than the separate convs: not measured, not fused. */
+	if (st == STP_OK && nsrc == 2 && ntotal == 2 && first_stride == 1 && stride == 2) {
 		struct stp_conv_desc d = stp_net_conv_desc(cin, ntotal, 3, 1, 0);
 		st = stp_conv_create(&d, w, bias, b->kernels, &sb->mask_fused);
 		if (st != STP_OK)

@@ -7,7 +7,9 @@
  * interpolates only where the next conv reads. Covers bottleneck variants
  * (a), (b), (c) and BasicBlock (a), (b); strides 1 and 2, with and without a
  * downsample; odd sizes; deterministic and seeded stochastic masks; mask
- * logits from near-all-on to grid-only.
+ * logits from near-all-on to grid-only. A downsampling bottleneck's mask
+ * convs run in one pass (mask_fused) and, again, one pass each: the same
+ * masks and output bits.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,20 +29,54 @@ static float *rand_array(size_t n, float scale)
 	return p;
 }
 
+static struct stp_conv *conv_from(int cin, int cout, int k, int s, int relu, const float *w,
+				  const float *b, const struct stp_kernels *kernels)
+{
+	struct stp_conv_desc d = {cin, cout, 1, k, k, s, s, k / 2, k / 2, 1, 1, relu};
+	struct stp_conv *c = NULL;
+	if (stp_conv_create(&d, w, b, kernels, &c) != STP_OK)
+		HARNESS_ERROR("conv create");
+	return c;
+}
+
+/* Random weights (OIHW) and biases (+ bias_shift) for a conv. */
+static void rand_conv(int cin, int cout, int k, float bias_shift, float **w, float **b)
+{
+	*w = rand_array((size_t)cout * cin * k * k, 1.0f / sqrtf((float)cin * k * k));
+	*b = rand_array((size_t)cout, 0.3f);
+	for (int i = 0; i < cout; i++)
+		(*b)[i] += bias_shift;
+}
+
 static struct stp_conv *make_conv(int cin, int cout, int k, int s, int relu, float bias_shift,
 				  const struct stp_kernels *kernels)
 {
-	struct stp_conv_desc d = {cin, cout, 1, k, k, s, s, k / 2, k / 2, 1, 1, relu};
-	float *w = rand_array((size_t)cout * cin * k * k, 1.0f / sqrtf((float)cin * k * k));
-	float *b = rand_array((size_t)cout, 0.3f);
-	struct stp_conv *c = NULL;
-	for (int i = 0; i < cout; i++)
-		b[i] += bias_shift;
-	if (stp_conv_create(&d, w, b, kernels, &c) != STP_OK)
-		HARNESS_ERROR("conv create");
+	float *w, *b;
+	rand_conv(cin, cout, k, bias_shift, &w, &b);
+	struct stp_conv *c = conv_from(cin, cout, k, s, relu, w, b, kernels);
 	free(w);
 	free(b);
 	return c;
+}
+
+/* A downsampling bottleneck's mask convs at strides 1 and 2, and the
+ * engine's single-pass form of both (block.h, mask_fused). */
+static void make_strided_masks(struct stp_sparse_block *b, int cin, int n0, int n1, int stride,
+			       float shift, const struct stp_kernels *kernels)
+{
+	const size_t wn = (size_t)cin * 9;
+	float *w0, *b0, *w1, *b1;
+	float *w = malloc((size_t)(n0 + n1) * wn * sizeof(float)), bias[3];
+	rand_conv(cin, n0, 3, shift, &w0, &b0);
+	rand_conv(cin, n1, 3, shift, &w1, &b1);
+	b->mask_conv[0] = conv_from(cin, n0, 3, 1, 0, w0, b0, kernels);
+	b->mask_conv[1] = conv_from(cin, n1, 3, stride, 0, w1, b1, kernels);
+	memcpy(w, w0, (size_t)n0 * wn * sizeof(float));
+	memcpy(w + (size_t)n0 * wn, w1, (size_t)n1 * wn * sizeof(float));
+	memcpy(bias, b0, (size_t)n0 * sizeof(float));
+	memcpy(bias + n0, b1, (size_t)n1 * sizeof(float));
+	b->mask_fused = conv_from(cin, n0 + n1, 3, 1, 0, w, bias, kernels);
+	free(w0); free(b0); free(w1); free(b1); free(w);
 }
 
 struct block_case {
@@ -109,9 +145,16 @@ static void run_case(const struct block_case *bc, const struct stp_kernels *kern
 				b->mask_channel[m] = nch_second++;
 			}
 		}
-		b->mask_conv[0] = make_conv(bc->cin, nch_first, 3, mstride_first, 0, bc->logit_shift, kernels);
-		if (nch_second)
-			b->mask_conv[1] = make_conv(bc->cin, nch_second, 3, bc->stride, 0, bc->logit_shift, kernels);
+		if (nch_second && mstride_first == 1 && bc->stride == 2) {
+			make_strided_masks(b, bc->cin, nch_first, nch_second, bc->stride,
+					   bc->logit_shift, kernels);
+		} else {
+			b->mask_conv[0] = make_conv(bc->cin, nch_first, 3, mstride_first, 0,
+						    bc->logit_shift, kernels);
+			if (nch_second)
+				b->mask_conv[1] = make_conv(bc->cin, nch_second, 3, bc->stride, 0,
+							    bc->logit_shift, kernels);
+		}
 	}
 	stp_interp_kernel_rbf(&b->kernel[0], 7, 3.0f);
 	stp_interp_kernel_rbf(&b->kernel[1], 5, 1.2f);
@@ -188,6 +231,32 @@ static void run_case(const struct block_case *bc, const struct stp_kernels *kern
 	      sqrt(num / (den + 1e-30)), (double)sampled_total / cells_total);
 	CHECK(sampled_total > 0 && sampled_total <= cells_total, "stats");
 
+	/* The single mask pass gives the same masks and output bits as one
+	 * pass per mask conv. */
+	if (b->mask_fused) {
+		struct stp_conv *fused = b->mask_fused;
+		float *out2 = malloc((size_t)oh * ow * cout * sizeof(float));
+		uint8_t *masks[3];
+		struct stp_tensor tout2 = {out2, oh, ow, cout, cout};
+		for (int m = 0; m < b->nmasks; m++) {
+			masks[m] = malloc(cells);
+			memcpy(masks[m], sc.mask[m], cells);
+		}
+		b->mask_fused = NULL;
+		st = stp_sparse_block_run(b, &tin, &tout2, &sc, &opts, &stats, pool);
+		b->mask_fused = fused;
+		int same = st == STP_OK && !memcmp(out, out2, (size_t)oh * ow * cout * sizeof(float));
+		for (int m = 0; m < b->nmasks; m++) {
+			int mh, mw;
+			stp_sparse_block_mask_size(b, m, bc->h, bc->w, &mh, &mw);
+			same &= !memcmp(masks[m], sc.mask[m], (size_t)mh * mw);
+			free(masks[m]);
+		}
+		CHECK(same, "%s (%c) stride 2 %dx%d: one mask pass = a pass per mask conv",
+		      stp_isa_name(kernels->isa), bc->variant, bc->h, bc->w);
+		free(out2);
+	}
+
 	if (b->downsample)
 		free(sc_ref);
 	free(owned); free(x); free(out); free(zero);
@@ -208,6 +277,7 @@ static const struct block_case cases[] = {
 	{1, 'a', 32, 16, 1, 11, 16, 4, 0.0f, STP_SAMPLE_DETERMINISTIC},
 	{1, 'c', 32, 16, 1, 13, 13, 4, 0.3f, STP_SAMPLE_STOCHASTIC},
 	{1, 'c', 32, 16, 2, 14, 15, 3, 0.0f, STP_SAMPLE_DETERMINISTIC},
+	{1, 'b', 32, 16, 2, 16, 12, 3, 0.0f, STP_SAMPLE_STOCHASTIC},     /* even x even */
 	/* BasicBlock */
 	{0, 'b', 16, 16, 1, 13, 12, 4, 0.0f, STP_SAMPLE_DETERMINISTIC},
 	{0, 'b', 16, 32, 2, 15, 17, 3, 0.0f, STP_SAMPLE_STOCHASTIC},
