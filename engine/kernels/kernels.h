@@ -61,7 +61,9 @@
 #define STP_GATHER_STREAM 2u     /* a hint, as STP_IGEMM_STREAM */
 
 /* Outputs larger than this are stored around the caches (the next layer
- * would find them evicted anyway); smaller ones stay for it. */
+ * would find them evicted anyway); smaller ones stay for it. Non-temporal
+ * stores are weakly ordered: other threads see them after the thread pool's
+ * task hand-off, whose locked instructions (atomics, mutex) order them. */
 #define STP_STREAM_OUTPUT_BYTES ((size_t)16 << 20)
 
 typedef void (*stp_igemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, size_t ks,
