@@ -15,6 +15,8 @@ SGD with momentum, linear warm-up then cosine decay, gradients clipped.
 The temperature goes from 1 to --final-temperature over --iters (gamma
 derived from it). --deterministic trains the masks without noise (the
 paper's deterministic Gumbel baseline: sigmoid(logit / T)).
+--init-from starts from another run's weights: a sparse model fine-tuned
+from a dense run, as the paper fine-tunes pretrained networks.
 
 RUN/checkpoint.pt is written every --checkpoint-minutes and at the end
 (model, optimizer, iteration, every RNG state, temperatures and their
@@ -40,7 +42,7 @@ from PIL import Image
 from . import coco_eval, roi_align
 from .det_losses import training_losses
 from .model import StippleNet, arch_for
-from .sparse import MaskPredictor, mask_densities, sampling_mode, sparsity_loss
+from .sparse import Interpolation, MaskPredictor, mask_densities, sampling_mode, sparsity_loss
 
 
 def model_arch(args, categories):
@@ -157,6 +159,38 @@ def build(args, categories):
     return model
 
 
+def init_from(model, path):
+    """Loads the weights of another run's checkpoint into model, the paper's
+    fine-tuning start (METHOD.md section 3): a dense run's weights give a
+    sparse model everything but its mask convs and interpolation scales,
+    which keep their initial values. Any other difference (a missing or
+    extra tensor, another shape) is an error: the runs must share the
+    architecture's sizes."""
+    state = torch.load(path, weights_only=False)["model"]
+    own = model.state_dict()
+    extra = sorted(k for k in state if k not in own)
+    shapes = sorted(k for k in state if k in own and state[k].shape != own[k].shape)
+    missing = sorted(k for k in own if k not in state)
+    unfit = [k for k in missing if not any(
+        isinstance(m, (MaskPredictor, Interpolation))
+        for m in _owners(model, k))]
+    if extra or shapes or unfit:
+        raise ValueError("%s does not fit this architecture: extra %s, other shapes %s, missing %s"
+                         % (path, extra[:3], shapes[:3], unfit[:3]))
+    model.load_state_dict(state, strict=False)
+    return missing
+
+
+def _owners(model, key):
+    """The modules on the path to the tensor named key."""
+    parts = key.split(".")[:-1]
+    m, out = model, []
+    for name in parts:
+        m = getattr(m, name)
+        out.append(m)
+    return out
+
+
 def train(args):
     """Runs (or resumes) the training of args; returns 0. Flushes denormals
     (untrained weights make them, and they run ~100x slower on x86) and uses
@@ -196,6 +230,8 @@ def _train(args):
         rng.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
         start = state["iteration"]
+    elif args.init_from:
+        init_from(model, args.init_from)
     if args.deterministic:
         for p in predictors(model):
             p.noise_free = True
@@ -275,6 +311,9 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
+    p.add_argument("--init-from", metavar="CHECKPOINT",
+                   help="start from another run's weights (a dense run's, to fine-tune a sparse "
+                        "model as the paper does); ignored when --resume finds a checkpoint")
     p.add_argument("--stop-at", type=int,
                    help="stop after this iteration with a checkpoint, as if interrupted "
                         "(the schedule still runs to --iters)")

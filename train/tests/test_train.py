@@ -1,6 +1,7 @@
 """train.py on a tiny synthetic dataset (no assets needed): the task loss
 falls, the run logs losses and a validation, interrupting and resuming gives
-exactly the parameters of an uninterrupted run, and the exported model
+exactly the parameters of an uninterrupted run, a sparse run starts from a
+dense run's weights (--init-from), and the exported model
 computes what the checkpoint's model computes."""
 import json
 import os
@@ -110,3 +111,31 @@ def test_export_from_checkpoint(tmp_path):
         a, b = ref(x), got(x)
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_init_from_dense_run(tmp_path):
+    data = write_dataset(str(tmp_path / "data"))
+    dense = str(tmp_path / "dense")
+    train.train(args_for(data, dense, "--arch", "resnet18-fpn-detseg", "--lam", "0",
+                         "--iters", "2", "--val-every", "100"))
+    ckpt = os.path.join(dense, "checkpoint.pt")
+    categories = train.Dataset(data).coco["categories"]
+    sparse = train.build(args_for(data, str(tmp_path / "ft")), categories)
+    fresh = {k: v.clone() for k, v in sparse.state_dict().items()}
+    missing = train.init_from(sparse, ckpt)
+    # everything but the sampling modules comes from the dense run
+    assert missing and all(".mask" in k or ".interp" in k for k in missing), missing
+    weights = torch.load(ckpt)["model"]
+    for k, v in sparse.state_dict().items():
+        assert torch.equal(v, weights[k] if k not in missing else fresh[k]), k
+    # a run with other sizes is refused, not silently half-loaded
+    other = train.build(args_for(data, str(tmp_path / "x"), "--widths", "8,8,8,16"), categories)
+    try:
+        train.init_from(other, ckpt)
+        assert False, "a checkpoint of other sizes was accepted"
+    except ValueError as e:
+        assert "does not fit" in str(e)
+    # and --init-from trains from those weights
+    run = str(tmp_path / "ft")
+    train.train(args_for(data, run, "--init-from", ckpt, "--iters", "1", "--val-every", "100"))
+    assert read_log(run)[0]["iteration"] == 1
