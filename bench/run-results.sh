@@ -14,9 +14,9 @@
 #
 #   bench/run-results.sh BUILD_DIR TEST_DIR MODEL [LABEL=EXTRA_MODEL[@RHO] ...]
 #
-# Output: docs/results.json, docs/results.md, docs/results.png.
+# Output: OUT.json, OUT-table.md, OUT.png, OUT by default docs/results.
 # Environment: THREADS (default 2), LIMIT (images, default all),
-# UNIFORM_MODEL (default MODEL), EQUAL_SHARES_MODEL (default none).
+# UNIFORM_MODEL (default MODEL), EQUAL_SHARES_MODEL (default none), OUT.
 set -eu
 build=$1 data=$2 model=$3
 shift 3
@@ -61,6 +61,7 @@ for extra in "$@"; do
 	*) point model "${extra%%=*}" "$spec" ;;
 	esac
 done
-cp "$out" "$top/docs/results.json"
-"$py" "$top/bench/plot-results.py" "$top/docs/results.json" "$top/docs/results.png" >"$top/docs/results-table.md"
-echo "results: docs/results.json, docs/results-table.md, docs/results.png" >&2
+dest=${OUT:-$top/docs/results}
+cp "$out" "$dest.json"
+"$py" "$top/bench/plot-results.py" "$dest.json" "$dest.png" >"$dest-table.md"
+echo "results: $dest.json, $dest-table.md, $dest.png" >&2
