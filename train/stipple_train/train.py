@@ -171,24 +171,13 @@ def init_from(model, path):
     extra = sorted(k for k in state if k not in own)
     shapes = sorted(k for k in state if k in own and state[k].shape != own[k].shape)
     missing = sorted(k for k in own if k not in state)
-    unfit = [k for k in missing if not any(
-        isinstance(m, (MaskPredictor, Interpolation))
-        for m in _owners(model, k))]
+    unfit = [k for k in missing if not isinstance(
+        model.get_submodule(k.rpartition(".")[0]), (MaskPredictor, Interpolation))]
     if extra or shapes or unfit:
         raise ValueError("%s does not fit this architecture: extra %s, other shapes %s, missing %s"
                          % (path, extra[:3], shapes[:3], unfit[:3]))
     model.load_state_dict(state, strict=False)
     return missing
-
-
-def _owners(model, key):
-    """The modules on the path to the tensor named key."""
-    parts = key.split(".")[:-1]
-    m, out = model, []
-    for name in parts:
-        m = getattr(m, name)
-        out.append(m)
-    return out
 
 
 def train(args):
