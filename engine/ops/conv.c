@@ -351,7 +351,12 @@ void stp_conv_run(const struct stp_conv *conv, const struct stp_tensor *in,
 	weight_bytes = job.nblocks_total * conv->block_floats * sizeof(float);
 	input_bytes = npixels * (size_t)d->cin * sizeof(float);
 	job.block_major = weight_bytes > input_bytes;
-	job.stream = npixels * (size_t)d->cout * sizeof(float) > STP_STREAM_OUTPUT_BYTES;
+	/* Stream (non-temporal stores) when the output tensor outgrows the
+	 * caches, judged by the whole tensor, not the listed pixels: a sparse
+	 * conv's rows lie scattered over all of it, so they miss on write too,
+	 * and streaming saves reading each line in first (64->256 1x1 at
+	 * density 0.25: 0.37x -> 0.29x of dense, docs/benchmarks-sparse.md). */
+	job.stream = (size_t)out->h * out->w * (size_t)d->cout * sizeof(float) > STP_STREAM_OUTPUT_BYTES;
 
 	job.scratch_per_thread = job.tiles_per_chunk * (conv->ks + 2) * mr;
 	job.scratch = malloc(threads * job.scratch_per_thread * sizeof(float *));
