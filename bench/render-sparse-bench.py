@@ -19,13 +19,76 @@ def load(path):
 PHASES = ("mask", "conv", "interp", "shortcut", "final")
 
 
+def rounds(out):
+    """{(round, threads, budget or "densemodel"): stipple bench JSON}."""
+    found = {}
+    for f in glob.glob(os.path.join(out, "round*-*-*.json")):
+        rnd, t, b = os.path.basename(f)[len("round"):-5].split("-", 2)
+        found[(int(rnd), t, b)] = load(f)
+    return found
+
+
+# The 2-thread backbone targets of the sparse-execution issue: time over
+# Stipple's dense time, and over the faster dense peer.
+TARGET_X_DENSE = {"0.5": 0.65, "0.25": 0.40}
+TARGET_X_PEER = {"0.25": 0.40}
+
+
+def backbone(out, size):
+    """The backbone table: per threads and budget, the rounds' median (min)
+    time and the per-round ratio to the dense model timed in that round."""
+    found = rounds(out)
+    nrounds = max((k[0] for k in found), default=0)
+    print("| threads | budget | density | backbone GMACs | cost / dense | ms | "
+          "x Stipple dense: median (min-max) | target | x PyTorch | x ORT |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for t in sorted({k[1] for k in found}):
+        def peer(name):
+            f = os.path.join(out, "dense", "%s-resnet50-%s-t%s.json" % (name, size, t))
+            return load(f)["median_ms"] if os.path.exists(f) else None
+        torch_ms, ort_ms = peer("pytorch"), peer("onnxruntime")
+        fastest_peer = min(x for x in (torch_ms, ort_ms, float("inf")) if x)
+        dense = {k[0]: v for k, v in found.items() if k[1] == t and k[2] == "densemodel"}
+        budgets = {k[2] for k in found if k[1] == t and k[2] != "densemodel"}
+        for b in sorted(budgets, key=lambda b: -found[(1, t, b)]["backbone_gmacs"]):
+            rs = {k[0]: v for k, v in found.items() if k[1] == t and k[2] == b}
+            r = rs[min(rs)]
+            ms = statistics.median(x["median_ms"] for x in rs.values())
+            ratios = sorted(rs[i]["median_ms"] / dense[i]["median_ms"] for i in rs if i in dense)
+            checks = []
+            if t == "2" and b in TARGET_X_DENSE and ratios:
+                checks.append("<= %.2fx dense: %s" % (TARGET_X_DENSE[b], "met" if
+                              statistics.median(ratios) <= TARGET_X_DENSE[b] else "MISSED"))
+            if t == "2" and b in TARGET_X_PEER and fastest_peer < float("inf"):
+                checks.append("<= %.2fx peer: %s" % (TARGET_X_PEER[b], "met" if
+                              ms / fastest_peer <= TARGET_X_PEER[b] else "MISSED"))
+            fmt = lambda ref: "%.2fx" % (ms / ref) if ref else "-"
+            print("| %s | %s | %.3f | %.2f | %.2f | %.1f (%.1f) | %s | %s | %s | %s |"
+                  % (t, b, r["density"], r["backbone_gmacs"],
+                     r["backbone_gmacs"] / r["dense_backbone_gmacs"], ms,
+                     min(x["min_ms"] for x in rs.values()),
+                     "%.2fx (%.2f-%.2f)" % (statistics.median(ratios), ratios[0], ratios[-1])
+                     if ratios else "-", "; ".join(checks), fmt(torch_ms), fmt(ort_ms)))
+        if dense:
+            dense_ms = statistics.median(x["median_ms"] for x in dense.values())
+            print("| %s | dense model | 1 | - | 1.00 | %.1f (%.1f) | 1.00x | | %s | %s |"
+                  % (t, dense_ms, min(x["min_ms"] for x in dense.values()),
+                     "%.2fx" % (dense_ms / torch_ms) if torch_ms else "-",
+                     "%.2fx" % (dense_ms / ort_ms) if ort_ms else "-"))
+        print("| %s | PyTorch / ORT dense | - | - | - | %s / %s | | | | |"
+              % (t, "%.1f" % torch_ms if torch_ms else "-", "%.1f" % ort_ms if ort_ms else "-"))
+    print("\n%d rounds; in each, the dense model and then every budget, %s thread(s) in turn. "
+          "`ms` is the median of the rounds' medians (min of all runs); `x Stipple dense` "
+          "takes each round's budget time over the dense model's time in the same round and "
+          "gives the median and range of those ratios. The targets are checked on medians."
+          % (nrounds, " then ".join(sorted({k[1] for k in found}))))
+
+
 def blocks(out):
     """Per-block time (stipple bench --profile: min over runs) at each budget."""
     runs = {}
-    for f in glob.glob(os.path.join(out, "sparse-*.json")):
-        t, b = os.path.basename(f)[len("sparse-"):-5].split("-", 1)
-        r = load(f)
-        if "profile" in r:
+    for (rnd, t, b), r in rounds(out).items():
+        if rnd == 1 and "profile" in r:
             runs.setdefault(t, {})[b] = r
     for t in sorted(runs):
         order = sorted(runs[t], key=lambda b: -runs[t][b]["backbone_gmacs"])
@@ -97,31 +160,7 @@ def main():
       "the masks' own threshold (deterministic). Cost is the official backbone cost "
       "(METHOD.md section 6) of that run. The dense peers run the dense ResNet-50 "
       "(bench/run-bench.sh) in the same run.\n")
-    p("| threads | budget | density | backbone GMACs | cost / dense | ms | x Stipple dense | "
-      "x PyTorch | x ORT |")
-    p("|---|---|---|---|---|---|---|---|---|")
-    for t in sorted({os.path.basename(f).split("-")[1] for f in glob.glob(os.path.join(out, "sparse-*.json"))}):
-        def peer(name):
-            f = os.path.join(out, "dense", "%s-resnet50-%s-t%s.json" % (name, size, t))
-            return load(f)["median_ms"] if os.path.exists(f) else None
-        dense_ms = peer("stipple")
-        torch_ms, ort_ms = peer("pytorch"), peer("onnxruntime")
-        for f in sorted(glob.glob(os.path.join(out, "sparse-%s-*.json" % t)),
-                        key=lambda f: -load(f)["backbone_gmacs"]):
-            r = load(f)
-            b = os.path.basename(f)[len("sparse-%s-" % t):-5]
-            ms = r["median_ms"]
-            fmt = lambda ref: "%.2fx" % (ms / ref) if ref else "-"
-            p("| %s | %s | %.3f | %.2f | %.2f | %.1f (%.1f) | %s | %s | %s |"
-              % (t, b, r["density"], r["backbone_gmacs"],
-                 r["backbone_gmacs"] / r["dense_backbone_gmacs"], ms, r["min_ms"],
-                 fmt(dense_ms), fmt(torch_ms), fmt(ort_ms)))
-        p("| %s | dense model | 1 | - | 1.00 | %s | 1.00x | %s | %s |"
-          % (t, "%.1f" % dense_ms if dense_ms else "-",
-             "%.2fx" % (dense_ms / torch_ms) if dense_ms and torch_ms else "-",
-             "%.2fx" % (dense_ms / ort_ms) if dense_ms and ort_ms else "-"))
-        p("| %s | PyTorch / ORT dense | - | - | - | %s / %s | | | |"
-          % (t, "%.1f" % torch_ms if torch_ms else "-", "%.1f" % ort_ms if ort_ms else "-"))
+    backbone(out, size)
     blocks(out)
     p("\n## Reproduce\n")
     p("```\n./configure && make && make bench-sparse\n```")

@@ -6,12 +6,12 @@
 # the ideal d x dense; (2) the whole sparse ResNet-50 backbone at 800x1216
 # (stipple_train.export --arch sparse-resnet50, random masks) at budgets
 # dense, 0.5, 0.25 and its trained threshold, 1 and 2 threads, with a
-# per-block profile (stipple bench --profile); (3) the dense
+# per-block profile (stipple bench --profile), in interleaved rounds; (3) the dense
 # ResNet-50 in Stipple, PyTorch and ONNX Runtime (bench/run-bench.sh) at the
 # same size. Writes docs/benchmarks-sparse.md and prints it.
 #
 # Environment: top_srcdir, top_builddir, PYTHON_TORCH, CC as for run-bench.sh;
-#   SPARSE_SIZE [800x1216], SPARSE_THREADS ["1 2"], SPARSE_RUNS [3],
+#   SPARSE_SIZE [800x1216], SPARSE_THREADS ["1 2"], SPARSE_RUNS [3], SPARSE_ROUNDS [3],
 #   SPARSE_BUDGETS ["dense 0.5 0.25 auto"], SPARSE_CONV_SIZE [800],
 #   SPARSE_DOC [$top_srcdir/docs/benchmarks-sparse.md]
 set -uo pipefail
@@ -23,6 +23,7 @@ PYTHON_TORCH=${PYTHON_TORCH:-/usr/bin/python3}
 size=${SPARSE_SIZE:-800x1216}
 threads_list=${SPARSE_THREADS:-1 2}
 runs=${SPARSE_RUNS:-3}
+rounds=${SPARSE_ROUNDS:-3}
 budgets=${SPARSE_BUDGETS:-dense 0.5 0.25 auto}
 conv_size=${SPARSE_CONV_SIZE:-800}
 doc=${SPARSE_DOC:-$top_srcdir/docs/benchmarks-sparse.md}
@@ -52,15 +53,25 @@ for t in $threads_list; do
 	done
 done
 
-# (2) the sparse backbone.
+# (2) the sparse backbone, in rounds: each round times Stipple's dense
+# ResNet-50 and then every budget back to back, so that each budget's ratio
+# to dense is taken between neighbouring measurements (the VM's speed drifts
+# over minutes). The per-block profile comes from the first round.
 model=$out/sparse-resnet50.stp
 [ -f "$model" ] || "$PYTHON_TORCH" -m stipple_train.export --arch sparse-resnet50 --random-init \
 	--seed 1 -o "$model" >/dev/null || { say "export failed"; exit 1; }
-for t in $threads_list; do
-	for b in $budgets; do
-		say "sparse-resnet50 ${t}t budget $b"
-		"$stipple" bench "$model" --size "$size" --threads "$t" --runs "$runs" --budget "$b" \
-			--profile --json >"$out/sparse-$t-$b.json" || say "budget $b failed"
+for round in $(seq 1 "$rounds"); do
+	for t in $threads_list; do
+		say "round $round: dense resnet50 ${t}t"
+		"$stipple" bench "$out/dense/resnet50.stp" --size "$size" --threads "$t" --runs "$runs" \
+			--json >"$out/round$round-$t-densemodel.json" || say "dense model failed"
+		for b in $budgets; do
+			say "round $round: sparse-resnet50 ${t}t budget $b"
+			profile=
+			[ "$round" = 1 ] && profile=--profile
+			"$stipple" bench "$model" --size "$size" --threads "$t" --runs "$runs" --budget "$b" \
+				$profile --json >"$out/round$round-$t-$b.json" || say "budget $b failed"
+		done
 	done
 done
 
