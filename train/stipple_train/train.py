@@ -16,7 +16,8 @@ The temperature goes from 1 to --final-temperature over --iters (gamma
 derived from it). --deterministic trains the masks without noise (the
 paper's deterministic Gumbel baseline: sigmoid(logit / T)).
 --init-from starts from another run's weights: a sparse model fine-tuned
-from a dense run, as the paper fine-tunes pretrained networks.
+from a dense run, as the paper fine-tunes pretrained networks, or a sparse
+run continued (its masks' temperature carries over).
 
 RUN/checkpoint.pt is written every --checkpoint-minutes and at the end
 (model, optimizer, iteration, every RNG state, temperatures and their
@@ -134,16 +135,17 @@ def validate(model, val, count):
             "density": float(np.mean(densities)) if densities else 1.0}
 
 
-def temperature_gamma(args):
-    """The per-forward decay that takes T from 1 to --final-temperature in --iters."""
-    return args.final_temperature ** (1.0 / max(1, args.iters))
+def temperature_gamma(args, t0=1.0):
+    """The per-forward decay that takes T from t0 to --final-temperature in
+    --iters (1, holding T, when t0 is already at or below it)."""
+    return min(1.0, args.final_temperature / t0) ** (1.0 / max(1, args.iters))
 
 
 def save_checkpoint(path, model, optimizer, it, rng, args):
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "iteration": it,
              "arch": model.arch, "args": vars(args),
              "temperatures": [float(p.temperature) for p in predictors(model)],
-             "temperature_schedule": {"t0": 1.0, "gamma": temperature_gamma(args)},
+             "temperature_schedule": {"t0": args.t0, "gamma": temperature_gamma(args, args.t0)},
              "rng": {"torch": torch.get_rng_state(), "numpy": rng.get_state(),
                      "python": random.getstate()}}
     torch.save(state, path + ".tmp")
@@ -159,14 +161,21 @@ def build(args, categories):
     return model
 
 
-def init_from(model, path):
+def init_from(model, path, args):
     """Loads the weights of another run's checkpoint into model, the paper's
     fine-tuning start (METHOD.md section 3): a dense run's weights give a
     sparse model everything but its mask convs and interpolation scales,
     which keep their initial values. Any other difference (a missing or
     extra tensor, another shape) is an error: the runs must share the
-    architecture's sizes."""
-    state = torch.load(path, weights_only=False)["model"]
+    architecture's sizes.
+
+    A sparse run's checkpoint also gives the temperature its masks reached
+    (a non-persistent buffer, saved beside the weights): the new run starts
+    there and decays to --final-temperature. Restarting at T = 1 instead
+    softens masks trained at T = 0.05 so much that the sparsity loss drives
+    them to the grid before the task loss brings them back. Sets args.t0."""
+    ckpt = torch.load(path, weights_only=False)
+    state = ckpt["model"]
     own = model.state_dict()
     extra = sorted(k for k in state if k not in own)
     shapes = sorted(k for k in state if k in own and state[k].shape != own[k].shape)
@@ -177,6 +186,12 @@ def init_from(model, path):
         raise ValueError("%s does not fit this architecture: extra %s, other shapes %s, missing %s"
                          % (path, extra[:3], shapes[:3], unfit[:3]))
     model.load_state_dict(state, strict=False)
+    carried = ckpt.get("temperatures") or []
+    if predictors(model) and len(carried) == len(predictors(model)):
+        args.t0 = max(carried)
+        for p, t in zip(predictors(model), carried):
+            p.temperature.fill_(t)
+            p.gamma = temperature_gamma(args, t)
     return missing
 
 
@@ -213,14 +228,16 @@ def _train(args):
         state = torch.load(ckpt)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        args.t0 = state["temperature_schedule"]["t0"]
         for p, t in zip(predictors(model), state["temperatures"]):
             p.temperature.fill_(t)
+            p.gamma = temperature_gamma(args, args.t0)
         torch.set_rng_state(state["rng"]["torch"])
         rng.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
         start = state["iteration"]
     elif args.init_from:
-        init_from(model, args.init_from)
+        init_from(model, args.init_from, args)
     if args.deterministic:
         for p in predictors(model):
             p.noise_free = True
@@ -287,6 +304,7 @@ def parse_args(argv=None):
     p.add_argument("--box-samples", type=int, default=128,
                    help="RoIs per image sampled for the box-head losses (torchvision: 512)")
     p.add_argument("--final-temperature", type=float, default=0.05)
+    p.set_defaults(t0=1.0)   # the schedule's start; --init-from a sparse run moves it
     p.add_argument("--deterministic", action="store_true",
                    help="masks without Gumbel noise (the deterministic baseline)")
     p.add_argument("--widths", default="32,64,128,256",

@@ -120,9 +120,11 @@ def test_init_from_dense_run(tmp_path):
                          "--iters", "2", "--val-every", "100"))
     ckpt = os.path.join(dense, "checkpoint.pt")
     categories = train.Dataset(data).coco["categories"]
-    sparse = train.build(args_for(data, str(tmp_path / "ft")), categories)
+    ft_args = args_for(data, str(tmp_path / "ft"))
+    sparse = train.build(ft_args, categories)
     fresh = {k: v.clone() for k, v in sparse.state_dict().items()}
-    missing = train.init_from(sparse, ckpt)
+    missing = train.init_from(sparse, ckpt, ft_args)
+    assert ft_args.t0 == 1.0   # a dense run has no temperature to carry
     # everything but the sampling modules comes from the dense run
     assert missing and all(".mask" in k or ".interp" in k for k in missing), missing
     weights = torch.load(ckpt)["model"]
@@ -131,7 +133,7 @@ def test_init_from_dense_run(tmp_path):
     # a run with other sizes is refused, not silently half-loaded
     other = train.build(args_for(data, str(tmp_path / "x"), "--widths", "8,8,8,16"), categories)
     try:
-        train.init_from(other, ckpt)
+        train.init_from(other, ckpt, ft_args)
         assert False, "a checkpoint of other sizes was accepted"
     except ValueError as e:
         assert "does not fit" in str(e)
@@ -139,3 +141,26 @@ def test_init_from_dense_run(tmp_path):
     run = str(tmp_path / "ft")
     train.train(args_for(data, run, "--init-from", ckpt, "--iters", "1", "--val-every", "100"))
     assert read_log(run)[0]["iteration"] == 1
+
+
+def test_init_from_sparse_run_carries_temperature(tmp_path):
+    data = write_dataset(str(tmp_path / "data"))
+    first = str(tmp_path / "first")
+    train.train(args_for(data, first, "--iters", "2", "--final-temperature", "0.5",
+                         "--val-every", "100"))
+    ckpt = os.path.join(first, "checkpoint.pt")
+    reached = torch.load(ckpt)["temperatures"]
+    assert all(abs(t - 0.5) < 1e-4 for t in reached), reached
+    # the continuation starts where the first run stopped and decays from there
+    args = args_for(data, str(tmp_path / "next"), "--iters", "4")
+    model = train.build(args, train.Dataset(data).coco["categories"])
+    train.init_from(model, ckpt, args)
+    assert args.t0 == max(reached)
+    for p, t in zip(train.predictors(model), reached):
+        assert float(p.temperature) == t
+        assert abs(p.gamma - (0.05 / t) ** (1 / 4)) < 1e-9
+    run = str(tmp_path / "next")
+    train.train(args_for(data, run, "--init-from", ckpt, "--iters", "4", "--val-every", "100"))
+    temps = [r["temperature"] for r in read_log(run) if "temperature" in r]
+    assert 0.0499 < temps[-1] < temps[0] < 0.5, temps
+    assert torch.load(os.path.join(run, "checkpoint.pt"))["temperature_schedule"]["t0"] == max(reached)
