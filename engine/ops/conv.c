@@ -11,6 +11,14 @@
  * 0..oh*ow-1; a sparse one passes its list and the kernel stores straight to
  * the listed pixels. Work is split over (group, channel block, tile range),
  * block-major so that threads share a block's weights.
+ *
+ * Row patches: with few input channels (the stem's 7x7 conv over RGB has 3
+ * per tap) the micro-kernel would run 49 taps of 3 channels each. When the
+ * input's pixels are contiguous, a kernel row's kw taps are kw*cin
+ * consecutive floats, and the packed [tap][channel] weights are already
+ * [kernel row][kw*cin], so the conv runs as kh taps of kw*cin channels.
+ * Tiles whose kernel rows cross the left or right border read a copy
+ * padded with zeros.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -20,6 +28,10 @@
 
 #define MAX_MR 8
 #define MAX_TAPS 64  /* 7x7 = 49 is the largest kernel we build */
+/* Row patches for convs with fewer input channels than this, whose kernel
+ * rows span at most ROW_PATCH_MAX floats. */
+#define ROW_PATCH_CIN 8
+#define ROW_PATCH_MAX 64
 
 static int is_depthwise(const struct stp_conv_desc *d)
 {
@@ -176,8 +188,18 @@ const struct stp_conv_desc *stp_conv_get_desc(const struct stp_conv *conv)
 	return &conv->desc;
 }
 
+/* Whether conv can run on row patches (see the top of this file). */
+static int has_row_patches(const struct stp_conv *conv)
+{
+	const struct stp_conv_desc *d = &conv->desc;
+	return conv->packed && d->groups == 1 && d->kw > 1 && d->dw == 1 &&
+	       d->cin < ROW_PATCH_CIN && d->kw * d->cin <= ROW_PATCH_MAX;
+}
+
 size_t stp_conv_zero_floats(const struct stp_conv *conv)
 {
+	if (has_row_patches(conv))
+		return (size_t)conv->desc.kw * conv->desc.cin;
 	return (size_t)conv->cin_g;
 }
 
@@ -201,6 +223,11 @@ struct igemm_job {
 	size_t nblocks_total;      /* groups * blocks per group */
 	int block_major;           /* task order: blocks outside (weights stay) or chunks outside */
 	int stream;                /* output too big for the caches: bypass them */
+	size_t taps, tap_floats;   /* the reduction as the kernel sees it: ks x cin_g,
+				    * or kh x kw*cin on row patches */
+	float *patches;            /* row patches: per thread, MR x kh x kw*cin per
+				    * tile of a chunk; NULL: taps as they are */
+	size_t patch_per_thread;   /* floats */
 	size_t taps_per_slice;     /* slices: taps_per_slice whole taps, or (when
 				    * 0) one tap cut into channel ranges of: */
 	size_t chans_per_slice;
@@ -209,9 +236,43 @@ struct igemm_job {
 	size_t scratch_per_thread; /* pointers */
 };
 
-/* Pointer tables of one tile: a (taps x MR), then c (MR), then r (MR). */
+/* Row-patch pointers of output pixel (oy, ox) in row i of a tile: each
+ * kernel row's kw*cin floats in place, or copied with zeros where the row
+ * crosses the border into patch (kh x kw*cin floats), or the zero row. */
+static void row_patch_taps(const struct igemm_job *job, int oy, int ox, size_t i,
+			   const float **a, float *patch)
+{
+	const struct stp_conv_desc *d = &job->conv->desc;
+	const struct stp_tensor *in = job->in;
+	const size_t mr_max = job->conv->ukernel.mr, span = job->tap_floats;
+	const int iy0 = oy * d->sh - d->ph, ix0 = ox * d->sw - d->pw;
+	const int inside = ix0 >= 0 && ix0 + d->kw <= in->w;
+
+	for (int ky = 0; ky < d->kh; ky++) {
+		const int iy = iy0 + ky * d->dh;
+		if (iy < 0 || iy >= in->h) {
+			a[(size_t)ky * mr_max + i] = job->zero;
+		} else if (inside) {
+			a[(size_t)ky * mr_max + i] = in->data + ((size_t)iy * in->w + ix0) * in->c_stride;
+		} else {
+			float *dst = patch + (size_t)ky * span;
+			for (int kx = 0; kx < d->kw; kx++) {
+				const int ix = ix0 + kx;
+				for (int c = 0; c < d->cin; c++)
+					dst[kx * d->cin + c] =
+						ix >= 0 && ix < in->w
+							? in->data[((size_t)iy * in->w + ix) * in->c_stride + c]
+							: 0.0f;
+			}
+			a[(size_t)ky * mr_max + i] = dst;
+		}
+	}
+}
+
+/* Pointer tables of one tile: a (taps x MR), then c (MR), then r (MR);
+ * patch: the tile's row-patch space (with job->patches). */
 static void build_tile(const struct igemm_job *job, size_t tile, size_t g, size_t b,
-		       const float **a, float **c, const float **r)
+		       const float **a, float **c, const float **r, float *patch)
 {
 	const struct stp_conv *conv = job->conv;
 	const struct stp_conv_desc *d = &conv->desc;
@@ -228,6 +289,13 @@ static void build_tile(const struct igemm_job *job, size_t tile, size_t g, size_
 		const int oy = (int)(p / (size_t)out->w), ox = (int)(p % (size_t)out->w);
 		const int iy0 = oy * d->sh - d->ph, ix0 = ox * d->sw - d->pw;
 		size_t t = 0;
+		c[i] = out->data + p * out->c_stride + out_off;
+		if (job->residual)
+			r[i] = job->residual->data + p * job->residual->c_stride + out_off;
+		if (job->patches) {
+			row_patch_taps(job, oy, ox, i, a, patch + i * job->taps * job->tap_floats);
+			continue;
+		}
 		for (int ky = 0; ky < d->kh; ky++) {
 			const int iy = iy0 + ky * d->dh;
 			for (int kx = 0; kx < d->kw; kx++, t++) {
@@ -237,9 +305,6 @@ static void build_tile(const struct igemm_job *job, size_t tile, size_t g, size_
 							    : job->zero;
 			}
 		}
-		c[i] = out->data + p * out->c_stride + out_off;
-		if (job->residual)
-			r[i] = job->residual->data + p * job->residual->c_stride + out_off;
 	}
 }
 
@@ -247,8 +312,8 @@ static void igemm_task(void *ctx, size_t task, int thread)
 {
 	const struct igemm_job *job = ctx;
 	const struct stp_conv *conv = job->conv;
-	const size_t mr_max = conv->ukernel.mr, nr = conv->ukernel.nr, ks = conv->ks;
-	const size_t kc = (size_t)conv->cin_g;
+	const size_t mr_max = conv->ukernel.mr, nr = conv->ukernel.nr, ks = job->taps;
+	const size_t kc = job->tap_floats;
 	const size_t gb = job->block_major ? task / job->nchunks : task % job->nblocks_total;
 	const size_t chunk = job->block_major ? task % job->nchunks : task / job->nblocks_total;
 	const size_t g = gb / conv->nblocks, b = gb % conv->nblocks;
@@ -262,9 +327,12 @@ static void igemm_task(void *ctx, size_t task, int thread)
 	const size_t nslices = job->taps_per_slice ? (ks + job->taps_per_slice - 1) / job->taps_per_slice
 						   : ks * ((kc + job->chans_per_slice - 1) / job->chans_per_slice);
 
+	float *patches = job->patches ? job->patches + (size_t)thread * job->patch_per_thread : NULL;
+
 	for (size_t tile = tile_begin; tile < tile_end; tile++) {
 		const float **a = table + (tile - tile_begin) * per_tile;
-		build_tile(job, tile, g, b, a, (float **)(a + ks * mr_max), a + (ks + 1) * mr_max);
+		build_tile(job, tile, g, b, a, (float **)(a + ks * mr_max), a + (ks + 1) * mr_max,
+			   patches ? patches + (tile - tile_begin) * mr_max * ks * kc : NULL);
 	}
 	for (size_t sl = 0; sl < nslices; sl++) {
 		size_t t0, taps, k0, kn;
@@ -304,7 +372,7 @@ void stp_conv_run(const struct stp_conv *conv, const struct stp_tensor *in,
 		  struct stp_threadpool *pool)
 {
 	const struct stp_conv_desc *d = &conv->desc;
-	const size_t mr = conv->ukernel.mr, kc = (size_t)conv->cin_g;
+	const size_t mr = conv->ukernel.mr;
 	struct igemm_job job;
 	size_t threads, min_tasks, weight_bytes, input_bytes;
 
@@ -332,7 +400,15 @@ void stp_conv_run(const struct stp_conv *conv, const struct stp_tensor *in,
 	job.zero = zero;
 	job.ntiles = (npixels + mr - 1) / mr;
 	job.nblocks_total = (size_t)d->groups * conv->nblocks;
-	job.taps_per_slice = kc >= SLICE_ROWS ? 0 : SLICE_ROWS / kc;
+	job.patches = NULL;
+	job.patch_per_thread = 0;
+	job.taps = conv->ks;
+	job.tap_floats = (size_t)conv->cin_g;
+	if (has_row_patches(conv) && in->c_stride == in->c) {
+		job.taps = (size_t)d->kh;
+		job.tap_floats = (size_t)d->kw * d->cin;
+	}
+	job.taps_per_slice = job.tap_floats >= SLICE_ROWS ? 0 : SLICE_ROWS / job.tap_floats;
 	job.chans_per_slice = SLICE_ROWS;
 
 	/* Chunks of CHUNK_TILES tiles, fewer when that leaves threads idle. */
@@ -358,12 +434,23 @@ void stp_conv_run(const struct stp_conv *conv, const struct stp_tensor *in,
 	 * density 0.25: 0.37x -> 0.29x of dense, docs/benchmarks-sparse.md). */
 	job.stream = (size_t)out->h * out->w * (size_t)d->cout * sizeof(float) > STP_STREAM_OUTPUT_BYTES;
 
-	job.scratch_per_thread = job.tiles_per_chunk * (conv->ks + 2) * mr;
+	job.scratch_per_thread = job.tiles_per_chunk * (job.taps + 2) * mr;
 	job.scratch = malloc(threads * job.scratch_per_thread * sizeof(float *));
-	if (!job.scratch) {
+	if (job.scratch && job.taps != conv->ks) {
+		job.patch_per_thread = job.tiles_per_chunk * mr * job.taps * job.tap_floats;
+		job.patches = malloc(threads * job.patch_per_thread * sizeof(float));
+	}
+	if (!job.scratch || (job.taps != conv->ks && !job.patches)) {
 		/* Out of memory for a few KiB of pointers: run one tile per task
-		 * through a stack table instead of failing a kernel call. */
+		 * through a stack table, taps as they are, instead of failing a
+		 * kernel call. */
 		const float *table[(MAX_TAPS + 2) * MAX_MR * 2];
+		free((void *)job.scratch);
+		free(job.patches);
+		job.patches = NULL;
+		job.taps = conv->ks;
+		job.tap_floats = (size_t)conv->cin_g;
+		job.taps_per_slice = job.tap_floats >= SLICE_ROWS ? 0 : SLICE_ROWS / job.tap_floats;
 		job.scratch = table;
 		job.tiles_per_chunk = 1;
 		job.nchunks = job.ntiles;
@@ -374,4 +461,5 @@ void stp_conv_run(const struct stp_conv *conv, const struct stp_tensor *in,
 	}
 	stp_threadpool_parallel_for(pool, job.nblocks_total * job.nchunks, igemm_task, &job);
 	free((void *)job.scratch);
+	free(job.patches);
 }

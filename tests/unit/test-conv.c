@@ -174,6 +174,14 @@ static const struct conv_case cases[] = {
 	{ 5,   2, 1, 7, 2, 3, 2, 13, 14, 1, 0},
 	/* output over 16 MiB: the streaming-store path */
 	{ 4, 256, 1, 1, 1, 0, 1, 130, 131, 1, 1},
+	/* few input channels: row patches at even indices (dense pixels), the
+	 * same shapes tap by tap at odd ones (a channel slice) */
+	{ 3,  64, 1, 7, 2, 3, 1, 23, 19, 1, 1},
+	{ 3,  64, 1, 7, 2, 3, 1, 23, 19, 1, 1},
+	{ 6,  70, 1, 5, 1, 2, 1,  9,  7, 1, 0},
+	{ 6,  70, 1, 5, 1, 2, 1,  9,  7, 1, 0},
+	{ 3,  16, 1, 7, 1, 3, 1,  3,  2, 0, 1},   /* narrower than the kernel */
+	{ 3,  16, 1, 7, 1, 3, 1,  3,  2, 0, 1},
 };
 
 int main(void)
