@@ -172,6 +172,8 @@ static const struct conv_case cases[] = {
 	{17,   3, 1, 3, 1, 1, 1,  7,  6, 1, 1},
 	{64,   4, 1, 1, 1, 0, 1,  5,  5, 0, 1},
 	{ 5,   2, 1, 7, 2, 3, 2, 13, 14, 1, 0},
+	{32,   2, 1, 3, 1, 1, 1, 12, 40, 0, 1},   /* wide rows: whole tiles inside */
+	{24,   3, 1, 3, 2, 1, 1, 11, 45, 1, 0},
 	/* output over 16 MiB: the streaming-store path */
 	{ 4, 256, 1, 1, 1, 0, 1, 130, 131, 1, 1},
 	/* few input channels: row patches at even indices (dense pixels), the
