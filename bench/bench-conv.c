@@ -130,12 +130,12 @@ int main(int argc, char **argv)
 		float *wt = stp_calloc(wn, sizeof(float)), *bias = stp_calloc(sh->cout, sizeof(float));
 		float *in = stp_calloc((size_t)h * w * sh->cin, sizeof(float));
 		float *out = stp_calloc((size_t)oh * ow * sh->cout, sizeof(float));
-		float *zero = stp_calloc(sh->cin, sizeof(float));
 		for (size_t j = 0; j < wn; j++) wt[j] = (float)((j * 7919) % 17) * 0.01f - 0.08f;
 		for (size_t j = 0; j < (size_t)h * w * sh->cin; j++) in[j] = (float)((j * 31) % 13) * 0.1f;
 		struct stp_conv *conv;
 		if (stp_conv_create(&d, wt, bias, kernels, &conv) != STP_OK)
 			return 1;
+		float *zero = stp_calloc(stp_conv_zero_floats(conv), sizeof(float));
 		struct stp_tensor tin = {in, h, w, sh->cin, sh->cin}, tout = {out, oh, ow, sh->cout, sh->cout};
 		int32_t *list = malloc((size_t)oh * ow * sizeof(int32_t));
 		size_t nlist = make_list(oh, ow, density, blocks, list);
