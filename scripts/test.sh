@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# test.sh - the README's test command: installs dependencies, builds Stipple
-# in build/ and runs `make check` (unit, kernel, loader, golden-vs-PyTorch and
-# CLI tests), then the PyTorch toolkit's tests (`make check-python`). Prints
+# test.sh - the README's test command: installs dependencies and the dataset
+# assets (scripts/install-assets.sh), builds Stipple in build/ and runs `make
+# check` (unit, kernel, loader, golden-vs-PyTorch and CLI tests), then the
+# PyTorch toolkit's tests (`make check-python`). Prints
 # the automake summary and one "N passed, N failed" line for both.
 #   BUILD_DIR=dir CONFIGURE_FLAGS="--enable-sanitizers" scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
 scripts/install-deps.sh
+# The dataset generator's real photos, digits and emoji: without them its
+# tests (train/tests/test_dataset.py) would skip.
+scripts/install-assets.sh >/dev/null
 build=${BUILD_DIR:-build}
 [ -x configure ] || autoreconf -fi >/dev/null
 mkdir -p "$build"
