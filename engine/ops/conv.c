@@ -366,6 +366,16 @@ static void igemm_task(void *ctx, size_t task, int thread)
 	}
 }
 
+/* The reduction as the micro-kernel sees it (taps x tap_floats) and its
+ * slicing. */
+static void set_reduction(struct igemm_job *job, size_t taps, size_t tap_floats)
+{
+	job->taps = taps;
+	job->tap_floats = tap_floats;
+	job->taps_per_slice = tap_floats >= SLICE_ROWS ? 0 : SLICE_ROWS / tap_floats;
+	job->chans_per_slice = SLICE_ROWS;
+}
+
 void stp_conv_run(const struct stp_conv *conv, const struct stp_tensor *in,
 		  struct stp_tensor *out, const struct stp_tensor *residual,
 		  const int32_t *pixels, size_t npixels, const float *zero,
@@ -402,14 +412,10 @@ void stp_conv_run(const struct stp_conv *conv, const struct stp_tensor *in,
 	job.nblocks_total = (size_t)d->groups * conv->nblocks;
 	job.patches = NULL;
 	job.patch_per_thread = 0;
-	job.taps = conv->ks;
-	job.tap_floats = (size_t)conv->cin_g;
-	if (has_row_patches(conv) && in->c_stride == in->c) {
-		job.taps = (size_t)d->kh;
-		job.tap_floats = (size_t)d->kw * d->cin;
-	}
-	job.taps_per_slice = job.tap_floats >= SLICE_ROWS ? 0 : SLICE_ROWS / job.tap_floats;
-	job.chans_per_slice = SLICE_ROWS;
+	if (has_row_patches(conv) && in->c_stride == in->c)
+		set_reduction(&job, (size_t)d->kh, (size_t)d->kw * d->cin);
+	else
+		set_reduction(&job, conv->ks, (size_t)conv->cin_g);
 
 	/* Chunks of CHUNK_TILES tiles, fewer when that leaves threads idle. */
 	threads = (size_t)stp_threadpool_threads(pool);
@@ -448,9 +454,7 @@ void stp_conv_run(const struct stp_conv *conv, const struct stp_tensor *in,
 		free((void *)job.scratch);
 		free(job.patches);
 		job.patches = NULL;
-		job.taps = conv->ks;
-		job.tap_floats = (size_t)conv->cin_g;
-		job.taps_per_slice = job.tap_floats >= SLICE_ROWS ? 0 : SLICE_ROWS / job.tap_floats;
+		set_reduction(&job, conv->ks, (size_t)conv->cin_g);
 		job.scratch = table;
 		job.tiles_per_chunk = 1;
 		job.nchunks = job.ntiles;

@@ -23,10 +23,12 @@ struct dot_job {
 	const float *zero;
 };
 
-/* The pointer table of a whole tile of consecutive pixels p0.. in one
- * output row whose every tap lies inside the input: one division, then
- * each pixel's taps are the previous pixel's moved by the stride. Returns 0
- * (and writes nothing) for any other tile. */
+/* The pointer table of a whole tile of consecutive pixels p0.. whose every
+ * tap lies inside the input: one division, then each pixel's taps are the
+ * previous pixel's moved by the stride. Returns 0 (and writes nothing) for
+ * any other tile. A tile that wraps to the next output row always fails
+ * the ix1 test: counted along row oy its last pixel is at column ow or
+ * beyond, whose taps reach input column w + padding or beyond. */
 static int interior_tile(const struct stp_conv_desc *d, const struct stp_tensor *in, int ow,
 			 size_t p0, const float **a, size_t *px)
 {
@@ -38,7 +40,7 @@ static int interior_tile(const struct stp_conv_desc *d, const struct stp_tensor 
 	const size_t step = (size_t)d->sw * in->c_stride;
 	size_t t = 0;
 
-	if (ox + (int)mr > ow || iy0 < 0 || ix0 < 0 || iy1 >= in->h || ix1 >= in->w)
+	if (iy0 < 0 || ix0 < 0 || iy1 >= in->h || ix1 >= in->w)
 		return 0;
 	for (int ky = 0; ky < d->kh; ky++)
 		for (int kx = 0; kx < d->kw; kx++, t++) {

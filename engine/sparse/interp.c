@@ -5,8 +5,8 @@
  * byte mask once and lists its sampled neighbours with weight
  * W/(sum W + epsilon) in a small array on the stack: the normaliser is per
  * target, shared by all channels, and a window with no sample gives an
- * empty list (the module's ~0 output, as in
- * the reference). The GATHER micro-kernel then runs over that list at once
+ * empty list (the module's ~0 output, as in the reference). The GATHER
+ * micro-kernel then runs over that list at once
  * (vectorised over channels for the engine's ISA) with the bias / residual
  * / ReLU epilogue fused. Tasks are chunks of targets; no per-target state
  * outlives its gather, so nothing is stored between the two steps. A whole
