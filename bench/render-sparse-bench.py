@@ -154,6 +154,19 @@ def main():
               % (t, pattern, r["layer"], d, r["median_ms"], r["min_ms"], ratio, d,
                  "ok" if ratio <= 1.15 * d + 0.05 else "MISSED"))
 
+    p("\n## Interpolation: gather against separable passes (bench/bench-interp)\n")
+    p("A ResNet-50 layer2 map at 800x1216 (100x152); random cells at the density plus the "
+      "grid prior (stride 11). *Between convs*: 128 channels, the unsampled cells, in place; "
+      "*last pass*: 512 channels, every cell, with bias, shortcut and ReLU. Best of the runs; "
+      "`auto` is the form the engine picks.\n")
+    p("| threads | kernel | use | density | gather ms | separable ms | separable / gather | auto |")
+    p("|---|---|---|---|---|---|---|---|")
+    for path in sorted(glob.glob(os.path.join(out, "interp-*.json"))):
+        for r in load(path):
+            p("| %d | %s | %s | %.1f | %.3f | %.3f | %.2fx | %s |"
+              % (r["threads"], r["kernel"], r["use"], r["density"], r["gather_ms"],
+                 r["separable_ms"], r["separable_ms"] / r["gather_ms"], r["auto"]))
+
     p("\n## Whole sparse ResNet-50 backbone, %s\n" % size)
     p("`stipple_train.export --arch sparse-resnet50 --random-init --seed 1`: every block sparse, "
       "RBF 7x7, grid 11, variant b, random mask weights (logits around 0). Budget `auto` uses "

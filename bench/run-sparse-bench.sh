@@ -8,7 +8,8 @@
 # dense, 0.5, 0.25 and its trained threshold, 1 and 2 threads, with a
 # per-block profile (stipple bench --profile), in interleaved rounds; (3) the dense
 # ResNet-50 in Stipple, PyTorch and ONNX Runtime (bench/run-bench.sh) at the
-# same size. Writes docs/benchmarks-sparse.md and prints it.
+# same size; (4) the interpolation module's gather and separable forms
+# (bench/bench-interp). Writes docs/benchmarks-sparse.md and prints it.
 #
 # Environment: top_srcdir, top_builddir, PYTHON_TORCH, CC as for run-bench.sh;
 #   SPARSE_SIZE [800x1216], SPARSE_THREADS ["1 2"], SPARSE_RUNS [3], SPARSE_ROUNDS [3],
@@ -51,6 +52,13 @@ for t in $threads_list; do
 				say "bench-conv failed"
 		done
 	done
+done
+
+# (4) the interpolation forms.
+for t in $threads_list; do
+	say "bench-interp ${t}t"
+	"$top_builddir/bench/bench-interp" --threads "$t" --runs "$runs" --json >"$out/interp-$t.json" ||
+		say "bench-interp failed"
 done
 
 # (2) the sparse backbone, in rounds: each round times Stipple's dense

@@ -134,7 +134,9 @@ int main(int argc, char **argv)
 	rc = 1;
 	srv.metrics = metrics_create();
 	if (!srv.metrics || stp_engine_create(&eo, &srv.load_engine) != STP_OK) {
-		log_msg(LOG_ERROR, "cannot create the engine");
+		const char *env_isa = getenv("STIPPLE_ISA"), *env_interp = getenv("STIPPLE_INTERP");
+		log_msg(LOG_ERROR, "cannot create the engine ($STIPPLE_ISA '%s', $STIPPLE_INTERP '%s')",
+			env_isa ? env_isa : "", env_interp ? env_interp : "");
 		goto out;
 	}
 	if (repo_open(srv.cfg.models, srv.cfg.default_model, srv.load_engine, &srv.repo, err,

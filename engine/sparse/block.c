@@ -120,6 +120,9 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 	size_t count[STP_BLOCK_MAX_MASKS];
 	struct stp_tensor cur = *in, feat[STP_BLOCK_MAX_CONVS], shortcut = *in;
 	const int last = block->nconvs - 1;
+	struct stp_interp_exec exec = {block->gather, &scratch->interp_rows, opts->interp_form,
+				       STP_INTERP_FORM_AUTO};
+	enum stp_status st;
 	int64_t t0 = opts->phase_ms ? stp_now_ns() : 0;
 
 	/* 1. Mask logits and sampled cells (every cell when dense). */
@@ -173,9 +176,11 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 			for (int p = 0; p < feat[j].h * feat[j].w; p++)
 				if (scratch->need[p] && !scratch->mask[m][p])
 					scratch->targets[ntargets++] = p;
-			stp_interp_apply(&block->kernel[block->interp_of[j]], scratch->mask[m],
-					 scratch->targets, ntargets, &feat[j], &feat[j], NULL, NULL, 0,
-					 block->gather, pool);
+			st = stp_interp_apply(&block->kernel[block->interp_of[j]], scratch->mask[m],
+					      scratch->targets, ntargets, &feat[j], &feat[j], NULL, NULL,
+					      0, &exec, pool);
+			if (st != STP_OK)
+				return st;
 			lap(opts, STP_PHASE_INTERP, &t0);
 		}
 		cur = feat[j];
@@ -192,9 +197,9 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 		lap(opts, STP_PHASE_SHORTCUT, &t0);
 	}
 	assert(shortcut.h == out->h && shortcut.w == out->w && feat[last].h == out->h);
-	stp_interp_apply(&block->kernel[block->interp_of[last]], scratch->mask[block->mask_of[last]],
-			 NULL, (size_t)out->h * out->w, &feat[last], out, block->last_shift, &shortcut,
-			 1, block->gather, pool);
+	st = stp_interp_apply(&block->kernel[block->interp_of[last]],
+			      scratch->mask[block->mask_of[last]], NULL, (size_t)out->h * out->w,
+			      &feat[last], out, block->last_shift, &shortcut, 1, &exec, pool);
 	lap(opts, STP_PHASE_FINAL, &t0);
-	return STP_OK;
+	return st;
 }

@@ -67,6 +67,7 @@ struct stp_sparse_options {
 	enum stp_sample_mode mode;
 	uint64_t seed;
 	double *phase_ms;           /* NULL, or [STP_PHASE_COUNT] to add each phase's time to */
+	enum stp_interp_form interp_form;  /* AUTO unless a benchmark compares forms */
 };
 
 /* Scratch for one block run, sized by stp_sparse_block_scratch_size(). */
@@ -79,6 +80,7 @@ struct stp_sparse_scratch {
 	int32_t *targets;
 	uint8_t *need;
 	float *rank;                           /* top-k scratch, one float per cell */
+	struct stp_interp_buffer interp_rows;  /* the separable interpolation's */
 	const float *zero;
 };
 

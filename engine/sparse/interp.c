@@ -11,6 +11,23 @@
  * / ReLU epilogue fused. Tasks are chunks of targets; no per-target state
  * outlives its gather, so nothing is stored between the two steps. A whole
  * output larger than the caches is written with streaming stores.
+ *
+ * The separable form (kernels with W(dy, dx) = u(dy) v(dx), r = the kept
+ * taps' reach) runs the same GATHER micro-kernel twice: along each row
+ * over its sampled cells with weights v (a working row per map row, in a
+ * ring of 2r + 1 rows per thread, with each cell's sum of v M), then at
+ * each target down the column of working rows with weights u / normaliser
+ * and the epilogue; the normaliser is the same sum of u times those sums,
+ * plus the epsilon, so an empty window still gives ~0. Tasks are bands of
+ * output rows; a band recomputes the r working rows above and below it.
+ *
+ * Per channel the gather form spends (taps kept) x (sampled share) FMAs
+ * per target, the separable one about (2r + 1) x (sampled share) per
+ * working-row cell plus 2r + 1 per target. AUTO takes the separable form
+ * where its count is the smaller (under half the gather's in a last pass,
+ * choose_separable): wide windows (average pooling, small a) on dense
+ * masks, and the trained RBF kernels (a near 3, r = 2) only between convs
+ * on masks denser than about a half (bench/bench-interp.c measures both).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -19,6 +36,7 @@
 #include "interp.h"
 
 #define TARGETS_PER_TASK 64
+#define MIN_BAND_ROWS 8      /* output rows per task of the separable form, at least */
 
 void stp_interp_kernel_rbf(struct stp_interp_kernel *kernel, int k, float a)
 {
@@ -164,19 +182,252 @@ static void interp_task(void *ctx, size_t task, int thread)
 	}
 }
 
-void stp_interp_apply(const struct stp_interp_kernel *kernel, const uint8_t *mask,
-		      const int32_t *targets, size_t ntargets, const struct stp_tensor *in,
-		      struct stp_tensor *out, const float *bias, const struct stp_tensor *residual,
-		      int relu, stp_gather_ukernel_fn gather, struct stp_threadpool *pool)
+/* The separable form's state: the factors over the kept reach r, the rows
+ * per task, and the working rows: per thread a ring of 2r + 1 slots, each
+ * w cells of cpad floats, then each slot's w mask sums (thread_floats
+ * floats per thread in all). */
+struct sep_job {
+	const struct interp_job *job;
+	int r, band;
+	float u[STP_INTERP_MAX_WINDOW], v[STP_INTERP_MAX_WINDOW];
+	size_t cpad, thread_floats;
+	float *rows;
+};
+
+/* Factors the kernel within the reach r about its centre c as
+ * W(dy, dx) = u(dy) v(dx), u = W(., c) / sqrt(W(c, c)) and
+ * v = W(c, .) / sqrt(W(c, c)); returns 0 when a tap differs from the
+ * product by more than float32 rounding of the largest tap. */
+static int factor_kernel(const struct stp_interp_kernel *kernel, int r, float *u, float *v)
+{
+	const int k = kernel->k, c = k / 2;
+	const double centre = kernel->w[c * k + c];
+	double largest = 0.0;
+
+	if (!(centre > 0.0))
+		return 0;
+	for (int i = 0; i < k * k; i++)
+		if (kernel->w[i] > largest)
+			largest = kernel->w[i];
+	for (int i = -r; i <= r; i++) {
+		u[i + r] = (float)(kernel->w[(c + i) * k + c] / sqrt(centre));
+		v[i + r] = (float)(kernel->w[c * k + c + i] / sqrt(centre));
+	}
+	for (int dy = -r; dy <= r; dy++)
+		for (int dx = -r; dx <= r; dx++) {
+			const double tap = kernel->w[(c + dy) * k + c + dx];
+			if (fabs(tap - (double)u[dy + r] * v[dx + r]) > 1e-6 * largest)
+				return 0;
+		}
+	return 1;
+}
+
+/* Working row of map row y: at each x, the sum over dx of v(dx) M F at
+ * (y, x + dx), and in msum[x] that of v(dx) M, the normaliser's share; a
+ * cell with no sampled cell in reach has msum 0 and is not written. */
+static void horizontal_row(const struct sep_job *sj, int y, float *row, float *msum)
+{
+	const struct interp_job *job = sj->job;
+	const struct stp_tensor *in = job->in;
+	const int w = in->w, r = sj->r;
+	const uint8_t *m = job->mask + (size_t)y * w;
+	const float *src[STP_INTERP_MAX_WINDOW];
+	float wt[STP_INTERP_MAX_WINDOW];
+
+	for (int x = 0; x < w; x++) {
+		const int x0 = x - r < 0 ? 0 : x - r, x1 = x + r < w ? x + r : w - 1;
+		size_t n = 0;
+		float sum = 0.0f;
+		for (int xx = x0; xx <= x1; xx++) {
+			const int on = m[xx] != 0;
+			src[n] = in->data + ((size_t)y * w + xx) * in->c_stride;
+			wt[n] = sj->v[xx - x + r];
+			sum += on ? wt[n] : 0.0f;
+			n += (size_t)on;
+		}
+		msum[x] = n ? sum : 0.0f;
+		if (n)
+			job->gather((size_t)in->c, n, src, wt, NULL, NULL, 0u,
+				    row + (size_t)x * sj->cpad);
+	}
+}
+
+/* Index of the first listed target at or after cell p (targets ascending). */
+static size_t first_target_from(const int32_t *targets, size_t n, int32_t p)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		const size_t mid = lo + (hi - lo) / 2;
+		if (targets[mid] < p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void separable_task(void *ctx, size_t task, int thread)
+{
+	const struct sep_job *sj = ctx;
+	const struct interp_job *job = sj->job;
+	const struct stp_tensor *in = job->in, *out = job->out, *res = job->residual;
+	const int h = in->h, w = in->w, r = sj->r, nslots = 2 * r + 1;
+	const int y0 = (int)task * sj->band, y1 = y0 + sj->band < h ? y0 + sj->band : h;
+	float *ring = sj->rows + (size_t)thread * sj->thread_floats;
+	float *msum = ring + (size_t)nslots * w * sj->cpad;
+	int tag[2 * STP_INTERP_MAX_WINDOW + 1];
+	const float *src[2 * STP_INTERP_MAX_WINDOW + 1];
+	float wt[2 * STP_INTERP_MAX_WINDOW + 1];
+	size_t i, end;
+
+	for (int s = 0; s < nslots; s++)
+		tag[s] = -1;
+	if (job->targets) {
+		i = first_target_from(job->targets, job->ntargets, (int32_t)y0 * w);
+		end = first_target_from(job->targets, job->ntargets, (int32_t)y1 * w);
+	} else {
+		i = (size_t)y0 * w;
+		end = (size_t)y1 * w < job->ntargets ? (size_t)y1 * w : job->ntargets;
+	}
+	for (; i < end; i++) {
+		const int32_t p = job->targets ? job->targets[i] : (int32_t)i;
+		const int y = p / w, x = p % w;
+		size_t n = 0;
+
+		if (job->mask[p]) {
+			src[0] = in->data + (size_t)p * in->c_stride;
+			wt[0] = 1.0f;
+			n = 1;
+		} else {
+			float sum = 0.0f, inv;
+			for (int yy = y - r; yy <= y + r; yy++) {
+				int s;
+				float ms;
+				if (yy < 0 || yy >= h)
+					continue;
+				s = yy % nslots;
+				if (tag[s] != yy) {
+					horizontal_row(sj, yy, ring + (size_t)s * w * sj->cpad,
+						       msum + (size_t)s * w);
+					tag[s] = yy;
+				}
+				ms = msum[(size_t)s * w + x];
+				src[n] = ring + ((size_t)s * w + x) * sj->cpad;
+				wt[n] = sj->u[yy - y + r];
+				sum += wt[n] * ms;
+				n += ms > 0.0f;
+			}
+			inv = 1.0f / (sum + STP_INTERP_EPSILON);
+			for (size_t j = 0; j < n; j++)
+				wt[j] *= inv;
+		}
+		job->gather((size_t)in->c, n, src, wt, job->bias,
+			    res ? res->data + (size_t)p * res->c_stride : NULL, job->flags,
+			    out->data + (size_t)p * out->c_stride);
+	}
+}
+
+/* Whether to run the separable form: asked for (or AUTO and cheaper by the
+ * FMA counts of the header comment) and possible (a separable kernel,
+ * ascending targets); fills sj's factors. */
+static int choose_separable(const struct stp_interp_kernel *kernel, const struct interp_job *job,
+			    enum stp_interp_form form, struct sep_job *sj)
+{
+	const int h = job->in->h, w = job->in->w, r = job->taps.reach;
+	size_t sampled = 0, unsampled = 0, rows = 0;
+	int last_row = -1;
+
+	if (form == STP_INTERP_FORM_GATHER || r < 1 || !factor_kernel(kernel, r, sj->u, sj->v))
+		return 0;
+	for (size_t i = 0; i < job->ntargets; i++) {
+		const int32_t p = job->targets ? job->targets[i] : (int32_t)i;
+		if (i > 0 && job->targets && p <= job->targets[i - 1])
+			return 0;  /* the bands need ascending targets */
+		unsampled += !job->mask[p];
+		if (p / w != last_row) {
+			last_row = p / w;
+			rows++;
+		}
+	}
+	if (form == STP_INTERP_FORM_SEPARABLE)
+		return 1;
+	for (size_t p = 0; p < (size_t)h * w; p++)
+		sampled += job->mask[p] != 0;
+	{
+		const double d = (double)sampled / ((double)h * w);
+		const double row_cells = (double)w * (double)(rows * (size_t)(2 * r + 1) < (size_t)h
+								  ? rows * (size_t)(2 * r + 1) : (size_t)h);
+		const double gather = (double)unsampled * job->taps.n * d;
+		const double separable = row_cells * (2 * r + 1) * d + (double)unsampled * (2 * r + 1);
+		/* Measured (bench/bench-interp): at unsampled cells it wins where
+		 * its count is the smaller; in a last pass, which also copies the
+		 * sampled cells and streams every cell out, only where it is under
+		 * half the gather's. */
+		const double margin = unsampled < job->ntargets ? 2.0 : 1.0;
+		return margin * separable < gather;
+	}
+}
+
+/* Makes buffer hold at least floats floats. */
+static enum stp_status grow_buffer(struct stp_interp_buffer *buffer, size_t floats)
+{
+	float *p;
+	if (floats <= buffer->floats)
+		return STP_OK;
+	p = stp_alloc(floats * sizeof(float));
+	if (!p)
+		return STP_ERR_NOMEM;
+	stp_free(buffer->data);
+	buffer->data = p;
+	buffer->floats = floats;
+	return STP_OK;
+}
+
+void stp_interp_buffer_free(struct stp_interp_buffer *buffer)
+{
+	stp_free(buffer->data);
+	buffer->data = NULL;
+	buffer->floats = 0;
+}
+
+enum stp_status stp_interp_apply(const struct stp_interp_kernel *kernel, const uint8_t *mask,
+				 const int32_t *targets, size_t ntargets,
+				 const struct stp_tensor *in, struct stp_tensor *out,
+				 const float *bias, const struct stp_tensor *residual, int relu,
+				 struct stp_interp_exec *exec, struct stp_threadpool *pool)
 {
 	struct interp_job job = {.mask = mask, .targets = targets, .ntargets = ntargets,
 				 .in = in, .residual = residual, .out = out, .bias = bias,
-				 .flags = relu ? STP_GATHER_RELU : 0u, .gather = gather};
+				 .flags = relu ? STP_GATHER_RELU : 0u, .gather = exec->gather};
+	struct sep_job sj = {.job = &job};
 
 	list_taps(kernel, in->w, &job.taps);
 	/* A whole large output (a block's last pass) goes around the caches. */
 	if (!targets && ntargets * (size_t)out->c_stride * sizeof(float) > STP_STREAM_OUTPUT_BYTES)
 		job.flags |= STP_GATHER_STREAM;
+	if (exec->buffer && ntargets > 0 && choose_separable(kernel, &job, exec->form, &sj)) {
+		const int threads = stp_threadpool_threads(pool);
+		const size_t slots = (size_t)(2 * job.taps.reach + 1);
+		enum stp_status st;
+		sj.r = job.taps.reach;
+		/* Two bands per thread: a band recomputes 2r working rows. */
+		sj.band = (in->h + 2 * threads - 1) / (2 * threads);
+		if (sj.band < MIN_BAND_ROWS)
+			sj.band = MIN_BAND_ROWS;
+		sj.cpad = ((size_t)in->c + 15) / 16 * 16;
+		sj.thread_floats = slots * (size_t)in->w * (sj.cpad + 1);
+		sj.thread_floats = (sj.thread_floats + 15) / 16 * 16;  /* keep rows aligned */
+		st = grow_buffer(exec->buffer, (size_t)threads * sj.thread_floats);
+		if (st != STP_OK)
+			return st;
+		sj.rows = exec->buffer->data;
+		exec->used = STP_INTERP_FORM_SEPARABLE;
+		stp_threadpool_parallel_for(pool, (size_t)((in->h + sj.band - 1) / sj.band),
+					    separable_task, &sj);
+		return STP_OK;
+	}
+	exec->used = STP_INTERP_FORM_GATHER;
 	stp_threadpool_parallel_for(pool, (ntargets + TARGETS_PER_TASK - 1) / TARGETS_PER_TASK,
 				    interp_task, &job);
+	return STP_OK;
 }

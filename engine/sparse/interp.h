@@ -8,7 +8,8 @@
  * Stipple evaluates it at a list of target cells only: for each target, its
  * sampled neighbours and their weights already divided by the target's
  * normaliser (computed once per target, not per channel), then a weighted
- * gather vectorised over channels.
+ * gather vectorised over channels; or, for separable kernels when that
+ * needs fewer FMAs (wide windows, dense masks), two 1-D passes.
  */
 #ifndef STP_SPARSE_INTERP_H
 #define STP_SPARSE_INTERP_H
@@ -33,16 +34,47 @@ struct stp_interp_kernel {
 /* The RBF kernel W(dx, dy) = a^2/(2 pi) exp(-a^2/2 (dx^2 + dy^2)). */
 void stp_interp_kernel_rbf(struct stp_interp_kernel *kernel, int k, float a);
 
+/* How stp_interp_apply evaluates the module (both give the module's output
+ * to float32 rounding, the epsilon behaviour included):
+ *   GATHER     per target, its sampled neighbours in one weighted gather;
+ *   SEPARABLE  for kernels that factor as W(dy, dx) = u(dy) v(dx) (RBF,
+ *              average pooling): a horizontal pass over the sampled cells
+ *              of each row, then a vertical pass at the targets, in row
+ *              bands (falls back to GATHER for other kernels, unsorted
+ *              target lists or no buffer);
+ *   AUTO       the cheaper of the two by a count of their FMAs. */
+enum stp_interp_form { STP_INTERP_FORM_AUTO, STP_INTERP_FORM_GATHER, STP_INTERP_FORM_SEPARABLE };
+
+/* Working rows of the separable form: grown on first use, then reused. */
+struct stp_interp_buffer {
+	float *data;
+	size_t floats;
+};
+
+void stp_interp_buffer_free(struct stp_interp_buffer *buffer);
+
+/* What runs the module: the GATHER micro-kernel of the engine's ISA, the
+ * separable form's buffer (NULL: gather only) and the form asked for;
+ * stp_interp_apply sets used to the form it ran (GATHER or SEPARABLE). */
+struct stp_interp_exec {
+	stp_gather_ukernel_fn gather;
+	struct stp_interp_buffer *buffer;
+	enum stp_interp_form form;
+	enum stp_interp_form used;
+};
+
 /* For each target cell t (targets[i], or cell i for i < ntargets when
  * targets is NULL) of the h x w maps in and out, with mask (h x w bytes,
  * non-zero = sampled):
  *     out[t][c] = (sampled t ? in[t][c] : interp(in, mask)[t][c])
  *                 + bias[c] (bias may be NULL) + residual[t][c] (may be NULL),
  * then ReLU if relu, for c < in->c. in and out may be the same tensor only
- * when no target is sampled (targets are then never sources). */
-void stp_interp_apply(const struct stp_interp_kernel *kernel, const uint8_t *mask,
-		      const int32_t *targets, size_t ntargets, const struct stp_tensor *in,
-		      struct stp_tensor *out, const float *bias, const struct stp_tensor *residual,
-		      int relu, stp_gather_ukernel_fn gather, struct stp_threadpool *pool);
+ * when no target is sampled (targets are then never sources). Returns
+ * STP_ERR_NOMEM if the separable form's buffer cannot grow. */
+enum stp_status stp_interp_apply(const struct stp_interp_kernel *kernel, const uint8_t *mask,
+				 const int32_t *targets, size_t ntargets,
+				 const struct stp_tensor *in, struct stp_tensor *out,
+				 const float *bias, const struct stp_tensor *residual, int relu,
+				 struct stp_interp_exec *exec, struct stp_threadpool *pool);
 
 #endif

@@ -42,6 +42,21 @@ static enum stp_status resolve_isa(enum stp_isa requested, enum stp_isa *out)
 	return STP_OK;
 }
 
+/* $STIPPLE_INTERP: auto (or unset), gather or separable. */
+static enum stp_status resolve_interp_form(enum stp_interp_form *out)
+{
+	const char *env = getenv("STIPPLE_INTERP");
+	if (!env || !*env || strcmp(env, "auto") == 0)
+		*out = STP_INTERP_FORM_AUTO;
+	else if (strcmp(env, "gather") == 0)
+		*out = STP_INTERP_FORM_GATHER;
+	else if (strcmp(env, "separable") == 0)
+		*out = STP_INTERP_FORM_SEPARABLE;
+	else
+		return STP_ERR_INVALID_ARG;
+	return STP_OK;
+}
+
 enum stp_status stp_engine_create(const struct stp_engine_options *opts,
 				  stp_engine **out)
 {
@@ -53,7 +68,10 @@ enum stp_status stp_engine_create(const struct stp_engine_options *opts,
 	if (!out)
 		return STP_ERR_INVALID_ARG;
 	*out = NULL;
+	enum stp_interp_form interp_form;
 	st = resolve_isa(opts ? opts->isa : STP_ISA_AUTO, &isa);
+	if (st == STP_OK)
+		st = resolve_interp_form(&interp_form);
 	if (st != STP_OK)
 		return st;
 	if (threads <= 0) {
@@ -66,6 +84,7 @@ enum stp_status stp_engine_create(const struct stp_engine_options *opts,
 	if (!engine)
 		return STP_ERR_NOMEM;
 	engine->kernels = stp_kernels_for(isa);
+	engine->interp_form = interp_form;
 	st = stp_threadpool_create(threads, &engine->pool);
 	if (st != STP_OK) {
 		free(engine);

@@ -62,6 +62,7 @@ static void free_sparse_scratch(struct stp_sparse_scratch *sc)
 	free(sc->targets);
 	free(sc->need);
 	free(sc->rank);
+	stp_interp_buffer_free(&sc->interp_rows);
 	sc->targets = NULL;
 	sc->need = NULL;
 	sc->rank = NULL;
@@ -276,6 +277,7 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 	sparse_opts.mode = opts->sampling == STP_SAMPLING_STOCHASTIC ? STP_SAMPLE_STOCHASTIC
 								     : STP_SAMPLE_DETERMINISTIC;
 	sparse_opts.seed = opts->seed;
+	sparse_opts.interp_form = s->engine->interp_form;
 	plan = &s->model->plan;
 	pool = s->engine->pool;
 	st = reshape(s, h, w);

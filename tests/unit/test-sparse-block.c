@@ -100,8 +100,10 @@ static float *dense_conv(const struct stp_conv *conv, const float *in, int h, in
 	return out;
 }
 
+/* Runs the block with the interpolation form given (every kernel here is
+ * RBF, so SEPARABLE runs the separable form) against the dense reference. */
 static void run_case(const struct block_case *bc, const struct stp_kernels *kernels,
-		     struct stp_threadpool *pool)
+		     struct stp_threadpool *pool, enum stp_interp_form form)
 {
 	struct stp_sparse_block *b = calloc(1, sizeof(*b));
 	const int expansion = bc->bottleneck ? 4 : 1, cout = bc->planes * expansion;
@@ -185,7 +187,7 @@ static void run_case(const struct block_case *bc, const struct stp_kernels *kern
 	stp_conv_output_size(stp_conv_get_desc(b->conv[1]), h1, w1, &oh, &ow);
 	float *out = malloc((size_t)oh * ow * cout * sizeof(float));
 	struct stp_tensor tout = {out, oh, ow, cout, cout};
-	struct stp_sparse_options opts = {0, NULL, bc->mode, 1234, NULL};
+	struct stp_sparse_options opts = {0, NULL, bc->mode, 1234, NULL, form};
 	struct stp_sparse_stats stats;
 	enum stp_status st = stp_sparse_block_run(b, &tin, &tout, &sc, &opts, &stats, pool);
 	CHECK(st == STP_OK, "run: %s", stp_status_str(st));
@@ -225,9 +227,9 @@ static void run_case(const struct block_case *bc, const struct stp_kernels *kern
 		cells_total += stats.cells[m];
 	}
 	CHECK(sqrt(num / (den + 1e-30)) < 1e-5,
-	      "%s %s(%c) cin=%d planes=%d stride=%d %dx%d grid=%d shift=%.1f mode=%d: rel err %.3g, density %.2f",
+	      "%s %s(%c) cin=%d planes=%d stride=%d %dx%d grid=%d shift=%.1f mode=%d form=%d: rel err %.3g, density %.2f",
 	      stp_isa_name(kernels->isa), bc->bottleneck ? "bottleneck" : "basic", bc->variant, bc->cin,
-	      bc->planes, bc->stride, bc->h, bc->w, bc->grid, bc->logit_shift, bc->mode,
+	      bc->planes, bc->stride, bc->h, bc->w, bc->grid, bc->logit_shift, bc->mode, form,
 	      sqrt(num / (den + 1e-30)), (double)sampled_total / cells_total);
 	CHECK(sampled_total > 0 && sampled_total <= cells_total, "stats");
 
@@ -264,6 +266,7 @@ static void run_case(const struct block_case *bc, const struct stp_kernels *kern
 		free(sc.feature[j]); free(sc.logits[j]); free(sc.mask[j]); free(sc.list[j]);
 	}
 	free(sc.shortcut); free(sc.targets); free(sc.need);
+	stp_interp_buffer_free(&sc.interp_rows);
 	stp_sparse_block_destroy(b);
 }
 
@@ -295,8 +298,12 @@ int main(void)
 		for (int l = 0; l < 3; l++) {
 			if (!supported[l])
 				continue;
-			for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-				run_case(&cases[i], stp_kernels_for(levels[l]), pool);
+			for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+				run_case(&cases[i], stp_kernels_for(levels[l]), pool,
+					 STP_INTERP_FORM_GATHER);
+				run_case(&cases[i], stp_kernels_for(levels[l]), pool,
+					 STP_INTERP_FORM_SEPARABLE);
+			}
 		}
 		stp_threadpool_destroy(pool);
 	}

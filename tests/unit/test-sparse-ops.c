@@ -138,9 +138,50 @@ static double fused_err(const float *out, const float *ref, const float *bias,
 	return max_err;
 }
 
+/* Builds test kernel kt: RBF 7x7 a = 3 (the trained kind: reach 2), RBF
+ * 5x5 a = 0.7 (wide: every tap kept), a random learned |K| (3x3, not
+ * separable), average pooling 7x7 (separable, reach 3). */
+#define TEST_KERNELS 4
+static void make_kernel(int kt, struct stp_interp_kernel *k)
+{
+	if (kt == 0) {
+		stp_interp_kernel_rbf(k, 7, 3.0f);
+	} else if (kt == 1) {
+		stp_interp_kernel_rbf(k, 5, 0.7f);
+	} else if (kt == 2) {
+		k->k = 3;
+		for (int i = 0; i < 9; i++)
+			k->w[i] = fabsf(test_randf(&rng)) + 0.01f;
+	} else {
+		k->k = 7;
+		for (int i = 0; i < 49; i++)
+			k->w[i] = 1.0f;
+	}
+}
+
+/* Runs the module with exec, checks which form ran: SEPARABLE when asked
+ * for it on a separable kernel (kt != 2) with targets, GATHER when asked
+ * for that. */
+static void apply_checked(const struct stp_interp_kernel *k, int kt, const uint8_t *m,
+			  const int32_t *targets, size_t nt, const struct stp_tensor *in,
+			  struct stp_tensor *out, const float *bias, const struct stp_tensor *res,
+			  int relu, struct stp_interp_exec *exec, struct stp_threadpool *pool)
+{
+	CHECK(stp_interp_apply(k, m, targets, nt, in, out, bias, res, relu, exec, pool) == STP_OK,
+	      "interp_apply status");
+	if (exec->form == STP_INTERP_FORM_GATHER)
+		CHECK(exec->used == STP_INTERP_FORM_GATHER, "gather form asked, %d ran", exec->used);
+	if (exec->form == STP_INTERP_FORM_SEPARABLE && nt > 0)
+		CHECK(exec->used == (kt == 2 ? STP_INTERP_FORM_GATHER : STP_INTERP_FORM_SEPARABLE),
+		      "separable form asked for kernel %d, %d ran", kt, exec->used);
+}
+
 static void test_interp(struct stp_threadpool *pool, stp_gather_ukernel_fn gather)
 {
 	const int sizes[][3] = {{1, 1, 3}, {7, 9, 16}, {13, 11, 17}, {20, 33, 64}, {9, 10, 150}};
+	const enum stp_interp_form forms[] = {STP_INTERP_FORM_GATHER, STP_INTERP_FORM_SEPARABLE,
+					      STP_INTERP_FORM_AUTO};
+	struct stp_interp_buffer buffer = {NULL, 0};
 	for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
 		const int h = sizes[si][0], w = sizes[si][1], c = sizes[si][2];
 		const size_t n = (size_t)h * w * c;
@@ -159,55 +200,58 @@ static void test_interp(struct stp_threadpool *pool, stp_gather_ukernel_fn gathe
 		for (int i = 0; i < h * w; i++)
 			all[i] = i;
 		for (int kind = MASK_GRID; kind <= MASK_BLOCKY; kind++) {
-			for (int kt = 0; kt < 3; kt++) {
+			for (int kt = 0; kt < TEST_KERNELS; kt++) {
 				struct stp_interp_kernel k;
-				if (kt == 0)
-					stp_interp_kernel_rbf(&k, 7, 3.0f);
-				else if (kt == 1)
-					stp_interp_kernel_rbf(&k, 5, 0.7f);
-				else { /* a learned |K| kernel and average pooling (kt 2, odd size) */
-					k.k = 3;
-					for (int i = 0; i < 9; i++)
-						k.w[i] = fabsf(test_randf(&rng)) + 0.01f;
-				}
+				make_kernel(kt, &k);
 				make_mask((enum mask_kind)kind, h, w, m);
 				interp_ref(f, m, h, w, c, &k, ref);
+				for (size_t fi = 0; fi < sizeof(forms) / sizeof(forms[0]); fi++) {
+					struct stp_interp_exec exec = {gather, &buffer, forms[fi],
+								       STP_INTERP_FORM_AUTO};
+					struct stp_tensor tf = {f, h, w, c, c}, to = {out, h, w, c, c};
+					struct stp_tensor tr = {res, h, w, c, c};
+					double max_err;
+					size_t nu = 0;
 
-				/* Every cell (a list, or NULL for all) gives the whole
-				 * module output, with the fused epilogue. */
-				struct stp_tensor tf = {f, h, w, c, c}, to = {out, h, w, c, c};
-				struct stp_tensor tr = {res, h, w, c, c};
-				memset(out, 0, n * sizeof(float));
-				stp_interp_apply(&k, m, all, (size_t)h * w, &tf, &to, bias, &tr, 1, gather, pool);
-				double max_err = fused_err(out, ref, bias, res, n, c);
-				CHECK(max_err < 2e-5, "every cell (list) %dx%dx%d mask %d kernel %d: err %.3g",
-				      h, w, c, kind, kt, max_err);
-				memset(out, 0, n * sizeof(float));
-				stp_interp_apply(&k, m, NULL, (size_t)h * w, &tf, &to, bias, &tr, 1, gather, pool);
-				max_err = fused_err(out, ref, bias, res, n, c);
-				CHECK(max_err < 2e-5, "every cell (NULL) %dx%dx%d mask %d kernel %d: err %.3g",
-				      h, w, c, kind, kt, max_err);
+					/* Every cell (a list, or NULL for all) gives the
+					 * whole module output, with the fused epilogue. */
+					memset(out, 0, n * sizeof(float));
+					apply_checked(&k, kt, m, all, (size_t)h * w, &tf, &to, bias, &tr,
+						      1, &exec, pool);
+					max_err = fused_err(out, ref, bias, res, n, c);
+					CHECK(max_err < 2e-5,
+					      "every cell (list) %dx%dx%d mask %d kernel %d form %d: err %.3g",
+					      h, w, c, kind, kt, forms[fi], max_err);
+					memset(out, 0, n * sizeof(float));
+					apply_checked(&k, kt, m, NULL, (size_t)h * w, &tf, &to, bias, &tr,
+						      1, &exec, pool);
+					max_err = fused_err(out, ref, bias, res, n, c);
+					CHECK(max_err < 2e-5,
+					      "every cell (NULL) %dx%dx%d mask %d kernel %d form %d: err %.3g",
+					      h, w, c, kind, kt, forms[fi], max_err);
 
-				/* The unsampled cells only, in place. */
-				size_t nu = 0;
-				for (int p = 0; p < h * w; p++)
-					if (!m[p])
-						unsampled[nu++] = p;
-				memcpy(out, f, n * sizeof(float));
-				stp_interp_apply(&k, m, unsampled, nu, &to, &to, NULL, NULL, 0, gather, pool);
-				max_err = 0;
-				for (size_t i = 0; i < n; i++) {
-					double e = fabs(out[i] - ref[i]);
-					if (e > max_err)
-						max_err = e;
+					/* The unsampled cells only, in place. */
+					for (int p = 0; p < h * w; p++)
+						if (!m[p])
+							unsampled[nu++] = p;
+					memcpy(out, f, n * sizeof(float));
+					apply_checked(&k, kt, m, unsampled, nu, &to, &to, NULL, NULL, 0,
+						      &exec, pool);
+					max_err = 0;
+					for (size_t i = 0; i < n; i++) {
+						double e = fabs(out[i] - ref[i]);
+						if (e > max_err)
+							max_err = e;
+					}
+					CHECK(max_err < 2e-5,
+					      "in place %dx%dx%d mask %d kernel %d form %d: err %.3g", h, w,
+					      c, kind, kt, forms[fi], max_err);
 				}
-				CHECK(max_err < 2e-5,
-				      "in place %dx%dx%d mask %d kernel %d: err %.3g", h, w, c, kind, kt,
-				      max_err);
 			}
 		}
 		free(f); free(ref); free(out); free(res); free(bias); free(m); free(all); free(unsampled);
 	}
+	stp_interp_buffer_free(&buffer);
 }
 
 /* The STREAM hint changes how dst is stored, never what: every channel
@@ -267,10 +311,17 @@ static void test_interp_large(struct stp_threadpool *pool, stp_gather_ukernel_fn
 	make_mask(MASK_RANDOM, h, w, m);
 	interp_ref(f, m, h, w, c, &k, ref);
 	struct stp_tensor tf = {f, h, w, c, c}, to = {out, h, w, c, c}, tr = {res, h, w, c, c};
-	stp_interp_apply(&k, m, NULL, (size_t)h * w, &tf, &to, bias, &tr, 1, gather, pool);
-	double max_err = fused_err(out, ref, bias, res, n, c);
-	CHECK(max_err < 2e-5, "%s every cell of a %dx%dx%d output (streamed): err %.3g", isa, h,
-	      w, c, max_err);
+	for (int form = STP_INTERP_FORM_GATHER; form <= STP_INTERP_FORM_SEPARABLE; form++) {
+		struct stp_interp_buffer buffer = {NULL, 0};
+		struct stp_interp_exec exec = {gather, &buffer, (enum stp_interp_form)form,
+					       STP_INTERP_FORM_AUTO};
+		memset(out, 0, n * sizeof(float));
+		apply_checked(&k, 0, m, NULL, (size_t)h * w, &tf, &to, bias, &tr, 1, &exec, pool);
+		double max_err = fused_err(out, ref, bias, res, n, c);
+		CHECK(max_err < 2e-5, "%s every cell of a %dx%dx%d output (streamed), form %d: err %.3g",
+		      isa, h, w, c, form, max_err);
+		stp_interp_buffer_free(&buffer);
+	}
 	free(f); free(ref); free(out); free(res); free(bias); free(m);
 }
 
