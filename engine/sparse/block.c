@@ -99,6 +99,49 @@ static void run_mask_convs(const struct stp_sparse_block *block, const struct st
 	}
 }
 
+/* Sampling of every mask of a block, one task per mask. */
+struct sample_job {
+	const struct stp_sparse_block *block;
+	const struct stp_sparse_options *opts;
+	struct stp_sparse_scratch *scratch;
+	const float *const *logits;
+	const size_t *logit_stride;
+	int h, w;                   /* the block input's */
+	size_t *count;              /* per mask: cells sampled */
+};
+
+/* Mask m's sampled cells: every cell when dense, else by the options'
+ * mode or top-k count (each mask ranks in its own slice of the scratch). */
+static void sample_task(void *ctx, size_t task, int thread)
+{
+	const struct sample_job *job = ctx;
+	const struct stp_sparse_block *block = job->block;
+	const struct stp_sparse_options *opts = job->opts;
+	struct stp_sparse_scratch *scratch = job->scratch;
+	const int m = (int)task, src = block->mask_source[m];
+	int mh, mw;
+	(void)thread;
+
+	stp_sparse_block_mask_size(block, m, job->h, job->w, &mh, &mw);
+	if (opts->dense) {
+		job->count[m] = (size_t)mh * mw;
+		memset(scratch->mask[m], 1, job->count[m]);
+		for (size_t p = 0; p < job->count[m]; p++)
+			scratch->list[m][p] = (int32_t)p;
+	} else if (opts->topk) {
+		job->count[m] = stp_mask_sample_topk(
+			job->logits[src] + block->mask_channel[m], job->logit_stride[src], mh, mw,
+			block->grid, opts->topk[block->mask_index + (uint32_t)m],
+			scratch->rank + (size_t)m * (size_t)job->h * (size_t)job->w, scratch->mask[m],
+			scratch->list[m]);
+	} else {
+		job->count[m] = stp_mask_sample(job->logits[src] + block->mask_channel[m],
+						job->logit_stride[src], mh, mw, block->grid, opts->mode,
+						opts->seed, block->mask_index + (uint32_t)m,
+						scratch->mask[m], scratch->list[m]);
+	}
+}
+
 /* Adds the time since *t0 to phase (when profiling) and restarts the clock. */
 static void lap(const struct stp_sparse_options *opts, int phase, int64_t *t0)
 {
@@ -130,26 +173,14 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 	size_t logit_stride[STP_BLOCK_MAX_MASKS];
 	if (!opts->dense)
 		run_mask_convs(block, in, scratch, pool, logits, logit_stride);
+	{
+		struct sample_job job = {block, opts, scratch, logits, logit_stride, in->h, in->w,
+					 count};
+		stp_threadpool_parallel_for(pool, (size_t)block->nmasks, sample_task, &job);
+	}
 	for (int m = 0; m < block->nmasks; m++) {
-		const int src = block->mask_source[m];
 		int mh, mw;
 		stp_sparse_block_mask_size(block, m, in->h, in->w, &mh, &mw);
-		if (opts->dense) {
-			count[m] = (size_t)mh * mw;
-			memset(scratch->mask[m], 1, count[m]);
-			for (size_t p = 0; p < count[m]; p++)
-				scratch->list[m][p] = (int32_t)p;
-		} else if (opts->topk) {
-			count[m] = stp_mask_sample_topk(logits[src] + block->mask_channel[m],
-							logit_stride[src], mh, mw, block->grid,
-							opts->topk[block->mask_index + (uint32_t)m],
-							scratch->rank, scratch->mask[m], scratch->list[m]);
-		} else {
-			count[m] = stp_mask_sample(logits[src] + block->mask_channel[m],
-						   logit_stride[src], mh, mw, block->grid, opts->mode,
-						   opts->seed, block->mask_index + (uint32_t)m,
-						   scratch->mask[m], scratch->list[m]);
-		}
 		stats->sampled[m] = count[m];
 		stats->cells[m] = (size_t)mh * mw;
 	}

@@ -79,7 +79,7 @@ struct stp_sparse_scratch {
 	int32_t *list[STP_BLOCK_MAX_MASKS];
 	int32_t *targets;
 	uint8_t *need;
-	float *rank;                           /* top-k scratch, one float per cell */
+	float *rank;                           /* top-k scratch, one float per cell per mask */
 	struct stp_interp_buffer interp_rows;  /* the separable interpolation's */
 	const float *zero;
 };

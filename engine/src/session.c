@@ -86,7 +86,7 @@ static enum stp_status size_sparse_scratch(struct stp_session *s, size_t cells)
 	}
 	sc->targets = malloc(cells * sizeof(int32_t));
 	sc->need = malloc(cells);
-	sc->rank = malloc(cells * sizeof(float));
+	sc->rank = malloc(cells * STP_BLOCK_MAX_MASKS * sizeof(float));
 	if (!sc->targets || !sc->need || !sc->rank)
 		return STP_ERR_NOMEM;
 	s->sparse_cells = cells;
