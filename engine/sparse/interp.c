@@ -24,10 +24,9 @@
  * Per channel the gather form spends (taps kept) x (sampled share) FMAs
  * per target, the separable one about (2r + 1) x (sampled share) per
  * working-row cell plus 2r + 1 per target. AUTO takes the separable form
- * where its count is the smaller (under half the gather's in a last pass,
- * choose_separable): wide windows (average pooling, small a) on dense
- * masks, and the trained RBF kernels (a near 3, r = 2) only between convs
- * on masks denser than about a half (bench/bench-interp.c measures both).
+ * where its count is clearly the smaller (choose_separable): wide windows
+ * (average pooling, small a) on dense masks; for the trained RBF kernels
+ * (a near 3, r = 2) never (bench/bench-interp.c measures both).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -359,11 +358,11 @@ static int choose_separable(const struct stp_interp_kernel *kernel, const struct
 								  ? rows * (size_t)(2 * r + 1) : (size_t)h);
 		const double gather = (double)unsampled * job->taps.n * d;
 		const double separable = row_cells * (2 * r + 1) * d + (double)unsampled * (2 * r + 1);
-		/* Measured (bench/bench-interp): at unsampled cells it wins where
-		 * its count is the smaller; in a last pass, which also copies the
-		 * sampled cells and streams every cell out, only where it is under
-		 * half the gather's. */
-		const double margin = unsampled < job->ntargets ? 2.0 : 1.0;
+		/* Measured (bench/bench-interp, 1 and 2 threads): at unsampled
+		 * cells it wins where its count is under 1/1.5 of the gather's; in
+		 * a last pass, which also copies the sampled cells and streams
+		 * every cell out, where it is under half. */
+		const double margin = unsampled < job->ntargets ? 2.0 : 1.5;
 		return margin * separable < gather;
 	}
 }
