@@ -108,10 +108,12 @@ struct sample_job {
 	const size_t *logit_stride;
 	int h, w;                   /* the block input's */
 	size_t *count;              /* per mask: cells sampled */
+	struct stp_sparse_stats *stats;
 };
 
-/* Mask m's sampled cells: every cell when dense, else by the options'
- * mode or top-k count (each mask ranks in its own slice of the scratch). */
+/* Mask m's sampled cells (and its stats): every cell when dense, else by
+ * the options' mode or top-k count (each mask ranks in its own slice of
+ * the scratch). */
 static void sample_task(void *ctx, size_t task, int thread)
 {
 	const struct sample_job *job = ctx;
@@ -123,6 +125,7 @@ static void sample_task(void *ctx, size_t task, int thread)
 	(void)thread;
 
 	stp_sparse_block_mask_size(block, m, job->h, job->w, &mh, &mw);
+	job->stats->cells[m] = (size_t)mh * mw;
 	if (opts->dense) {
 		job->count[m] = (size_t)mh * mw;
 		memset(scratch->mask[m], 1, job->count[m]);
@@ -140,6 +143,7 @@ static void sample_task(void *ctx, size_t task, int thread)
 						opts->seed, block->mask_index + (uint32_t)m,
 						scratch->mask[m], scratch->list[m]);
 	}
+	job->stats->sampled[m] = job->count[m];
 }
 
 /* Adds the time since *t0 to phase (when profiling) and restarts the clock. */
@@ -175,14 +179,8 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 		run_mask_convs(block, in, scratch, pool, logits, logit_stride);
 	{
 		struct sample_job job = {block, opts, scratch, logits, logit_stride, in->h, in->w,
-					 count};
+					 count, stats};
 		stp_threadpool_parallel_for(pool, (size_t)block->nmasks, sample_task, &job);
-	}
-	for (int m = 0; m < block->nmasks; m++) {
-		int mh, mw;
-		stp_sparse_block_mask_size(block, m, in->h, in->w, &mh, &mw);
-		stats->sampled[m] = count[m];
-		stats->cells[m] = (size_t)mh * mw;
 	}
 	lap(opts, STP_PHASE_MASK, &t0);
 

@@ -334,19 +334,25 @@ static int choose_separable(const struct stp_interp_kernel *kernel, const struct
 {
 	const int h = job->in->h, w = job->in->w, r = job->taps.reach;
 	size_t sampled = 0, unsampled = 0, rows = 0;
-	int last_row = -1;
 
 	if (form == STP_INTERP_FORM_GATHER || r < 1 || !factor_kernel(kernel, r, sj->u, sj->v))
 		return 0;
-	for (size_t i = 0; i < job->ntargets; i++) {
-		const int32_t p = job->targets ? job->targets[i] : (int32_t)i;
-		if (i > 0 && job->targets && p <= job->targets[i - 1])
-			return 0;  /* the bands need ascending targets */
-		unsampled += !job->mask[p];
-		if (p / w != last_row) {
-			last_row = p / w;
-			rows++;
+	if (job->targets) {
+		int32_t row_end = 0;  /* the first cell past the current target's row */
+		for (size_t i = 0; i < job->ntargets; i++) {
+			const int32_t p = job->targets[i];
+			if (i > 0 && p <= job->targets[i - 1])
+				return 0;  /* the bands need ascending targets */
+			unsampled += !job->mask[p];
+			if (p >= row_end) {
+				row_end = (p / w + 1) * w;
+				rows++;
+			}
 		}
+	} else {
+		for (size_t p = 0; p < job->ntargets; p++)
+			unsampled += !job->mask[p];
+		rows = (job->ntargets + (size_t)w - 1) / (size_t)w;
 	}
 	if (form == STP_INTERP_FORM_SEPARABLE)
 		return 1;
