@@ -133,9 +133,9 @@ int main(int argc, char **argv)
 				struct stp_tensor tres = {res, H, W, c, c};
 				const size_t n = last ? cells : nt;
 				struct stp_interp_exec ex[3] = {
-					{gather, &buffer, STP_INTERP_FORM_GATHER, STP_INTERP_FORM_AUTO},
-					{gather, &buffer, STP_INTERP_FORM_SEPARABLE, STP_INTERP_FORM_AUTO},
-					{gather, &buffer, STP_INTERP_FORM_AUTO, STP_INTERP_FORM_AUTO}};
+					{gather, &buffer, STP_INTERP_FORM_GATHER, STP_INTERP_FORM_AUTO, NULL},
+					{gather, &buffer, STP_INTERP_FORM_SEPARABLE, STP_INTERP_FORM_AUTO, NULL},
+					{gather, &buffer, STP_INTERP_FORM_AUTO, STP_INTERP_FORM_AUTO, NULL}};
 				double ms[2];
 				for (int form = 0; form < 2; form++)
 					ms[form] = time_form(&k, m, targets, n, &in, &out, bias, &tres, last,

@@ -61,9 +61,11 @@ int cli_load(const char *cmd, const char *path, int threads, enum stp_isa isa,
 	st = stp_engine_create(&eo, engine);
 	if (st != STP_OK) {
 		const char *env_isa = getenv("STIPPLE_ISA"), *env_interp = getenv("STIPPLE_INTERP");
+		const char *env_logits = getenv("STIPPLE_LOGITS");
 		cli_error(cmd, "cannot create an engine (threads %d, isa %s, $STIPPLE_ISA '%s', "
-			  "$STIPPLE_INTERP '%s'): %s", threads, stp_isa_name(isa),
-			  env_isa ? env_isa : "", env_interp ? env_interp : "", stp_status_str(st));
+			  "$STIPPLE_INTERP '%s', $STIPPLE_LOGITS '%s'): %s", threads, stp_isa_name(isa),
+			  env_isa ? env_isa : "", env_interp ? env_interp : "",
+			  env_logits ? env_logits : "", stp_status_str(st));
 		goto error;
 	}
 	st = stp_model_load(*engine, path, model, err, sizeof(err));

@@ -135,8 +135,10 @@ int main(int argc, char **argv)
 	srv.metrics = metrics_create();
 	if (!srv.metrics || stp_engine_create(&eo, &srv.load_engine) != STP_OK) {
 		const char *env_isa = getenv("STIPPLE_ISA"), *env_interp = getenv("STIPPLE_INTERP");
-		log_msg(LOG_ERROR, "cannot create the engine ($STIPPLE_ISA '%s', $STIPPLE_INTERP '%s')",
-			env_isa ? env_isa : "", env_interp ? env_interp : "");
+		const char *env_logits = getenv("STIPPLE_LOGITS");
+		log_msg(LOG_ERROR, "cannot create the engine ($STIPPLE_ISA '%s', $STIPPLE_INTERP '%s', "
+			"$STIPPLE_LOGITS '%s')", env_isa ? env_isa : "", env_interp ? env_interp : "",
+			env_logits ? env_logits : "");
 		goto out;
 	}
 	if (repo_open(srv.cfg.models, srv.cfg.default_model, srv.load_engine, &srv.repo, err,

@@ -43,7 +43,8 @@ typedef int gather_ivec __attribute__((vector_size(4 * GATHER_LANES)));
  * gather_span in the same order, without a pass over dst per source. */
 static inline void gather_block(size_t c0, size_t n, const float *const *src,
 				const float *weight, const float *restrict bias,
-				const float *restrict residual, unsigned flags, float *restrict dst)
+				const float *restrict residual, unsigned flags, float *restrict dst,
+				float *restrict copy)
 {
 	const gather_vec zero = {0};
 	gather_vec a0 = zero, a1 = zero, a2 = zero, a3 = zero;
@@ -93,6 +94,12 @@ static inline void gather_block(size_t c0, size_t n, const float *const *src,
 		memcpy(dst + c0 + 2 * GATHER_LANES, &a2, sizeof(a2));
 		memcpy(dst + c0 + 3 * GATHER_LANES, &a3, sizeof(a3));
 	}
+	if (copy) {
+		memcpy(copy + c0, &a0, sizeof(a0));
+		memcpy(copy + c0 + GATHER_LANES, &a1, sizeof(a1));
+		memcpy(copy + c0 + 2 * GATHER_LANES, &a2, sizeof(a2));
+		memcpy(copy + c0 + 3 * GATHER_LANES, &a3, sizeof(a3));
+	}
 }
 #endif
 
@@ -134,7 +141,7 @@ static void gather_span(size_t c0, size_t c, size_t n, const float *const *src,
 
 void STP_GATHER_NAME(size_t c, size_t n, const float *const *src, const float *weight,
 		     const float *restrict bias, const float *restrict residual, unsigned flags,
-		     float *restrict dst)
+		     float *restrict dst, float *restrict copy)
 {
 	size_t c0 = 0;
 
@@ -154,12 +161,17 @@ void STP_GATHER_NAME(size_t c, size_t n, const float *const *src, const float *w
 				v = v > 0.0f ? v : 0.0f;
 			dst[ch] = v;
 		}
+		if (copy)
+			memcpy(copy, dst, c * sizeof(float));
 		return;
 	}
 #ifdef GATHER_BLOCK
 	for (; c0 + GATHER_BLOCK <= c; c0 += GATHER_BLOCK)
-		gather_block(c0, n, src, weight, bias, residual, flags, dst);
+		gather_block(c0, n, src, weight, bias, residual, flags, dst, copy);
 #endif
-	if (c0 < c)
+	if (c0 < c) {
 		gather_span(c0, c, n, src, weight, bias, residual, flags, dst);
+		if (copy)
+			memcpy(copy + c0, dst + c0, (c - c0) * sizeof(float));
+	}
 }

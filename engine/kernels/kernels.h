@@ -45,7 +45,8 @@
  *   then ReLU if flags & RELU; for ch < c. n == 0 gives zeros (before bias
  *   etc.). bias and residual may be NULL. dst never aliases a source. With
  *   flags & STREAM a kernel may store dst with non-temporal stores (the same
- *   values).
+ *   values). copy: NULL, or a second destination that gets the same values
+ *   with ordinary stores (so that they stay in cache for a next step).
  */
 #ifndef STP_KERNELS_H
 #define STP_KERNELS_H
@@ -83,7 +84,8 @@ typedef void (*stp_dotconv_ukernel_fn)(size_t mr, size_t nc, size_t kc, size_t k
 
 typedef void (*stp_gather_ukernel_fn)(size_t c, size_t n, const float *const *src,
 				      const float *weight, const float *bias,
-				      const float *residual, unsigned flags, float *dst);
+				      const float *residual, unsigned flags, float *dst,
+				      float *copy);
 
 #define STP_DOTCONV_MR 8
 #define STP_DOTCONV_MAX_NC 4
@@ -117,7 +119,7 @@ void stp_f32_dotconv_ukernel_8xN__avx512(size_t, size_t, size_t, size_t,
 
 #define STP_DECLARE_GATHER(name)                                                \
 	void name(size_t, size_t, const float *const *, const float *, const float *, \
-		  const float *, unsigned, float *)
+		  const float *, unsigned, float *, float *)
 STP_DECLARE_GATHER(stp_f32_gather_ukernel__scalar);
 STP_DECLARE_GATHER(stp_f32_gather_ukernel__avx2);
 STP_DECLARE_GATHER(stp_f32_gather_ukernel__avx512);

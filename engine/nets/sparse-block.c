@@ -2,7 +2,8 @@
  * sparse-block.c - building a sparse residual block from a model file:
  * its convs (BN folded; the last one's BN shift kept apart, since it is
  * added after interpolation), its mask-logit convs (masks of equal stride
- * fused into one conv with a channel each), and its interpolation kernels.
+ * fused into one conv with a channel each), the weights that give its
+ * logits from the block before it's partials, and its interpolation kernels.
  * See sparse/block.h for how the block runs and proto/model-format.md for
  * the tensor names.
  */
@@ -34,6 +35,34 @@ static enum stp_status make_conv(struct stp_net_builder *b, const char *name, co
 	if (st != STP_OK)
 		stp_set_error(b->err, b->errlen, st, "cannot build conv '%s'", name);
 	return st;
+}
+
+/* The partials' weights of ntotal mask channels, w as [ntotal][cin][3][3]. */
+static enum stp_status make_partial_weights(struct stp_net_builder *b, struct stp_sparse_block *sb,
+					    const float *w, const float *bias, int ntotal, int cin)
+{
+	sb->partial_w = stp_alloc((size_t)ntotal * 9 * (size_t)cin * sizeof(float));
+	if (!sb->partial_w)
+		return stp_set_error(b->err, b->errlen, STP_ERR_NOMEM, "out of memory");
+	for (int n = 0; n < ntotal; n++) {
+		for (int t = 0; t < 9; t++)
+			for (int c = 0; c < cin; c++)
+				sb->partial_w[((size_t)n * 9 + t) * cin + c] =
+					w[((size_t)n * cin + c) * 9 + t];
+		sb->partial_bias[n] = bias[n];
+	}
+	sb->partial_k = ntotal;
+	sb->dotconv = b->kernels->dotconv;
+	return STP_OK;
+}
+
+/* The sparse block whose output is value v, or NULL. */
+static struct stp_sparse_block *sparse_producer(const struct stp_plan *plan, int v)
+{
+	for (int i = 0; i < plan->nops; i++)
+		if (plan->ops[i].out == v)
+			return plan->ops[i].kind == STP_OP_SPARSE_BLOCK ? plan->ops[i].sparse : NULL;
+	return NULL;
 }
 
 /* Mask convs: mask j (0-based) has conv1's stride when j == 0, else the
@@ -88,6 +117,10 @@ static enum stp_status make_masks(struct stp_net_builder *b, struct stp_sparse_b
 		if (st != STP_OK)
 			stp_set_error(b->err, b->errlen, st, "cannot build mask convs of '%s'", prefix);
 	}
+	/* Logit partials (block.h) give one stride-1 map: mask_fused's, or
+	 * that of the only mask conv when its stride is 1. */
+	if (st == STP_OK && (sb->mask_fused || (nsrc == 1 && first_stride == 1)))
+		st = make_partial_weights(b, sb, w, bias, ntotal, cin);
 	free(w);
 	return st;
 }
@@ -192,9 +225,12 @@ int stp_net_sparse_block(struct stp_net_builder *b, int stage, int index, int in
 		goto error;
 	b->plan->nmasks += sb->nmasks;
 	{
+		struct stp_sparse_block *before = sparse_producer(b->plan, in);
 		int value = stp_plan_add_with_temps(b->plan, &op, cout, temp_channels);
 		if (value < 0)
 			*status = stp_set_error(b->err, b->errlen, STP_ERR_NOMEM, "out of memory");
+		else if (before && sb->partial_k > 0)
+			before->next = sb;
 		return value;
 	}
 error:

@@ -1,11 +1,13 @@
 /*
  * block.c - running one sparse residual block (see block.h for the method).
  *
- * Order of work: mask logits (dense, few-channel convs) -> sampled cell
- * lists -> each conv at its mask's cells -> interpolation of its output at
- * exactly the cells the next conv's taps read and its mask did not sample
- * -> the last conv's output interpolated everywhere with the last BN's
- * shift, the shortcut and ReLU fused into the same pass.
+ * Order of work: mask logits (dense, few-channel convs, or sums of the
+ * partials the block before left) -> sampled cell lists -> each conv at
+ * its mask's cells -> interpolation of its output at exactly the cells the
+ * next conv's taps read and its mask did not sample -> the last conv's
+ * output interpolated everywhere with the last BN's shift, the shortcut
+ * and ReLU fused into the same pass, which also leaves the next block's
+ * partials.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@ void stp_sparse_block_destroy(struct stp_sparse_block *block)
 		stp_conv_destroy(block->mask_conv[m]);
 	stp_conv_destroy(block->mask_fused);
 	stp_conv_destroy(block->downsample);
+	stp_free(block->partial_w);
 	free(block->last_shift);
 	free(block);
 }
@@ -56,23 +59,76 @@ static void mark_reads(const struct stp_conv_desc *d, const int32_t *list, size_
 	}
 }
 
+/* The stride-1 logit map of partial_k channels from the partials (block.h),
+ * in bands of rows. */
+struct partials_job {
+	const struct stp_sparse_block *block;
+	const float *partials;      /* h x w cells of partial_k x 9 */
+	int h, w, band;
+	float *logits;              /* h x w cells of partial_k */
+};
+
+/* Row by row: the bias, then each tap (ky, kx) added along the whole row,
+ * in the order of a 3x3 conv's taps; taps outside the map are skipped. */
+static void partials_task(void *ctx, size_t task, int thread)
+{
+	const struct partials_job *job = ctx;
+	const int k = job->block->partial_k, h = job->h, w = job->w;
+	const int y0 = (int)task * job->band, y1 = y0 + job->band < h ? y0 + job->band : h;
+	const size_t cell = (size_t)k * 9;
+	(void)thread;
+
+	for (int y = y0; y < y1; y++) {
+		float *row = job->logits + (size_t)y * w * (size_t)k;
+		for (int x = 0; x < w; x++)
+			for (int n = 0; n < k; n++)
+				row[(size_t)x * k + n] = job->block->partial_bias[n];
+		for (int ky = 0; ky < 3; ky++) {
+			const int iy = y - 1 + ky;
+			if (iy < 0 || iy >= h)
+				continue;
+			for (int kx = 0; kx < 3; kx++) {
+				const int x0 = kx == 0 ? 1 : 0, x1 = kx == 2 ? w - 1 : w;
+				const float *p = job->partials + ((size_t)iy * w + (size_t)(x0 + kx - 1)) * cell +
+						 ky * 3 + kx;
+				float *dst = row + (size_t)x0 * k;
+				for (int x = x0; x < x1; x++, p += cell, dst += k)
+					for (int n = 0; n < k; n++)
+						dst[n] += p[n * 9];
+			}
+		}
+	}
+}
+
 /* Runs the mask convs on the block input: mask_conv[j]'s logits at
  * logits[j], logit_stride[j] floats per cell. With mask_fused, one pass
  * gives both: mask_conv[0]'s channels read in place, mask_conv[1]'s copied
- * out of the even rows and columns. */
+ * out of the even rows and columns. With partials (non-NULL), their sums
+ * replace mask_fused's pass, or the one stride-1 mask conv's. */
 static void run_mask_convs(const struct stp_sparse_block *block, const struct stp_tensor *in,
-			   struct stp_sparse_scratch *scratch, struct stp_threadpool *pool,
-			   const float **logits, size_t *logit_stride)
+			   struct stp_sparse_scratch *scratch, const float *partials,
+			   struct stp_threadpool *pool, const float **logits, size_t *logit_stride)
 {
 	int first = 0;
 
+	if (partials) {
+		const int threads = stp_threadpool_threads(pool);
+		struct partials_job job = {block, partials, in->h, in->w,
+					   (in->h + 4 * threads - 1) / (4 * threads), scratch->logits[0]};
+		stp_threadpool_parallel_for(pool, (size_t)((in->h + job.band - 1) / job.band),
+					    partials_task, &job);
+		logits[0] = scratch->logits[0];
+		logit_stride[0] = (size_t)block->partial_k;
+		first = 1;
+	}
 	if (block->mask_fused) {
 		const int n0 = stp_conv_get_desc(block->mask_conv[0])->cout;
 		const int n1 = stp_conv_get_desc(block->mask_conv[1])->cout;
 		struct stp_tensor all = {scratch->logits[0], in->h, in->w, n0 + n1, n0 + n1};
 		float *sub = scratch->logits[1];
 		int h1, w1;
-		stp_conv_run(block->mask_fused, in, &all, NULL, NULL, 0, scratch->zero, pool);
+		if (!partials)
+			stp_conv_run(block->mask_fused, in, &all, NULL, NULL, 0, scratch->zero, pool);
 		stp_conv_output_size(stp_conv_get_desc(block->mask_conv[1]), in->h, in->w, &h1, &w1);
 		for (int y = 0; y < h1; y++)
 			for (int x = 0; x < w1; x++)
@@ -168,15 +224,20 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 	struct stp_tensor cur = *in, feat[STP_BLOCK_MAX_CONVS], shortcut = *in;
 	const int last = block->nconvs - 1;
 	struct stp_interp_exec exec = {block->gather, &scratch->interp_rows, opts->interp_form,
-				       STP_INTERP_FORM_AUTO};
+				       STP_INTERP_FORM_AUTO, NULL};
+	struct stp_interp_dots dots;
 	enum stp_status st;
 	int64_t t0 = opts->phase_ms ? stp_now_ns() : 0;
+	/* Partials left for this very input (block.h), used once. */
+	const float *partials = scratch->partials_for == block && scratch->partials_of == in->data
+					? scratch->partials : NULL;
 
+	scratch->partials_for = NULL;
 	/* 1. Mask logits and sampled cells (every cell when dense). */
 	const float *logits[STP_BLOCK_MAX_MASKS];
 	size_t logit_stride[STP_BLOCK_MAX_MASKS];
 	if (!opts->dense)
-		run_mask_convs(block, in, scratch, pool, logits, logit_stride);
+		run_mask_convs(block, in, scratch, partials, pool, logits, logit_stride);
 	{
 		struct sample_job job = {block, opts, scratch, logits, logit_stride, in->h, in->w,
 					 count, stats};
@@ -226,9 +287,20 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 		lap(opts, STP_PHASE_SHORTCUT, &t0);
 	}
 	assert(shortcut.h == out->h && shortcut.w == out->w && feat[last].h == out->h);
+	if (block->next && opts->partials && !opts->dense && scratch->partials) {
+		dots.w = block->next->partial_w;
+		dots.n = (size_t)block->next->partial_k * 9;
+		dots.out = scratch->partials;
+		dots.dotconv = block->next->dotconv;
+		exec.dots = &dots;
+	}
 	st = stp_interp_apply(&block->kernel[block->interp_of[last]],
 			      scratch->mask[block->mask_of[last]], NULL, (size_t)out->h * out->w,
 			      &feat[last], out, block->last_shift, &shortcut, 1, &exec, pool);
+	if (st == STP_OK && exec.dots) {
+		scratch->partials_for = block->next;
+		scratch->partials_of = out->data;
+	}
 	lap(opts, STP_PHASE_FINAL, &t0);
 	return st;
 }

@@ -19,6 +19,16 @@
  * BasicBlock: conv1 (3x3, the block's stride) at M1, interpolated where
  * conv2 reads; conv2 times BN's scale at M2, interpolated everywhere, plus
  * BN's shift and the shortcut, then ReLU. Both masks use the block's stride.
+ *
+ * Logit partials: a block's mask logits are 3x3 convs over its whole input,
+ * which the block before it has just written. When every mask conv of the
+ * next block has stride 1 (or they run as mask_fused), this block's last
+ * pass also takes, at each output cell q and while q's channels are in
+ * cache, the dot products of q with every tap's weights,
+ * P[q][n][t] = sum_c W_n[c][t] x[q][c]; the next block's logits are then
+ * bias_n + the sum over its 9 taps t of P[q_t][n][t] (taps outside the map
+ * skipped, as zero padding): the same FMAs, without reading the input back
+ * from memory.
  */
 #ifndef STP_SPARSE_BLOCK_H
 #define STP_SPARSE_BLOCK_H
@@ -57,6 +67,16 @@ struct stp_sparse_block {
 	int grid;                       /* grid prior stride */
 	stp_gather_ukernel_fn gather;   /* interpolation kernel of the engine's ISA */
 	uint32_t mask_index;            /* of mask 0 in the network, for noise keys */
+
+	/* Logit partials (above). partial_k: channels of the stride-1 logit
+	 * map (mask_fused's, or the one stride-1 mask conv's) they give; 0 when
+	 * this block cannot take them. */
+	int partial_k;
+	float *partial_w;               /* [partial_k][9][cin]: W_n[c][t] at (n*9 + t)*cin + c */
+	float partial_bias[STP_BLOCK_MAX_MASKS];
+	stp_dotconv_ukernel_fn dotconv;
+	/* The block that reads this one's output and takes partials, or NULL. */
+	const struct stp_sparse_block *next;
 };
 
 /* Per-run choices for every mask of a network. */
@@ -68,6 +88,7 @@ struct stp_sparse_options {
 	uint64_t seed;
 	double *phase_ms;           /* NULL, or [STP_PHASE_COUNT] to add each phase's time to */
 	enum stp_interp_form interp_form;  /* AUTO unless a benchmark compares forms */
+	int partials;               /* compute the next block's logit partials (block.h) */
 };
 
 /* Scratch for one block run, sized by stp_sparse_block_scratch_size(). */
@@ -80,7 +101,12 @@ struct stp_sparse_scratch {
 	int32_t *targets;
 	uint8_t *need;
 	float *rank;                           /* top-k scratch, one float per cell per mask */
-	struct stp_interp_buffer interp_rows;  /* the separable interpolation's */
+	struct stp_interp_buffer interp_rows;  /* the interpolation's working rows */
+	float *partials;                       /* cells x 9 x STP_BLOCK_MAX_MASKS floats */
+	/* partials hold the logit partials of partials_for's input, whose data
+	 * is at partials_of; partials_for is NULL when they hold nothing. */
+	const struct stp_sparse_block *partials_for;
+	const float *partials_of;
 	const float *zero;
 };
 

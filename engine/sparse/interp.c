@@ -21,6 +21,12 @@
  * plus the epsilon, so an empty window still gives ~0. Tasks are bands of
  * output rows; a band recomputes the r working rows above and below it.
  *
+ * With dots (interp.h), the GATHER micro-kernel also copies each output
+ * row into a tile of TILE_ROWS consecutive cells in the task's slice of
+ * the buffer (ordinary stores, so they stay in L1, while the output may be
+ * streamed); a full tile goes through the DOTCONV micro-kernel for the
+ * dots.
+ *
  * Per channel the gather form spends (taps kept) x (sampled share) FMAs
  * per target, the separable one about (2r + 1) x (sampled share) per
  * working-row cell plus 2r + 1 per target. AUTO takes the separable form
@@ -35,6 +41,7 @@
 #include "interp.h"
 
 #define TARGETS_PER_TASK 64
+#define TILE_ROWS 16         /* cells per tile of dots, a multiple of STP_DOTCONV_MR */
 #define MIN_BAND_ROWS 8      /* output rows per task of the separable form, at least */
 
 void stp_interp_kernel_rbf(struct stp_interp_kernel *kernel, int k, float a)
@@ -74,6 +81,17 @@ struct interp_job {
 	const float *bias;
 	unsigned flags;               /* STP_GATHER_* */
 	stp_gather_ukernel_fn gather;
+	const struct stp_interp_dots *dots;  /* NULL, or the tiles' dots */
+	float *tiles;                 /* with dots: per thread a tile of MR rows of cpad floats */
+	size_t cpad;                  /* the channels rounded up to 16 */
+};
+
+/* With dots, a task's run of consecutive output cells, first .. first + n - 1,
+ * waiting in its thread's tile. */
+struct dot_tile {
+	float *rows;
+	size_t n;
+	int32_t first;
 };
 
 static void list_taps(const struct stp_interp_kernel *kernel, int w, struct interp_taps *taps)
@@ -159,6 +177,48 @@ static size_t target_sources(const struct interp_job *job, int32_t p, const floa
 	return kept;
 }
 
+/* The dots of the tile's rows. */
+static void flush_tile(const struct interp_job *job, struct dot_tile *tile)
+{
+	const struct stp_interp_dots *dots = job->dots;
+	const size_t c = (size_t)job->in->c, mr = STP_DOTCONV_MR;
+	const float *a[TILE_ROWS];
+	float *dst[TILE_ROWS];
+
+	if (tile->n == 0)
+		return;
+	for (size_t r = 0; r < TILE_ROWS; r++) {  /* rows past n repeat the last, as DOTCONV asks */
+		const size_t row = r < tile->n ? r : tile->n - 1;
+		a[r] = tile->rows + row * job->cpad;
+		dst[r] = dots->out + ((size_t)tile->first + row) * dots->n;
+	}
+	for (size_t r0 = 0; r0 < tile->n; r0 += mr)
+		dots->dotconv(tile->n - r0 < mr ? tile->n - r0 : mr, dots->n, c, 1, a + r0, dots->w,
+			      dst + r0);
+	tile->n = 0;
+}
+
+/* Where cell p's output is copied: NULL without dots, else the next row
+ * of the tile (cells arrive in order), flushed first when full. */
+static float *tile_row(const struct interp_job *job, struct dot_tile *tile, int32_t p)
+{
+	if (!job->dots)
+		return NULL;
+	if (tile->n == TILE_ROWS)
+		flush_tile(job, tile);
+	if (tile->n == 0)
+		tile->first = p;
+	return tile->rows + tile->n++ * job->cpad;
+}
+
+static struct dot_tile thread_tile(const struct interp_job *job, int thread)
+{
+	struct dot_tile tile = {NULL, 0, 0};
+	if (job->dots)
+		tile.rows = job->tiles + (size_t)thread * TILE_ROWS * job->cpad;
+	return tile;
+}
+
 static void interp_task(void *ctx, size_t task, int thread)
 {
 	const struct interp_job *job = ctx;
@@ -167,18 +227,21 @@ static void interp_task(void *ctx, size_t task, int thread)
 	size_t end = (task + 1) * TARGETS_PER_TASK;
 	const float *src[STP_INTERP_MAX_WINDOW * STP_INTERP_MAX_WINDOW];
 	float wt[STP_INTERP_MAX_WINDOW * STP_INTERP_MAX_WINDOW];
-	(void)thread;
+	struct dot_tile tile = thread_tile(job, thread);
 
 	if (end > job->ntargets)
 		end = job->ntargets;
 	for (size_t i = task * TARGETS_PER_TASK; i < end; i++) {
 		const int32_t p = job->targets ? job->targets[i] : (int32_t)i;
 		const size_t n = target_sources(job, p, src, wt);
+		float *copy = tile_row(job, &tile, p);
 
 		job->gather(c, n, src, wt, job->bias,
 			    res ? res->data + (size_t)p * res->c_stride : NULL, job->flags,
-			    out->data + (size_t)p * out->c_stride);
+			    out->data + (size_t)p * out->c_stride, copy);
 	}
+	if (job->dots)
+		flush_tile(job, &tile);
 }
 
 /* The separable form's state: the factors over the kept reach r, the rows
@@ -247,7 +310,7 @@ static void horizontal_row(const struct sep_job *sj, int y, float *row, float *m
 		msum[x] = n ? sum : 0.0f;
 		if (n)
 			job->gather((size_t)in->c, n, src, wt, NULL, NULL, 0u,
-				    row + (size_t)x * sj->cpad);
+				    row + (size_t)x * sj->cpad, NULL);
 	}
 }
 
@@ -271,6 +334,7 @@ static void separable_task(void *ctx, size_t task, int thread)
 	const struct interp_job *job = sj->job;
 	const struct stp_tensor *in = job->in, *out = job->out, *res = job->residual;
 	const int h = in->h, w = in->w, r = sj->r, nslots = 2 * r + 1;
+	struct dot_tile tile = thread_tile(job, thread);
 	const int y0 = (int)task * sj->band, y1 = y0 + sj->band < h ? y0 + sj->band : h;
 	float *ring = sj->rows + (size_t)thread * sj->thread_floats;
 	float *msum = ring + (size_t)nslots * w * sj->cpad;
@@ -292,6 +356,7 @@ static void separable_task(void *ctx, size_t task, int thread)
 		const int32_t p = job->targets ? job->targets[i] : (int32_t)i;
 		const int y = p / w, x = p % w;
 		size_t n = 0;
+		float *copy;
 
 		if (job->mask[p]) {
 			src[0] = in->data + (size_t)p * in->c_stride;
@@ -320,10 +385,13 @@ static void separable_task(void *ctx, size_t task, int thread)
 			for (size_t j = 0; j < n; j++)
 				wt[j] *= inv;
 		}
+		copy = tile_row(job, &tile, p);
 		job->gather((size_t)in->c, n, src, wt, job->bias,
 			    res ? res->data + (size_t)p * res->c_stride : NULL, job->flags,
-			    out->data + (size_t)p * out->c_stride);
+			    out->data + (size_t)p * out->c_stride, copy);
 	}
+	if (job->dots)
+		flush_tile(job, &tile);
 }
 
 /* Whether to run the separable form: asked for (or AUTO and cheaper by the
@@ -403,15 +471,20 @@ enum stp_status stp_interp_apply(const struct stp_interp_kernel *kernel, const u
 {
 	struct interp_job job = {.mask = mask, .targets = targets, .ntargets = ntargets,
 				 .in = in, .residual = residual, .out = out, .bias = bias,
-				 .flags = relu ? STP_GATHER_RELU : 0u, .gather = exec->gather};
+				 .flags = relu ? STP_GATHER_RELU : 0u, .gather = exec->gather,
+				 .dots = exec->dots, .cpad = ((size_t)in->c + 15) / 16 * 16};
 	struct sep_job sj = {.job = &job};
+	const int threads = stp_threadpool_threads(pool);
+	const size_t tile_floats = exec->dots ? (size_t)threads * TILE_ROWS * job.cpad : 0;
 
+	if (exec->dots && (targets || !exec->buffer))
+		return STP_ERR_INVALID_ARG;
 	list_taps(kernel, in->w, &job.taps);
 	/* A whole large output (a block's last pass) goes around the caches. */
 	if (!targets && ntargets * (size_t)out->c_stride * sizeof(float) > STP_STREAM_OUTPUT_BYTES)
 		job.flags |= STP_GATHER_STREAM;
+	/* The buffer: the tiles, then the separable form's rings. */
 	if (exec->buffer && ntargets > 0 && choose_separable(kernel, &job, exec->form, &sj)) {
-		const int threads = stp_threadpool_threads(pool);
 		const size_t slots = (size_t)(2 * job.taps.reach + 1);
 		enum stp_status st;
 		sj.r = job.taps.reach;
@@ -419,17 +492,24 @@ enum stp_status stp_interp_apply(const struct stp_interp_kernel *kernel, const u
 		sj.band = (in->h + 2 * threads - 1) / (2 * threads);
 		if (sj.band < MIN_BAND_ROWS)
 			sj.band = MIN_BAND_ROWS;
-		sj.cpad = ((size_t)in->c + 15) / 16 * 16;
+		sj.cpad = job.cpad;
 		sj.thread_floats = slots * (size_t)in->w * (sj.cpad + 1);
 		sj.thread_floats = (sj.thread_floats + 15) / 16 * 16;  /* keep rows aligned */
-		st = grow_buffer(exec->buffer, (size_t)threads * sj.thread_floats);
+		st = grow_buffer(exec->buffer, tile_floats + (size_t)threads * sj.thread_floats);
 		if (st != STP_OK)
 			return st;
-		sj.rows = exec->buffer->data;
+		job.tiles = exec->buffer->data;
+		sj.rows = exec->buffer->data + tile_floats;
 		exec->used = STP_INTERP_FORM_SEPARABLE;
 		stp_threadpool_parallel_for(pool, (size_t)((in->h + sj.band - 1) / sj.band),
 					    separable_task, &sj);
 		return STP_OK;
+	}
+	if (tile_floats) {
+		enum stp_status st = grow_buffer(exec->buffer, tile_floats);
+		if (st != STP_OK)
+			return st;
+		job.tiles = exec->buffer->data;
 	}
 	exec->used = STP_INTERP_FORM_GATHER;
 	stp_threadpool_parallel_for(pool, (ntargets + TARGETS_PER_TASK - 1) / TARGETS_PER_TASK,

@@ -53,14 +53,27 @@ struct stp_interp_buffer {
 
 void stp_interp_buffer_free(struct stp_interp_buffer *buffer);
 
+/* An extra output of a whole-map pass (targets NULL): at every output cell
+ * p, the dot products of out[p] with n weight rows of out->c floats,
+ * dots[p * n + j] = sum_c w[j][c] out[p][c], by the DOTCONV micro-kernel
+ * (the next sparse block's logit partials, block.h). */
+struct stp_interp_dots {
+	const float *w;
+	size_t n;
+	float *out;
+	stp_dotconv_ukernel_fn dotconv;
+};
+
 /* What runs the module: the GATHER micro-kernel of the engine's ISA, the
- * separable form's buffer (NULL: gather only) and the form asked for;
- * stp_interp_apply sets used to the form it ran (GATHER or SEPARABLE). */
+ * working buffer (NULL: gather only, no dots), the form asked for and the
+ * dots to take (NULL: none); stp_interp_apply sets used to the form it ran
+ * (GATHER or SEPARABLE). */
 struct stp_interp_exec {
 	stp_gather_ukernel_fn gather;
 	struct stp_interp_buffer *buffer;
 	enum stp_interp_form form;
 	enum stp_interp_form used;
+	const struct stp_interp_dots *dots;
 };
 
 /* For each target cell t (targets[i], or cell i for i < ntargets when
@@ -70,7 +83,8 @@ struct stp_interp_exec {
  *                 + bias[c] (bias may be NULL) + residual[t][c] (may be NULL),
  * then ReLU if relu, for c < in->c. in and out may be the same tensor only
  * when no target is sampled (targets are then never sources). Returns
- * STP_ERR_NOMEM if the separable form's buffer cannot grow. */
+ * STP_ERR_NOMEM if the buffer cannot grow, STP_ERR_INVALID_ARG for dots
+ * with a target list or without a buffer. */
 enum stp_status stp_interp_apply(const struct stp_interp_kernel *kernel, const uint8_t *mask,
 				 const int32_t *targets, size_t ntargets,
 				 const struct stp_tensor *in, struct stp_tensor *out,

@@ -57,6 +57,19 @@ static enum stp_status resolve_interp_form(enum stp_interp_form *out)
 	return STP_OK;
 }
 
+/* $STIPPLE_LOGITS: partials (or unset) or conv (sparse/block.h). */
+static enum stp_status resolve_logit_partials(int *out)
+{
+	const char *env = getenv("STIPPLE_LOGITS");
+	if (!env || !*env || strcmp(env, "partials") == 0)
+		*out = 1;
+	else if (strcmp(env, "conv") == 0)
+		*out = 0;
+	else
+		return STP_ERR_INVALID_ARG;
+	return STP_OK;
+}
+
 enum stp_status stp_engine_create(const struct stp_engine_options *opts,
 				  stp_engine **out)
 {
@@ -69,9 +82,12 @@ enum stp_status stp_engine_create(const struct stp_engine_options *opts,
 		return STP_ERR_INVALID_ARG;
 	*out = NULL;
 	enum stp_interp_form interp_form;
+	int logit_partials;
 	st = resolve_isa(opts ? opts->isa : STP_ISA_AUTO, &isa);
 	if (st == STP_OK)
 		st = resolve_interp_form(&interp_form);
+	if (st == STP_OK)
+		st = resolve_logit_partials(&logit_partials);
 	if (st != STP_OK)
 		return st;
 	if (threads <= 0) {
@@ -85,6 +101,7 @@ enum stp_status stp_engine_create(const struct stp_engine_options *opts,
 		return STP_ERR_NOMEM;
 	engine->kernels = stp_kernels_for(isa);
 	engine->interp_form = interp_form;
+	engine->logit_partials = logit_partials;
 	st = stp_threadpool_create(threads, &engine->pool);
 	if (st != STP_OK) {
 		free(engine);

@@ -62,10 +62,13 @@ static void free_sparse_scratch(struct stp_sparse_scratch *sc)
 	free(sc->targets);
 	free(sc->need);
 	free(sc->rank);
+	free(sc->partials);
 	stp_interp_buffer_free(&sc->interp_rows);
 	sc->targets = NULL;
 	sc->need = NULL;
 	sc->rank = NULL;
+	sc->partials = NULL;
+	sc->partials_for = NULL;
 }
 
 /* Sizes the sparse scratch for blocks whose input has at most `cells` cells
@@ -87,7 +90,8 @@ static enum stp_status size_sparse_scratch(struct stp_session *s, size_t cells)
 	sc->targets = malloc(cells * sizeof(int32_t));
 	sc->need = malloc(cells);
 	sc->rank = malloc(cells * STP_BLOCK_MAX_MASKS * sizeof(float));
-	if (!sc->targets || !sc->need || !sc->rank)
+	sc->partials = malloc(cells * 9 * STP_BLOCK_MAX_MASKS * sizeof(float));
+	if (!sc->targets || !sc->need || !sc->rank || !sc->partials)
 		return STP_ERR_NOMEM;
 	s->sparse_cells = cells;
 	return STP_OK;
@@ -278,6 +282,8 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 								     : STP_SAMPLE_DETERMINISTIC;
 	sparse_opts.seed = opts->seed;
 	sparse_opts.interp_form = s->engine->interp_form;
+	sparse_opts.partials = s->engine->logit_partials;
+	s->sparse.partials_for = NULL;
 	plan = &s->model->plan;
 	pool = s->engine->pool;
 	st = reshape(s, h, w);

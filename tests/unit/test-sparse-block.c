@@ -9,7 +9,10 @@
  * downsample; odd sizes; deterministic and seeded stochastic masks; mask
  * logits from near-all-on to grid-only. A downsampling bottleneck's mask
  * convs run in one pass (mask_fused) and, again, one pass each: the same
- * masks and output bits.
+ * masks and output bits. Logit partials (block.h): a block given partials
+ * of its input (computed here in double) samples the same masks as from its
+ * mask convs, and a block with a next block leaves that block's partials of
+ * its output, without changing the output.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -60,13 +63,13 @@ static struct stp_conv *make_conv(int cin, int cout, int k, int s, int relu, flo
 }
 
 /* A downsampling bottleneck's mask convs at strides 1 and 2, and the
- * engine's single-pass form of both (block.h, mask_fused). */
+ * engine's single-pass form of both (block.h, mask_fused), whose weights
+ * and biases are left in w and bias. */
 static void make_strided_masks(struct stp_sparse_block *b, int cin, int n0, int n1, int stride,
-			       float shift, const struct stp_kernels *kernels)
+			       float shift, const struct stp_kernels *kernels, float *w, float *bias)
 {
 	const size_t wn = (size_t)cin * 9;
 	float *w0, *b0, *w1, *b1;
-	float *w = malloc((size_t)(n0 + n1) * wn * sizeof(float)), bias[3];
 	rand_conv(cin, n0, 3, shift, &w0, &b0);
 	rand_conv(cin, n1, 3, shift, &w1, &b1);
 	b->mask_conv[0] = conv_from(cin, n0, 3, 1, 0, w0, b0, kernels);
@@ -76,7 +79,45 @@ static void make_strided_masks(struct stp_sparse_block *b, int cin, int n0, int 
 	memcpy(bias, b0, (size_t)n0 * sizeof(float));
 	memcpy(bias + n0, b1, (size_t)n1 * sizeof(float));
 	b->mask_fused = conv_from(cin, n0 + n1, 3, 1, 0, w, bias, kernels);
-	free(w0); free(b0); free(w1); free(b1); free(w);
+	free(w0); free(b0); free(w1); free(b1);
+}
+
+/* Partial weights [k][9][cin] (block.h) of k stride-1 mask channels w
+ * ([k][cin][3][3]) into b, as the model loader gives them. */
+static void set_partial_weights(struct stp_sparse_block *b, int cin, int k, const float *w,
+				const float *bias, const struct stp_kernels *kernels)
+{
+	b->partial_w = stp_alloc((size_t)k * 9 * cin * sizeof(float));
+	for (int n = 0; n < k; n++) {
+		for (int t = 0; t < 9; t++)
+			for (int c = 0; c < cin; c++)
+				b->partial_w[((size_t)n * 9 + t) * cin + c] = w[((size_t)n * cin + c) * 9 + t];
+		b->partial_bias[n] = bias[n];
+	}
+	b->partial_k = k;
+	b->dotconv = kernels->dotconv;
+}
+
+/* The partials of an h x w x c map x for rows [k][9][c] (block.h), in double. */
+static void partials_ref(const float *x, int cells, int c, const float *rows, int k, float *out)
+{
+	for (int p = 0; p < cells; p++)
+		for (int j = 0; j < k * 9; j++) {
+			double sum = 0;
+			for (int ch = 0; ch < c; ch++)
+				sum += (double)rows[(size_t)j * c + ch] * x[(size_t)p * c + ch];
+			out[(size_t)p * k * 9 + j] = (float)sum;
+		}
+}
+
+static double rel_diff(const float *a, const float *b, size_t n)
+{
+	double num = 0, den = 1e-30;
+	for (size_t i = 0; i < n; i++) {
+		num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+		den += (double)b[i] * b[i];
+	}
+	return sqrt(num / den);
 }
 
 struct block_case {
@@ -98,6 +139,71 @@ static float *dense_conv(const struct stp_conv *conv, const float *in, int h, in
 	struct stp_tensor to = {out, *oh, *ow, d->cout, d->cout};
 	stp_conv_run(conv, &ti, &to, NULL, NULL, 0, zero, pool);
 	return out;
+}
+
+/* Logit partials, after a run of b on in into out (block.h): given
+ * partials of its input, b samples the same masks and gives the same
+ * output to rounding, and uses them up; with a next block and partials on,
+ * b leaves that block's partials of its output and the same output bits. */
+static void check_partials(struct stp_sparse_block *b, const struct block_case *bc,
+			   const struct stp_tensor *in, const struct stp_tensor *out,
+			   struct stp_sparse_scratch *sc, const struct stp_sparse_options *opts,
+			   const struct stp_kernels *kernels, struct stp_threadpool *pool)
+{
+	const size_t cells = (size_t)in->h * in->w, nout = (size_t)out->h * out->w * out->c;
+	float *got = malloc(nout * sizeof(float));
+	struct stp_tensor tgot = {got, out->h, out->w, out->c, out->c};
+	struct stp_sparse_options with = *opts;
+	struct stp_sparse_block next = {0};
+	struct stp_sparse_stats stats;
+	uint8_t *masks[3];
+	enum stp_status st;
+
+	for (int m = 0; m < b->nmasks; m++) {
+		masks[m] = malloc(cells);
+		memcpy(masks[m], sc->mask[m], cells);
+	}
+	if (b->partial_k > 0) {
+		int same = 1;
+		partials_ref(in->data, (int)cells, in->c, b->partial_w, b->partial_k, sc->partials);
+		sc->partials_for = b;
+		sc->partials_of = in->data;
+		st = stp_sparse_block_run(b, in, &tgot, sc, opts, &stats, pool);
+		for (int m = 0; m < b->nmasks; m++) {
+			int mh, mw;
+			stp_sparse_block_mask_size(b, m, in->h, in->w, &mh, &mw);
+			same &= !memcmp(masks[m], sc->mask[m], (size_t)mh * mw);
+		}
+		CHECK(st == STP_OK && same && rel_diff(got, out->data, nout) < 1e-5 &&
+		      sc->partials_for == NULL,
+		      "%s (%c) stride %d %dx%d mode %d: logits from partials, same masks %d, rel diff %.3g",
+		      stp_isa_name(kernels->isa), bc->variant, bc->stride, bc->h, bc->w, bc->mode, same,
+		      rel_diff(got, out->data, nout));
+	}
+
+	/* A next block taking 2 mask channels of this one's output. */
+	float *rows = rand_array((size_t)18 * out->c, 1.0f);
+	float *ref = malloc((size_t)out->h * out->w * 18 * sizeof(float));
+	const float bias[2] = {0, 0};
+	set_partial_weights(&next, out->c, 2, rows, bias, kernels);
+	free(rows);
+	b->next = &next;
+	with.partials = 1;
+	st = stp_sparse_block_run(b, in, &tgot, sc, &with, &stats, pool);
+	b->next = NULL;
+	partials_ref(got, out->h * out->w, out->c, next.partial_w, 2, ref);
+	CHECK(st == STP_OK && sc->partials_for == &next && sc->partials_of == got &&
+	      !memcmp(got, out->data, nout * sizeof(float)) &&
+	      rel_diff(sc->partials, ref, (size_t)out->h * out->w * 18) < 1e-5,
+	      "%s (%c) stride %d %dx%d: the next block's partials (rel diff %.3g)",
+	      stp_isa_name(kernels->isa), bc->variant, bc->stride, bc->h, bc->w,
+	      rel_diff(sc->partials, ref, (size_t)out->h * out->w * 18));
+	sc->partials_for = NULL;
+	stp_free(next.partial_w);
+	for (int m = 0; m < b->nmasks; m++)
+		free(masks[m]);
+	free(ref);
+	free(got);
 }
 
 /* Runs the block with the interpolation form given (every kernel here is
@@ -148,14 +254,24 @@ static void run_case(const struct block_case *bc, const struct stp_kernels *kern
 			}
 		}
 		if (nch_second && mstride_first == 1 && bc->stride == 2) {
+			float *w = malloc((size_t)(nch_first + nch_second) * bc->cin * 9 * sizeof(float));
+			float bias[3];
 			make_strided_masks(b, bc->cin, nch_first, nch_second, bc->stride,
-					   bc->logit_shift, kernels);
+					   bc->logit_shift, kernels, w, bias);
+			set_partial_weights(b, bc->cin, nch_first + nch_second, w, bias, kernels);
+			free(w);
 		} else {
-			b->mask_conv[0] = make_conv(bc->cin, nch_first, 3, mstride_first, 0,
-						    bc->logit_shift, kernels);
+			float *w, *bias;
+			rand_conv(bc->cin, nch_first, 3, bc->logit_shift, &w, &bias);
+			b->mask_conv[0] = conv_from(bc->cin, nch_first, 3, mstride_first, 0, w, bias,
+						    kernels);
 			if (nch_second)
 				b->mask_conv[1] = make_conv(bc->cin, nch_second, 3, bc->stride, 0,
 							    bc->logit_shift, kernels);
+			else if (mstride_first == 1)
+				set_partial_weights(b, bc->cin, nch_first, w, bias, kernels);
+			free(w);
+			free(bias);
 		}
 	}
 	stp_interp_kernel_rbf(&b->kernel[0], 7, 3.0f);
@@ -175,6 +291,7 @@ static void run_case(const struct block_case *bc, const struct stp_kernels *kern
 		sc.list[j] = malloc(cells * sizeof(int32_t));
 	}
 	sc.shortcut = malloc(cells * maxc * sizeof(float));
+	sc.partials = malloc(cells * 9 * 3 * sizeof(float));
 	sc.targets = malloc(cells * sizeof(int32_t));
 	sc.need = malloc(cells);
 	float *zero = calloc(maxc + 64, sizeof(float));
@@ -187,7 +304,7 @@ static void run_case(const struct block_case *bc, const struct stp_kernels *kern
 	stp_conv_output_size(stp_conv_get_desc(b->conv[1]), h1, w1, &oh, &ow);
 	float *out = malloc((size_t)oh * ow * cout * sizeof(float));
 	struct stp_tensor tout = {out, oh, ow, cout, cout};
-	struct stp_sparse_options opts = {0, NULL, bc->mode, 1234, NULL, form};
+	struct stp_sparse_options opts = {0, NULL, bc->mode, 1234, NULL, form, 0};
 	struct stp_sparse_stats stats;
 	enum stp_status st = stp_sparse_block_run(b, &tin, &tout, &sc, &opts, &stats, pool);
 	CHECK(st == STP_OK, "run: %s", stp_status_str(st));
@@ -259,13 +376,15 @@ static void run_case(const struct block_case *bc, const struct stp_kernels *kern
 		free(out2);
 	}
 
+	check_partials(b, bc, &tin, &tout, &sc, &opts, kernels, pool);
+
 	if (b->downsample)
 		free(sc_ref);
 	free(owned); free(x); free(out); free(zero);
 	for (int j = 0; j < 3; j++) {
 		free(sc.feature[j]); free(sc.logits[j]); free(sc.mask[j]); free(sc.list[j]);
 	}
-	free(sc.shortcut); free(sc.targets); free(sc.need);
+	free(sc.shortcut); free(sc.partials); free(sc.targets); free(sc.need);
 	stp_interp_buffer_free(&sc.interp_rows);
 	stp_sparse_block_destroy(b);
 }

@@ -7,8 +7,12 @@
  * thread counts and change with the seed; the run report and the masks
  * agree; a session runs on another engine's pool with the same result; a
  * calibrated model shares its budget in the calibration's proportions, and
- * a calibration of the wrong length is refused at load. (Sparse networks against PyTorch: tests/golden.)
+ * a calibration of the wrong length is refused at load; logits from the
+ * block before's partials (the default) give the masks of the mask convs
+ * ($STIPPLE_LOGITS=conv) in every mode. (Sparse networks against PyTorch:
+ * tests/golden.)
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "stipple.h"
@@ -197,6 +201,38 @@ int main(void)
 	CHECK(n1 == n3 && memcmp(a, c, n1) != 0, "seed 8 gives other masks than seed 7");
 	CHECK(n1 == n4 && memcmp(a, d, n1) != 0, "stochastic differs from deterministic");
 	free(a); free(b); free(c); free(d);
+
+	/* Logit partials against the mask convs: the same masks and, to
+	 * rounding, the same output, in every mode; other values refused. */
+	{
+		const struct stp_run_options modes[] = {{0, STP_SAMPLING_DETERMINISTIC, 0},
+							{0, STP_SAMPLING_STOCHASTIC, 3},
+							{0.6, STP_SAMPLING_DETERMINISTIC, 0}};
+		stp_engine *conv_engine = NULL, *bad_engine = NULL;
+		setenv("STIPPLE_LOGITS", "conv", 1);
+		st = stp_engine_create(&o2, &conv_engine);
+		setenv("STIPPLE_LOGITS", "sometimes", 1);
+		CHECK(stp_engine_create(&o2, &bad_engine) == STP_ERR_INVALID_ARG && !bad_engine,
+		      "$STIPPLE_LOGITS=sometimes is refused");
+		unsetenv("STIPPLE_LOGITS");
+		if (st != STP_OK)
+			HARNESS_ERROR("engine with $STIPPLE_LOGITS=conv");
+		stp_model *by_conv = load(conv_engine, &sparse_m);
+		for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+			size_t na, nb;
+			enum stp_status st2;
+			unsigned char *ma = masks_of(sparse, x, h, w, &modes[i], &na);
+			unsigned char *mb = masks_of(by_conv, x, h, w, &modes[i], &nb);
+			float *oa = run(sparse, x, h, w, &modes[i], NULL, &st);
+			float *ob = run(by_conv, x, h, w, &modes[i], NULL, &st2);
+			double diff = st == STP_OK && st2 == STP_OK ? test_rel_l2(oa, ob, n) : 1;
+			CHECK(na == nb && memcmp(ma, mb, na) == 0 && diff < 1e-5,
+			      "mode %zu: logits from partials = from mask convs (rel L2 %.3g)", i, diff);
+			free(ma); free(mb); free(oa); free(ob);
+		}
+		stp_model_destroy(by_conv);
+		stp_engine_destroy(conv_engine);
+	}
 
 	/* A session of a model loaded on e2 run on e1's pool (one thread) gives
 	 * the same result; an engine of another kernel level is refused. */

@@ -176,8 +176,67 @@ static void apply_checked(const struct stp_interp_kernel *k, int kt, const uint8
 		      "separable form asked for kernel %d, %d ran", kt, exec->used);
 }
 
-static void test_interp(struct stp_threadpool *pool, stp_gather_ukernel_fn gather)
+/* Largest error of the dots (interp.h) of the h*w x c output out against
+ * sums in double, relative to the sum of |w x out| of each. */
+static double dots_err(const float *dots, const float *wrows, size_t nrows, const float *out,
+		       size_t cells, int c)
 {
+	double max_err = 0;
+
+	for (size_t p = 0; p < cells; p++)
+		for (size_t j = 0; j < nrows; j++) {
+			double sum = 0, mag = 1e-30, e;
+			for (int ch = 0; ch < c; ch++) {
+				const double t = (double)wrows[j * c + ch] * out[p * c + ch];
+				sum += t;
+				mag += fabs(t);
+			}
+			e = fabs(dots[p * nrows + j] - sum) / mag;
+			if (e > max_err)
+				max_err = e;
+		}
+	return max_err;
+}
+
+/* A whole-map pass with dots: the output as without them, and every
+ * cell's dots; dots with a target list are refused. */
+static void check_dots(const struct stp_interp_kernel *k, int kt, const uint8_t *m,
+		       const struct stp_tensor *in, struct stp_tensor *out, const float *bias,
+		       const struct stp_tensor *res, const float *plain, struct stp_interp_exec *exec,
+		       stp_dotconv_ukernel_fn dotconv, struct stp_threadpool *pool)
+{
+	const size_t cells = (size_t)in->h * in->w, n = cells * (size_t)in->c;
+	const size_t nrows[] = {9, 18, 27};
+	float *wrows = malloc(27 * (size_t)in->c * sizeof(float));
+	float *dots = malloc(cells * 27 * sizeof(float));
+	const int32_t first = 0;
+
+	for (size_t i = 0; i < 27 * (size_t)in->c; i++)
+		wrows[i] = test_randf(&rng);
+	for (size_t ni = 0; ni < sizeof(nrows) / sizeof(nrows[0]); ni++) {
+		struct stp_interp_dots d = {wrows, nrows[ni], dots, dotconv};
+		exec->dots = &d;
+		memset(out->data, 0, n * sizeof(float));
+		apply_checked(k, kt, m, NULL, cells, in, out, bias, res, 1, exec, pool);
+		CHECK(!memcmp(out->data, plain, n * sizeof(float)),
+		      "dots change the output: %dx%dx%d kernel %d form %d", in->h, in->w, in->c, kt,
+		      exec->form);
+		CHECK(dots_err(dots, wrows, nrows[ni], out->data, cells, in->c) < 1e-5,
+		      "dots %dx%dx%d x %zu rows kernel %d form %d: rel err %.3g", in->h, in->w,
+		      in->c, nrows[ni], kt, exec->form,
+		      dots_err(dots, wrows, nrows[ni], out->data, cells, in->c));
+		CHECK(stp_interp_apply(k, m, &first, 1, in, out, bias, res, 1, exec, pool) ==
+			      STP_ERR_INVALID_ARG,
+		      "dots with a target list are refused");
+	}
+	exec->dots = NULL;
+	free(wrows);
+	free(dots);
+}
+
+static void test_interp(struct stp_threadpool *pool, const struct stp_kernels *kernels)
+{
+	const stp_gather_ukernel_fn gather = kernels->gather;
 	const int sizes[][3] = {{1, 1, 3}, {7, 9, 16}, {13, 11, 17}, {20, 33, 64}, {9, 10, 150}};
 	const enum stp_interp_form forms[] = {STP_INTERP_FORM_GATHER, STP_INTERP_FORM_SEPARABLE,
 					      STP_INTERP_FORM_AUTO};
@@ -207,7 +266,7 @@ static void test_interp(struct stp_threadpool *pool, stp_gather_ukernel_fn gathe
 				interp_ref(f, m, h, w, c, &k, ref);
 				for (size_t fi = 0; fi < sizeof(forms) / sizeof(forms[0]); fi++) {
 					struct stp_interp_exec exec = {gather, &buffer, forms[fi],
-								       STP_INTERP_FORM_AUTO};
+								       STP_INTERP_FORM_AUTO, NULL};
 					struct stp_tensor tf = {f, h, w, c, c}, to = {out, h, w, c, c};
 					struct stp_tensor tr = {res, h, w, c, c};
 					double max_err;
@@ -224,6 +283,12 @@ static void test_interp(struct stp_threadpool *pool, stp_gather_ukernel_fn gathe
 						      "every cell (%s) %dx%dx%d mask %d kernel %d form %d: err %.3g",
 						      listed ? "list" : "NULL", h, w, c, kind, kt, forms[fi],
 						      max_err);
+					}
+					if (kind == MASK_RANDOM) {
+						memcpy(ref, out, n * sizeof(float));
+						check_dots(&k, kt, m, &tf, &to, bias, &tr, ref, &exec,
+							   kernels->dotconv, pool);
+						interp_ref(f, m, h, w, c, &k, ref);
 					}
 
 					/* The unsampled cells only, in place. */
@@ -252,13 +317,14 @@ static void test_interp(struct stp_threadpool *pool, stp_gather_ukernel_fn gathe
 
 /* The STREAM hint changes how dst is stored, never what: every channel
  * count (register blocks and tail), source count (none, a copy-through,
- * several) and alignment of dst gives the same bits as without it. */
+ * several) and alignment of dst gives the same bits as without it; a copy
+ * destination gets the same bits too, streamed or not. */
 static void test_gather_stream(stp_gather_ukernel_fn gather, const char *isa)
 {
 	const size_t cs[] = {16, 64, 150, 256};
 	float *src_rows = malloc(5 * 256 * sizeof(float)), *res = malloc(256 * sizeof(float));
 	float *bias = malloc(256 * sizeof(float)), *plain = malloc(256 * sizeof(float));
-	float *stream = aligned_alloc(64, 320 * sizeof(float));
+	float *stream = aligned_alloc(64, 320 * sizeof(float)), *copy = malloc(256 * sizeof(float));
 	const float *src[5];
 	float wt[5];
 	for (int j = 0; j < 5; j++) {
@@ -276,20 +342,32 @@ static void test_gather_stream(stp_gather_ukernel_fn gather, const char *isa)
 			for (size_t offset = 0; offset <= 1; offset++) {
 				const size_t c = cs[ci];
 				float *dst = stream + offset;
-				gather(c, n, src, wt, bias, res, STP_GATHER_RELU, plain);
-				gather(c, n, src, wt, bias, res, STP_GATHER_RELU | STP_GATHER_STREAM, dst);
+				gather(c, n, src, wt, bias, res, STP_GATHER_RELU, plain, NULL);
+				gather(c, n, src, wt, bias, res, STP_GATHER_RELU | STP_GATHER_STREAM, dst, NULL);
 				CHECK(!memcmp(plain, dst, c * sizeof(float)),
 				      "%s gather, streaming stores: c %zu, %zu sources, dst offset %zu",
 				      isa, c, n, offset);
+				for (unsigned stream_flag = 0; stream_flag <= STP_GATHER_STREAM;
+				     stream_flag += STP_GATHER_STREAM) {
+					memset(dst, 0, c * sizeof(float));
+					memset(copy, 0, c * sizeof(float));
+					gather(c, n, src, wt, bias, res, STP_GATHER_RELU | stream_flag, dst,
+					       copy);
+					CHECK(!memcmp(plain, dst, c * sizeof(float)) &&
+					      !memcmp(plain, copy, c * sizeof(float)),
+					      "%s gather with a copy (stream %u): c %zu, %zu sources, "
+					      "dst offset %zu", isa, stream_flag, c, n, offset);
+				}
 			}
-	free(src_rows); free(res); free(bias); free(plain); free(stream);
+	free(src_rows); free(res); free(bias); free(plain); free(stream); free(copy);
 }
 
 /* An output larger than STP_STREAM_OUTPUT_BYTES, which the module writes
  * with streaming stores, against the reference. */
-static void test_interp_large(struct stp_threadpool *pool, stp_gather_ukernel_fn gather,
+static void test_interp_large(struct stp_threadpool *pool, const struct stp_kernels *kernels,
 			      const char *isa)
 {
+	const stp_gather_ukernel_fn gather = kernels->gather;
 	const int h = 48, w = 96, c = 1000;
 	const size_t n = (size_t)h * w * c;
 	float *f = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float));
@@ -310,12 +388,18 @@ static void test_interp_large(struct stp_threadpool *pool, stp_gather_ukernel_fn
 	for (int form = STP_INTERP_FORM_GATHER; form <= STP_INTERP_FORM_SEPARABLE; form++) {
 		struct stp_interp_buffer buffer = {NULL, 0};
 		struct stp_interp_exec exec = {gather, &buffer, (enum stp_interp_form)form,
-					       STP_INTERP_FORM_AUTO};
+					       STP_INTERP_FORM_AUTO, NULL};
 		memset(out, 0, n * sizeof(float));
 		apply_checked(&k, 0, m, NULL, (size_t)h * w, &tf, &to, bias, &tr, 1, &exec, pool);
 		double max_err = fused_err(out, ref, bias, res, n, c);
 		CHECK(max_err < 2e-5, "%s every cell of a %dx%dx%d output (streamed), form %d: err %.3g",
 		      isa, h, w, c, form, max_err);
+		{
+			float *plain = malloc(n * sizeof(float));
+			memcpy(plain, out, n * sizeof(float));
+			check_dots(&k, 0, m, &tf, &to, bias, &tr, plain, &exec, kernels->dotconv, pool);
+			free(plain);
+		}
 		stp_interp_buffer_free(&buffer);
 	}
 	free(f); free(ref); free(out); free(res); free(bias); free(m);
@@ -329,11 +413,11 @@ int main(void)
 		struct stp_threadpool *pool;
 		if (stp_threadpool_create(threads, &pool) != STP_OK)
 			HARNESS_ERROR("thread pool");
-		test_interp(pool, stp_kernels_for(STP_ISA_SCALAR)->gather);
+		test_interp(pool, stp_kernels_for(STP_ISA_SCALAR));
 		if (stp_cpu_has_avx2_fma())
-			test_interp(pool, stp_kernels_for(STP_ISA_AVX2)->gather);
+			test_interp(pool, stp_kernels_for(STP_ISA_AVX2));
 		if (stp_cpu_has_avx512f())
-			test_interp(pool, stp_kernels_for(STP_ISA_AVX512)->gather);
+			test_interp(pool, stp_kernels_for(STP_ISA_AVX512));
 		stp_threadpool_destroy(pool);
 	}
 	{
@@ -346,7 +430,7 @@ int main(void)
 				continue;
 			const struct stp_kernels *kernels = stp_kernels_for((enum stp_isa)isa);
 			test_gather_stream(kernels->gather, stp_isa_name((enum stp_isa)isa));
-			test_interp_large(pool, kernels->gather, stp_isa_name((enum stp_isa)isa));
+			test_interp_large(pool, kernels, stp_isa_name((enum stp_isa)isa));
 		}
 		stp_threadpool_destroy(pool);
 	}
