@@ -82,7 +82,7 @@ struct interp_job {
 	unsigned flags;               /* STP_GATHER_* */
 	stp_gather_ukernel_fn gather;
 	const struct stp_interp_dots *dots;  /* NULL, or the tiles' dots */
-	float *tiles;                 /* with dots: per thread a tile of MR rows of cpad floats */
+	float *tiles;                 /* with dots: per thread a tile of TILE_ROWS rows of cpad floats */
 	size_t cpad;                  /* the channels rounded up to 16 */
 };
 
@@ -356,7 +356,6 @@ static void separable_task(void *ctx, size_t task, int thread)
 		const int32_t p = job->targets ? job->targets[i] : (int32_t)i;
 		const int y = p / w, x = p % w;
 		size_t n = 0;
-		float *copy;
 
 		if (job->mask[p]) {
 			src[0] = in->data + (size_t)p * in->c_stride;
@@ -385,7 +384,7 @@ static void separable_task(void *ctx, size_t task, int thread)
 			for (size_t j = 0; j < n; j++)
 				wt[j] *= inv;
 		}
-		copy = tile_row(job, &tile, p);
+		float *copy = tile_row(job, &tile, p);
 		job->gather((size_t)in->c, n, src, wt, job->bias,
 			    res ? res->data + (size_t)p * res->c_stride : NULL, job->flags,
 			    out->data + (size_t)p * out->c_stride, copy);
