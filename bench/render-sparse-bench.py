@@ -154,6 +154,28 @@ def main():
               % (t, pattern, r["layer"], d, r["median_ms"], r["min_ms"], ratio, d,
                  "ok" if ratio <= 1.15 * d + 0.05 else "MISSED"))
 
+    p("\n## Whole blocks at a density (bench/bench-block)\n")
+    p("ResNet-50 bottlenecks at 800x1216 (variant b, RBF 7x7, grid 11) whose masks are a "
+      "pattern of random cells or whole squares (32x32 image pixels at strides 4 and 8, 2x2 "
+      "cells at 16 and 32) at the density, plus the grid prior. "
+      "`x dense` is the block's time over its dense run (every cell, no masks) in the same "
+      "process; the ideal is the masks' mean density. A block also pays for its mask convs "
+      "(read from memory here, as in a network's first sparse block), interpolation, the "
+      "dense downsample and a last pass over every cell, so no block reaches the ideal. "
+      "The phases are mean ms per run: mask logits and sampling, convs, interpolation between "
+      "convs, downsample shortcut, last pass.\n")
+    p("| threads | pattern | block | density | ms | dense ms | x dense | ideal "
+      "| mask / conv / interp / shortcut / final |")
+    p("|---|---|---|---|---|---|---|---|---|")
+    for path in sorted(glob.glob(os.path.join(out, "block-*.json"))):
+        for r in load(path):
+            ph = r["phase_ms"]
+            p("| %d | %s | %s | %.3f | %.2f (%.2f) | %.2f | %.2fx | %.2fx | %s |"
+              % (r["threads"], r["pattern"], r["block"], r["density"], r["median_ms"],
+                 r["min_ms"], r["dense_median_ms"], r["median_ms"] / r["dense_median_ms"],
+                 r["density"], " / ".join("%.1f" % ph[k] for k in
+                                          ("mask", "conv", "interp", "shortcut", "final"))))
+
     p("\n## Interpolation: gather against separable passes (bench/bench-interp)\n")
     p("A ResNet-50 layer2 map at 800x1216 (100x152); random cells at the density plus the "
       "grid prior (stride 11). *Between convs*: 128 channels, the unsampled cells, in place; "

@@ -3,7 +3,8 @@
 #
 # In one run: (1) single convs of ResNet-50 (bench/bench-conv) at densities
 # 1, 0.5, 0.25, 0.1 on random and 8x8-block masks, beside the dense conv and
-# the ideal d x dense; (2) the whole sparse ResNet-50 backbone at 800x1216
+# the ideal d x dense, and whole ResNet-50 blocks the same way
+# (bench/bench-block); (2) the whole sparse ResNet-50 backbone at 800x1216
 # (stipple_train.export --arch sparse-resnet50, random masks) at budgets
 # dense, 0.5, 0.25 and its trained threshold, 1 and 2 threads, with a
 # per-block profile (stipple bench --profile), in interleaved rounds; (3) the dense
@@ -42,7 +43,7 @@ BENCH_ARCHS=resnet50 BENCH_SIZES=$size BENCH_THREADS=$threads_list BENCH_RUNS_LA
 	BENCH_OUT=$out/dense BENCH_DOC=$out/dense.md \
 	top_srcdir=$top_srcdir top_builddir=$top_builddir "$top_srcdir/bench/run-bench.sh" >/dev/null
 
-# (1) single convs.
+# (1) single convs, then whole blocks (bench/bench-block).
 for t in $threads_list; do
 	for pattern in random blocks; do
 		for d in 1 0.5 0.25 0.1; do
@@ -51,6 +52,14 @@ for t in $threads_list; do
 				--density "$d" --pattern "$pattern" --json >"$out/conv-$t-$pattern-$d.json" ||
 				say "bench-conv failed"
 		done
+	done
+done
+
+for t in $threads_list; do
+	for pattern in random blocks; do
+		say "bench-block ${t}t $pattern"
+		"$top_builddir/bench/bench-block" --threads "$t" --runs "$runs" --pattern "$pattern" \
+			--json >"$out/block-$t-$pattern.json" || say "bench-block failed"
 	done
 done
 
