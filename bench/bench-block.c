@@ -21,11 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kernels/kernels.h"
 #include "sparse/block.h"
 #include "src/threadpool.h"
+#include "bench-util.h"
 
 #define GRID 11
 
@@ -43,29 +43,6 @@ static const struct block_shape shapes[] = {
 };
 static const double densities[] = {0.5, 0.25, 0.1};
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-/* A fixed hash of key to [0, 1). */
-static double unit_hash(unsigned long long key)
-{
-	unsigned long long z = (key + 0x9E3779B97F4A7C15ull) * 0xBF58476D1CE4E5B9ull;
-	z ^= z >> 31;
-	z *= 0x94D049BB133111EBull;
-	z ^= z >> 29;
-	return (double)(z >> 11) / 9007199254740992.0;
-}
-
 /* A conv with small deterministic weights and biases. */
 static struct stp_conv *make_conv(int cin, int cout, int k, int s, int relu,
 				  const struct stp_kernels *kernels)
@@ -75,7 +52,7 @@ static struct stp_conv *make_conv(int cin, int cout, int k, int s, int relu,
 	float *w = malloc(wn * sizeof(float)), *b = malloc((size_t)cout * sizeof(float));
 	struct stp_conv *conv = NULL;
 	for (size_t i = 0; i < wn; i++)
-		w[i] = (float)(unit_hash(i * 7 + (size_t)cout) - 0.5) / (float)(cin * k);
+		w[i] = (float)(bench_unit_hash(i * 7 + (size_t)cout) - 0.5) / (float)(cin * k);
 	for (int i = 0; i < cout; i++)
 		b[i] = 0.1f;
 	if (stp_conv_create(&d, w, b, kernels, &conv) != STP_OK) {
@@ -185,19 +162,19 @@ static double time_block(const struct stp_sparse_block *b, const struct stp_tens
 	double sampled = 0, cells = 0;
 	memset(phase_ms, 0, STP_PHASE_COUNT * sizeof(double));
 	for (int r = -1; r < runs; r++) {
-		const double t0 = now_ms();
+		const double t0 = bench_now_ms();
 		opts->phase_ms = r >= 0 ? phase_ms : NULL;
 		if (stp_sparse_block_run(b, in, out, sc, opts, &stats, pool) != STP_OK) {
 			fprintf(stderr, "bench-block: run failed\n");
 			exit(1);
 		}
 		if (r >= 0)
-			t[r] = now_ms() - t0;
+			t[r] = bench_now_ms() - t0;
 	}
 	opts->phase_ms = NULL;
 	for (int p = 0; p < STP_PHASE_COUNT; p++)
 		phase_ms[p] /= runs;
-	qsort(t, (size_t)runs, sizeof(double), cmp_double);
+	qsort(t, (size_t)runs, sizeof(double), bench_cmp_double);
 	for (int m = 0; m < b->nmasks; m++) {
 		sampled += (double)stats.sampled[m];
 		cells += (double)stats.cells[m];
@@ -247,7 +224,7 @@ int main(int argc, char **argv)
 						  STP_INTERP_FORM_AUTO, 0};
 		alloc_scratch(&sc, cells, maxc, zero);
 		for (size_t j = 0; j < cells * (size_t)sh->cin; j++)
-			x[j] = (float)unit_hash(j);
+			x[j] = (float)bench_unit_hash(j);
 		double phase_ms[STP_PHASE_COUNT];
 		time_block(b, &tin, &tout, &sc, &opts, pool, runs, t, phase_ms);
 		const double dense_med = t[runs / 2], dense_min = t[0];
@@ -262,7 +239,7 @@ int main(int argc, char **argv)
 								 (unsigned)(xx / side)
 						       : (unsigned long long)yy * (unsigned)sh->w + (unsigned)xx;
 					x[((size_t)yy * sh->w + xx) * sh->cin] =
-						unit_hash(key ^ 0x5bd1e995ull) < densities[di] ? 1.0f : -1.0f;
+						bench_unit_hash(key ^ 0x5bd1e995ull) < densities[di] ? 1.0f : -1.0f;
 				}
 			const double d = time_block(b, &tin, &tout, &sc, &opts, pool, runs, t, phase_ms);
 			const double *ph = phase_ms;

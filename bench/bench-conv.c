@@ -17,11 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kernels/kernels.h"
 #include "ops/conv.h"
 #include "src/threadpool.h"
+#include "bench-util.h"
 
 struct shape {
 	const char *name;
@@ -41,34 +41,16 @@ static const struct shape shapes[] = {
 	{"layer4.conv1 1x1 2048->512", 2048, 512, 1, 1, 32},
 };
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 /* Fills list with about density x oh*ow pixels in row-major order:
  * independent cells, or whole 8x8 blocks (a spatially coherent mask). */
 static size_t make_list(int oh, int ow, double density, int blocks, int32_t *list)
 {
-	unsigned long long s = 0x9E3779B97F4A7C15ull;
 	size_t n = 0;
 	for (int y = 0; y < oh; y++)
 		for (int x = 0; x < ow; x++) {
 			unsigned long long key = blocks ? (unsigned long long)(y / 8) * 1000003u + (unsigned)(x / 8)
 							: (unsigned long long)y * (unsigned)ow + (unsigned)x;
-			unsigned long long z = (key + s) * 0xBF58476D1CE4E5B9ull;
-			z ^= z >> 31;
-			z *= 0x94D049BB133111EBull;
-			z ^= z >> 29;
-			if (density >= 1 || (double)(z >> 11) / 9007199254740992.0 < density)
+			if (density >= 1 || bench_unit_hash(key) < density)
 				list[n++] = y * ow + x;
 		}
 	return n;
@@ -81,11 +63,11 @@ static double time_conv(const struct stp_conv *conv, const struct stp_tensor *in
 {
 	stp_conv_run(conv, in, out, NULL, list, n, zero, pool);
 	for (int r = 0; r < runs; r++) {
-		double t0 = now_ms();
+		double t0 = bench_now_ms();
 		stp_conv_run(conv, in, out, NULL, list, n, zero, pool);
-		t[r] = now_ms() - t0;
+		t[r] = bench_now_ms() - t0;
 	}
-	qsort(t, runs, sizeof(double), cmp_double);
+	qsort(t, runs, sizeof(double), bench_cmp_double);
 	return t[runs / 2];
 }
 

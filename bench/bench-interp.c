@@ -15,11 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kernels/kernels.h"
 #include "sparse/interp.h"
 #include "src/threadpool.h"
+#include "bench-util.h"
 
 #define H 100
 #define W 152
@@ -38,20 +38,11 @@ static const struct kernel_case kernels[] = {
 };
 static const double densities[] = {0.1, 0.3, 0.5, 0.7};
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Random cells at density d (a fixed hash of the cell) plus the grid. */
 static void make_mask(double d, uint8_t *m)
 {
 	for (int p = 0; p < H * W; p++) {
-		unsigned long long z = ((unsigned long long)p + 0x9E3779B97F4A7C15ull) * 0xBF58476D1CE4E5B9ull;
-		z ^= z >> 31;
-		m[p] = (double)(z >> 11) / 9007199254740992.0 < d ||
+		m[p] = bench_unit_hash((unsigned long long)p) < d ||
 		       ((p / W) % GRID == 0 && (p % W) % GRID == 0);
 	}
 }
@@ -64,14 +55,14 @@ static double time_form(const struct stp_interp_kernel *k, const uint8_t *m, con
 {
 	double best = 1e30;
 	for (int r = 0; r <= runs; r++) {
-		const double t0 = now_ms();
+		const double t0 = bench_now_ms();
 		double t;
 		if (stp_interp_apply(k, m, last ? NULL : targets, nt, in, out, last ? bias : NULL,
 				     last ? res : NULL, last, exec, pool) != STP_OK) {
 			fprintf(stderr, "bench-interp: out of memory\n");
 			exit(1);
 		}
-		t = now_ms() - t0;
+		t = bench_now_ms() - t0;
 		if (r > 0 && t < best)
 			best = t;
 	}
