@@ -50,7 +50,7 @@ def backbone(out, size):
         fastest_peer = min(x for x in (torch_ms, ort_ms, float("inf")) if x)
         dense = {k[0]: v for k, v in found.items() if k[1] == t and k[2] == "densemodel"}
         budgets = {k[2] for k in found if k[1] == t and k[2] != "densemodel"}
-        for b in sorted(budgets, key=lambda b: -found[(1, t, b)]["backbone_gmacs"]):
+        for b in sorted(budgets, key=lambda b: (-found[(1, t, b)]["backbone_gmacs"], b)):
             rs = {k[0]: v for k, v in found.items() if k[1] == t and k[2] == b}
             r = rs[min(rs)]
             ms = statistics.median(x["median_ms"] for x in rs.values())
@@ -64,7 +64,7 @@ def backbone(out, size):
                               ms / fastest_peer <= TARGET_X_PEER[b] else "MISSED"))
             fmt = lambda ref: "%.2fx" % (ms / ref) if ref else "-"
             print("| %s | %s | %.3f | %.2f | %.2f | %.1f (%.1f) | %s | %s | %s | %s |"
-                  % (t, b, r["density"], r["backbone_gmacs"],
+                  % (t, b.replace("-photo", ", photo"), r["density"], r["backbone_gmacs"],
                      r["backbone_gmacs"] / r["dense_backbone_gmacs"], ms,
                      min(x["min_ms"] for x in rs.values()),
                      "%.2fx (%.2f-%.2f)" % (statistics.median(ratios), ratios[0], ratios[-1])
@@ -191,7 +191,10 @@ def main():
 
     p("\n## Whole sparse ResNet-50 backbone, %s\n" % size)
     p("`stipple_train.export --arch sparse-resnet50 --random-init --seed 1`: every block sparse, "
-      "RBF 7x7, grid 11, variant b, random mask weights (logits around 0). Budget `auto` uses "
+      "RBF 7x7, grid 11, variant b, random mask weights (logits around 0), on a random input "
+      "(scattered masks) and, at the budgets marked *photo*, on examples/scene.jpg resized to "
+      "the size (`stipple bench --image`: masks that follow the image, spatially coherent). "
+      "Budget `auto` uses "
       "the masks' own threshold (deterministic). Cost is the official backbone cost "
       "(METHOD.md section 6) of that run. The dense peers run the dense ResNet-50 "
       "(bench/run-bench.sh) in the same run.\n")

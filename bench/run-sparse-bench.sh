@@ -7,14 +7,17 @@
 # (bench/bench-block); (2) the whole sparse ResNet-50 backbone at 800x1216
 # (stipple_train.export --arch sparse-resnet50, random masks) at budgets
 # dense, 0.5, 0.25 and its trained threshold, 1 and 2 threads, with a
-# per-block profile (stipple bench --profile), in interleaved rounds; (3) the dense
+# per-block profile (stipple bench --profile), in interleaved rounds, and at
+# 0.5 and 0.25 on a photo (examples/scene.jpg: masks that follow the image,
+# spatially coherent, where the random input gives scattered ones); (3) the dense
 # ResNet-50 in Stipple, PyTorch and ONNX Runtime (bench/run-bench.sh) at the
 # same size; (4) the interpolation module's gather and separable forms
 # (bench/bench-interp). Writes docs/benchmarks-sparse.md and prints it.
 #
 # Environment: top_srcdir, top_builddir, PYTHON_TORCH, CC as for run-bench.sh;
 #   SPARSE_SIZE [800x1216], SPARSE_THREADS ["1 2"], SPARSE_RUNS [3], SPARSE_ROUNDS [3],
-#   SPARSE_BUDGETS ["dense 0.5 0.25 auto"], SPARSE_CONV_SIZE [800],
+#   SPARSE_BUDGETS ["dense 0.5 0.25 auto"], SPARSE_PHOTO_BUDGETS ["0.5 0.25"],
+#   SPARSE_CONV_SIZE [800],
 #   SPARSE_DOC [$top_srcdir/docs/benchmarks-sparse.md]
 set -uo pipefail
 
@@ -27,6 +30,8 @@ threads_list=${SPARSE_THREADS:-1 2}
 runs=${SPARSE_RUNS:-3}
 rounds=${SPARSE_ROUNDS:-3}
 budgets=${SPARSE_BUDGETS:-dense 0.5 0.25 auto}
+photo_budgets=${SPARSE_PHOTO_BUDGETS:-0.5 0.25}
+photo=$top_srcdir/examples/scene.jpg
 conv_size=${SPARSE_CONV_SIZE:-800}
 doc=${SPARSE_DOC:-$top_srcdir/docs/benchmarks-sparse.md}
 out=$top_builddir/bench/out-sparse
@@ -88,6 +93,12 @@ for round in $(seq 1 "$rounds"); do
 			[ "$round" = 1 ] && profile=--profile
 			"$stipple" bench "$model" --size "$size" --threads "$t" --runs "$runs" --budget "$b" \
 				$profile --json >"$out/round$round-$t-$b.json" || say "budget $b failed"
+		done
+		for b in $photo_budgets; do
+			say "round $round: sparse-resnet50 ${t}t budget $b on the photo"
+			"$stipple" bench "$model" --size "$size" --threads "$t" --runs "$runs" --budget "$b" \
+				--image "$photo" --json >"$out/round$round-$t-$b-photo.json" ||
+				say "budget $b on the photo failed"
 		done
 	done
 done

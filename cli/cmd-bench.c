@@ -3,7 +3,9 @@
  *
  * Creates an engine with --threads and --isa, loads the model, makes one
  * session and one deterministic input (N(0,1)-like values from a fixed-seed
- * xorshift generator, the sum of four uniforms scaled to unit variance), then
+ * xorshift generator, the sum of four uniforms scaled to unit variance; or
+ * with --image a photo resized to the size, so that masks follow its
+ * structure), then
  * runs stp_session_run --warmup times untimed and --runs times timed with
  * CLOCK_MONOTONIC. Reports min, median and mean milliseconds, the model's
  * dense cost at that size, achieved GFLOP/s (total FLOPs over the median),
@@ -25,6 +27,7 @@
 
 #include <jansson.h>
 
+#include "../server/image.h"
 #include "cli.h"
 
 struct bench_opts {
@@ -38,6 +41,7 @@ struct bench_opts {
 	int mode;      /* enum stp_sampling */
 	int seed;
 	int profile;   /* also time every op (bench-profile.c) */
+	const char *image;  /* NULL: the random input; else this photo, resized */
 };
 
 static const char *const mode_choices[] = {"deterministic", "stochastic", NULL};
@@ -64,6 +68,9 @@ static const struct cli_option bench_options[] = {
 	 "noise seed of the stochastic mode (default 0)", 0},
 	{"profile", CLI_OPT_FLAG, NULL, 0, 0, NULL, offsetof(struct bench_opts, profile),
 	 "then R profiled runs: time per op and per sparse-block phase (min over runs)", 0},
+	{"image", CLI_OPT_STRING, "FILE", 0, 0, NULL, offsetof(struct bench_opts, image),
+	 "a JPEG or PNG photo as the input instead of random values: resized to the size "
+	 "(bilinear), each channel scaled to mean 0 and variance 1 (3-channel models)", 0},
 };
 
 static void bench_defaults(void *p)
@@ -106,6 +113,43 @@ static int cmp_double(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return (x > y) - (x < y);
+}
+
+/* x (h x w x 3) = the w0 x h0 RGB image resized bilinearly (pixel centres
+ * aligned), each channel then scaled to mean 0 and variance 1: spatial
+ * structure a random input lacks, so that masks follow it. */
+static void photo_input(const uint8_t *rgb, int h0, int w0, int h, int w, float *x)
+{
+	double sum[3] = {0, 0, 0}, sq[3] = {0, 0, 0};
+	const size_t cells = (size_t)h * (size_t)w;
+
+	for (int y = 0; y < h; y++) {
+		const double sy = fmax(0.0, fmin(h0 - 1.0, (y + 0.5) * h0 / h - 0.5));
+		const int y0 = (int)sy, y1 = y0 + 1 < h0 ? y0 + 1 : y0;
+		const double fy = sy - y0;
+		for (int xx = 0; xx < w; xx++) {
+			const double sx = fmax(0.0, fmin(w0 - 1.0, (xx + 0.5) * w0 / w - 0.5));
+			const int x0 = (int)sx, x1 = x0 + 1 < w0 ? x0 + 1 : x0;
+			const double fx = sx - x0;
+			for (int c = 0; c < 3; c++) {
+				const double top = rgb[((size_t)y0 * w0 + x0) * 3 + c] * (1 - fx) +
+						   rgb[((size_t)y0 * w0 + x1) * 3 + c] * fx;
+				const double bottom = rgb[((size_t)y1 * w0 + x0) * 3 + c] * (1 - fx) +
+						      rgb[((size_t)y1 * w0 + x1) * 3 + c] * fx;
+				const double v = top * (1 - fy) + bottom * fy;
+				x[((size_t)y * w + xx) * 3 + c] = (float)v;
+				sum[c] += v;
+				sq[c] += v * v;
+			}
+		}
+	}
+	for (int c = 0; c < 3; c++) {
+		const double mean = sum[c] / (double)cells;
+		const double var = sq[c] / (double)cells - mean * mean;
+		const double inv = var > 1e-12 ? 1.0 / sqrt(var) : 1.0;
+		for (size_t p = 0; p < cells; p++)
+			x[p * 3 + c] = (float)((x[p * 3 + c] - mean) * inv);
+	}
 }
 
 /* Fills n floats with a fixed pseudo-random sequence of mean 0, variance 1. */
@@ -268,7 +312,25 @@ static int bench_run(const char *const *args, const void *p)
 		cli_error("bench", "cannot allocate a %dx%d input", o->size[0], o->size[1]);
 		goto error;
 	}
-	fill_input(input, n);
+	if (o->image) {
+		uint8_t *rgb = NULL;
+		struct image_info info;
+		char why[512];
+
+		if (stp_model_input_channels(model) != 3) {
+			cli_error("bench", "--image needs a 3-channel model, %s has %d", path,
+				  stp_model_input_channels(model));
+			goto error;
+		}
+		if (cli_read_image(o->image, &rgb, &info, why, sizeof(why)) != 0) {
+			cli_error("bench", "%s", why);
+			goto error;
+		}
+		photo_input(rgb, info.height, info.width, o->size[0], o->size[1], input);
+		free(rgb);
+	} else {
+		fill_input(input, n);
+	}
 	st = stp_session_create(model, &session);
 	if (st == STP_OK)
 		st = time_runs(session, input, o, &r);

@@ -6,7 +6,8 @@
 # tried first), or else a random-init ResNet-18 exported by train/ with
 # $PYTHON_TORCH (skipped, exit 77, when neither exists). Checks --version and
 # help, that info prints the parameter count and GMACs, that bench --json is
-# one valid JSON object with the documented keys, that every bad argument
+# one valid JSON object with the documented keys (also on a photo input,
+# and a missing photo exits 1 naming it), that every bad argument
 # exits 2 with one line on stderr and nothing on stdout, that a model that
 # cannot be loaded exits 1 with the loader's message, and that a dense
 # ResNet-101 with deformable convs in c3-c5 (all-zero weights, written by
@@ -151,6 +152,11 @@ run bench-budget 0 bench "$model" --size 32x48 --runs 1 --budget 0.5 --mode stoc
 run bench-scalar 0 bench "$model" --size=33x47 --runs=1 --warmup=0 --isa=scalar --json &&
 	expect "bench --isa scalar: $(cat "$tmp/out")" json_check "$tmp/out" 'd["isa"] == "scalar" and d["size"] == [33, 47]'
 run bench-text 0 bench "$model" --size 32x32 --runs 1 && expect "bench text has no median" grep -q 'median' "$tmp/out"
+run bench-image 0 bench "$model" --size 40x56 --runs 1 --image "$top_srcdir/examples/scene.jpg" --json &&
+	expect "bench --image: $(cat "$tmp/out")" json_check "$tmp/out" 'd["size"] == [40, 56]'
+run bench-no-image 1 bench "$model" --size 32x32 --runs 1 --image "$tmp/missing.jpg" &&
+	expect "bench --image of a missing file: want one line naming it: $(cat "$tmp/err")" \
+		grep -q 'cannot read .*missing.jpg' "$tmp/err"
 
 # ---- deformable convs: the official cost, no runs -----------------------------------
 # r -> HxW as the official calculator: h = (r//32)*32, w = (r*5/3//32)*32.
