@@ -121,11 +121,12 @@ static void block4x4(size_t mr, size_t nc, size_t kc, const float *const *a, con
 	{
 		const __m512 sums = reduce16(x00, x01, x02, x03, x10, x11, x12, x13,
 					     x20, x21, x22, x23, x30, x31, x32, x33);
-		const __mmask8 valid = (__mmask8)((1u << (nc - n0 < 4 ? nc - n0 : 4)) - 1u);
+		const size_t valid = nc - n0 < 4 ? nc - n0 : 4;
 		float out[16];
 		_mm512_storeu_ps(out, sums);
 		for (size_t r = 0; r < 4 && r0 + r < mr; r++)
-			_mm_mask_storeu_ps(c[r0 + r] + n0, valid, _mm_loadu_ps(out + 4 * r));
+			for (size_t n = 0; n < valid; n++)
+				c[r0 + r][n0 + n] = out[4 * r + n];
 	}
 }
 

@@ -29,9 +29,10 @@
  *   nc        valid channels in the block, 1..NR.
  */
 /*
- * DOTCONV computes a convolution with very few output channels (1..4, e.g.
- * the sparse engine's mask logits) as dot products over input channels,
- * 4 pixels at a time:
+ * DOTCONV computes a convolution with few output channels as dot products
+ * over input channels, a tile of MR pixels at a time: the mask logits (1..4
+ * outputs: conv.c takes it for convs of at most STP_DOTCONV_MAX_NC) and,
+ * with one tap, the logit partials (9-27 outputs); any nc >= 1:
  *
  *   for r < mr, n < nc:
  *     c[r][n] = sum_{t < ks} sum_{k < kc} a[t*MR + r][k] * w[n][t][k]

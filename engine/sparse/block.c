@@ -89,9 +89,11 @@ static void partials_task(void *ctx, size_t task, int thread)
 				continue;
 			for (int kx = 0; kx < 3; kx++) {
 				const int x0 = kx == 0 ? 1 : 0, x1 = kx == 2 ? w - 1 : w;
-				const float *p = job->partials + ((size_t)iy * w + (size_t)(x0 + kx - 1)) * cell +
-						 ky * 3 + kx;
+				const float *p;
 				float *dst = row + (size_t)x0 * k;
+				if (x0 >= x1)
+					continue;
+				p = job->partials + ((size_t)iy * w + (size_t)(x0 + kx - 1)) * cell + ky * 3 + kx;
 				for (int x = x0; x < x1; x++, p += cell, dst += k)
 					for (int n = 0; n < k; n++)
 						dst[n] += p[n * 9];
@@ -233,6 +235,7 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 					? scratch->partials : NULL;
 
 	scratch->partials_for = NULL;
+	stats->partials_used = partials && !opts->dense;
 	/* 1. Mask logits and sampled cells (every cell when dense). */
 	const float *logits[STP_BLOCK_MAX_MASKS];
 	size_t logit_stride[STP_BLOCK_MAX_MASKS];

@@ -114,6 +114,7 @@ struct stp_sparse_scratch {
 struct stp_sparse_stats {
 	size_t sampled[STP_BLOCK_MAX_MASKS];
 	size_t cells[STP_BLOCK_MAX_MASKS];
+	int partials_used;          /* the logits came from the block before's partials */
 };
 
 void stp_sparse_block_destroy(struct stp_sparse_block *block);

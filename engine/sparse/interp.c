@@ -23,9 +23,9 @@
  *
  * With dots (interp.h), the GATHER micro-kernel also copies each output
  * row into a tile of TILE_ROWS consecutive cells in the task's slice of
- * the buffer (ordinary stores, so they stay in L1, while the output may be
- * streamed); a full tile goes through the DOTCONV micro-kernel for the
- * dots.
+ * the buffer (ordinary stores, so they stay in cache: L1 up to 512
+ * channels, L2 beyond, while the output may be streamed); a full tile goes
+ * through the DOTCONV micro-kernel for the dots.
  *
  * Per channel the gather form spends (taps kept) x (sampled share) FMAs
  * per target, the separable one about (2r + 1) x (sampled share) per
@@ -42,6 +42,7 @@
 
 #define TARGETS_PER_TASK 64
 #define TILE_ROWS 16         /* cells per tile of dots, a multiple of STP_DOTCONV_MR */
+_Static_assert(TILE_ROWS % STP_DOTCONV_MR == 0, "a tile is whole DOTCONV tiles");
 #define MIN_BAND_ROWS 8      /* output rows per task of the separable form, at least */
 
 void stp_interp_kernel_rbf(struct stp_interp_kernel *kernel, int k, float a)

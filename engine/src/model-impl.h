@@ -43,6 +43,8 @@ struct stp_session {
 	double min_budget;           /* the last budget solve's grid-only cost ratio */
 	int ran;                     /* a run completed since the last reshape */
 	int ran_dense;               /* ... with budget 1: no masks, no interpolation cost */
+	int partials_used;           /* sparse blocks of the last run whose logits came
+				      * from the block before's partials (sparse/block.h) */
 	double backbone_ms;          /* the last run's time to the end of its backbone */
 	stp_abort_fn abort_fn;
 	void *abort_user;

@@ -246,6 +246,7 @@ static enum stp_status run_sparse(struct stp_session *s, const struct stp_op *op
 	if (sb->downsample)
 		s->sparse.shortcut = stp_session_value(s, op->temps[sb->nconvs]).data;
 	st = stp_sparse_block_run(sb, in, out, &s->sparse, opts, &stats, pool);
+	s->partials_used += stats.partials_used;
 	for (int m = 0; m < sb->nmasks; m++) {
 		const uint32_t idx = sb->mask_index + (uint32_t)m;
 		s->sampled[idx] = stats.sampled[m];
@@ -292,6 +293,7 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 	s->input = input;
 	s->ran = 0;
 	s->ran_tasks = 0;
+	s->partials_used = 0;
 	s->backbone_ms = 0;
 	start = stp_now_ns();
 	if (opts->budget > 0 && opts->budget < 1 && plan->nmasks > 0) {
