@@ -37,25 +37,6 @@ static enum stp_status make_conv(struct stp_net_builder *b, const char *name, co
 	return st;
 }
 
-/* The partials' weights of ntotal mask channels, w as [ntotal][cin][3][3]. */
-static enum stp_status make_partial_weights(struct stp_net_builder *b, struct stp_sparse_block *sb,
-					    const float *w, const float *bias, int ntotal, int cin)
-{
-	sb->partial_w = stp_alloc((size_t)ntotal * 9 * (size_t)cin * sizeof(float));
-	if (!sb->partial_w)
-		return stp_set_error(b->err, b->errlen, STP_ERR_NOMEM, "out of memory");
-	for (int n = 0; n < ntotal; n++) {
-		for (int t = 0; t < 9; t++)
-			for (int c = 0; c < cin; c++)
-				sb->partial_w[((size_t)n * 9 + t) * cin + c] =
-					w[((size_t)n * cin + c) * 9 + t];
-		sb->partial_bias[n] = bias[n];
-	}
-	sb->partial_k = ntotal;
-	sb->dotconv = b->kernels->dotconv;
-	return STP_OK;
-}
-
 /* The sparse block whose output is value v, or NULL. */
 static struct stp_sparse_block *sparse_producer(const struct stp_plan *plan, int v)
 {
@@ -119,8 +100,9 @@ static enum stp_status make_masks(struct stp_net_builder *b, struct stp_sparse_b
 	}
 	/* Logit partials (block.h) give one stride-1 map: mask_fused's, or
 	 * that of the only mask conv when its stride is 1. */
-	if (st == STP_OK && (sb->mask_fused || (nsrc == 1 && first_stride == 1)))
-		st = make_partial_weights(b, sb, w, bias, ntotal, cin);
+	if (st == STP_OK && (sb->mask_fused || (nsrc == 1 && first_stride == 1)) &&
+	    stp_sparse_block_set_partials(sb, w, bias, ntotal, cin, b->kernels->dotconv) != STP_OK)
+		st = stp_set_error(b->err, b->errlen, STP_ERR_NOMEM, "out of memory");
 	free(w);
 	return st;
 }

@@ -30,6 +30,25 @@ void stp_sparse_block_destroy(struct stp_sparse_block *block)
 	free(block);
 }
 
+enum stp_status stp_sparse_block_set_partials(struct stp_sparse_block *block, const float *w,
+					      const float *bias, int k, int cin,
+					      stp_dotconv_ukernel_fn dotconv)
+{
+	block->partial_w = stp_alloc((size_t)k * 9 * (size_t)cin * sizeof(float));
+	if (!block->partial_w)
+		return STP_ERR_NOMEM;
+	for (int n = 0; n < k; n++) {
+		for (int t = 0; t < 9; t++)
+			for (int c = 0; c < cin; c++)
+				block->partial_w[((size_t)n * 9 + t) * cin + c] =
+					w[((size_t)n * cin + c) * 9 + t];
+		block->partial_bias[n] = bias[n];
+	}
+	block->partial_k = k;
+	block->dotconv = dotconv;
+	return STP_OK;
+}
+
 void stp_sparse_block_mask_size(const struct stp_sparse_block *block, int m, int h, int w,
 				int *mh, int *mw)
 {

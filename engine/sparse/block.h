@@ -119,6 +119,13 @@ struct stp_sparse_stats {
 
 void stp_sparse_block_destroy(struct stp_sparse_block *block);
 
+/* Lets the block take logit partials: packs its k stride-1 mask channels'
+ * weights w ([k][cin][3][3], PyTorch's layout) as partial_w, with biases
+ * bias[k] and the engine's DOTCONV kernel. STP_ERR_NOMEM, or OK. */
+enum stp_status stp_sparse_block_set_partials(struct stp_sparse_block *block, const float *w,
+					      const float *bias, int k, int cin,
+					      stp_dotconv_ukernel_fn dotconv);
+
 /* Spatial size of mask m's map for a block input of h x w. */
 void stp_sparse_block_mask_size(const struct stp_sparse_block *block, int m, int h, int w,
 				int *mh, int *mw);

@@ -19,20 +19,28 @@ static int isa_supported(enum stp_isa isa)
 	return 0;
 }
 
+/* The index of $name's value in names[] (unset or empty: 0), or -1. */
+static int env_choice(const char *name, const char *const *names, int n)
+{
+	const char *env = getenv(name);
+	if (!env || !*env)
+		return 0;
+	for (int i = 0; i < n; i++)
+		if (strcmp(env, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* $STIPPLE_ISA: auto (the CPU's best), scalar, avx2 or avx512, in the
+ * order of enum stp_isa. */
 static enum stp_status resolve_isa(enum stp_isa requested, enum stp_isa *out)
 {
 	if (requested == STP_ISA_AUTO) {
-		const char *env = getenv("STIPPLE_ISA");
-		if (!env || !*env || strcmp(env, "auto") == 0)
-			requested = stp_isa_best();
-		else if (strcmp(env, "scalar") == 0)
-			requested = STP_ISA_SCALAR;
-		else if (strcmp(env, "avx2") == 0)
-			requested = STP_ISA_AVX2;
-		else if (strcmp(env, "avx512") == 0)
-			requested = STP_ISA_AVX512;
-		else
+		static const char *const names[] = {"auto", "scalar", "avx2", "avx512"};
+		const int i = env_choice("STIPPLE_ISA", names, 4);
+		if (i < 0)
 			return STP_ERR_INVALID_ARG;
+		requested = i == 0 ? stp_isa_best() : (enum stp_isa)i;
 	}
 	if (requested < STP_ISA_SCALAR || requested > STP_ISA_AVX512)
 		return STP_ERR_INVALID_ARG;
@@ -42,32 +50,23 @@ static enum stp_status resolve_isa(enum stp_isa requested, enum stp_isa *out)
 	return STP_OK;
 }
 
-/* $STIPPLE_INTERP: auto (or unset), gather or separable. */
+/* $STIPPLE_INTERP: auto, gather or separable, in the order of enum
+ * stp_interp_form. */
 static enum stp_status resolve_interp_form(enum stp_interp_form *out)
 {
-	const char *env = getenv("STIPPLE_INTERP");
-	if (!env || !*env || strcmp(env, "auto") == 0)
-		*out = STP_INTERP_FORM_AUTO;
-	else if (strcmp(env, "gather") == 0)
-		*out = STP_INTERP_FORM_GATHER;
-	else if (strcmp(env, "separable") == 0)
-		*out = STP_INTERP_FORM_SEPARABLE;
-	else
-		return STP_ERR_INVALID_ARG;
-	return STP_OK;
+	static const char *const names[] = {"auto", "gather", "separable"};
+	const int i = env_choice("STIPPLE_INTERP", names, 3);
+	*out = (enum stp_interp_form)i;
+	return i < 0 ? STP_ERR_INVALID_ARG : STP_OK;
 }
 
-/* $STIPPLE_LOGITS: partials (or unset) or conv (sparse/block.h). */
+/* $STIPPLE_LOGITS: partials or conv (sparse/block.h). */
 static enum stp_status resolve_logit_partials(int *out)
 {
-	const char *env = getenv("STIPPLE_LOGITS");
-	if (!env || !*env || strcmp(env, "partials") == 0)
-		*out = 1;
-	else if (strcmp(env, "conv") == 0)
-		*out = 0;
-	else
-		return STP_ERR_INVALID_ARG;
-	return STP_OK;
+	static const char *const names[] = {"partials", "conv"};
+	const int i = env_choice("STIPPLE_LOGITS", names, 2);
+	*out = i == 0;
+	return i < 0 ? STP_ERR_INVALID_ARG : STP_OK;
 }
 
 enum stp_status stp_engine_create(const struct stp_engine_options *opts,

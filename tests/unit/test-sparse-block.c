@@ -82,22 +82,6 @@ static void make_strided_masks(struct stp_sparse_block *b, int cin, int n0, int 
 	free(w0); free(b0); free(w1); free(b1);
 }
 
-/* Partial weights [k][9][cin] (block.h) of k stride-1 mask channels w
- * ([k][cin][3][3]) into b, as the model loader gives them. */
-static void set_partial_weights(struct stp_sparse_block *b, int cin, int k, const float *w,
-				const float *bias, const struct stp_kernels *kernels)
-{
-	b->partial_w = stp_alloc((size_t)k * 9 * cin * sizeof(float));
-	for (int n = 0; n < k; n++) {
-		for (int t = 0; t < 9; t++)
-			for (int c = 0; c < cin; c++)
-				b->partial_w[((size_t)n * 9 + t) * cin + c] = w[((size_t)n * cin + c) * 9 + t];
-		b->partial_bias[n] = bias[n];
-	}
-	b->partial_k = k;
-	b->dotconv = kernels->dotconv;
-}
-
 /* The partials of an h x w x c map x for rows [k][9][c] (block.h), in double. */
 static void partials_ref(const float *x, int cells, int c, const float *rows, int k, float *out)
 {
@@ -185,7 +169,7 @@ static void check_partials(struct stp_sparse_block *b, const struct block_case *
 	float *rows = rand_array((size_t)18 * out->c, 1.0f);
 	float *ref = malloc((size_t)out->h * out->w * 18 * sizeof(float));
 	const float bias[2] = {0, 0};
-	set_partial_weights(&next, out->c, 2, rows, bias, kernels);
+	stp_sparse_block_set_partials(&next, rows, bias, 2, out->c, kernels->dotconv);
 	free(rows);
 	b->next = &next;
 	with.partials = 1;
@@ -258,7 +242,8 @@ static void run_case(const struct block_case *bc, const struct stp_kernels *kern
 			float bias[3];
 			make_strided_masks(b, bc->cin, nch_first, nch_second, bc->stride,
 					   bc->logit_shift, kernels, w, bias);
-			set_partial_weights(b, bc->cin, nch_first + nch_second, w, bias, kernels);
+			stp_sparse_block_set_partials(b, w, bias, nch_first + nch_second, bc->cin,
+						      kernels->dotconv);
 			free(w);
 		} else {
 			float *w, *bias;
@@ -269,7 +254,8 @@ static void run_case(const struct block_case *bc, const struct stp_kernels *kern
 				b->mask_conv[1] = make_conv(bc->cin, nch_second, 3, bc->stride, 0,
 							    bc->logit_shift, kernels);
 			else if (mstride_first == 1)
-				set_partial_weights(b, bc->cin, nch_first, w, bias, kernels);
+				stp_sparse_block_set_partials(b, w, bias, nch_first, bc->cin,
+							      kernels->dotconv);
 			free(w);
 			free(bias);
 		}
