@@ -254,9 +254,13 @@ class SparseBlock(nn.Module):
         return [cin / (cin + planes), planes / (cin + planes)]
 
 
-def sparsity_loss(model, lam):
+def sparsity_loss(model, lam, target=None):
     """lambda / B * sum over sparse blocks of the weighted mean of their
-    masks' probabilities (METHOD.md section 3), from the last forward."""
+    masks' probabilities (METHOD.md section 3), from the last forward.
+
+    With a target density, lambda * |that mean - target| instead: the same
+    pull while the masks are denser than the target, a push back when they
+    fall below it (train.py --density-target; not in the paper)."""
     terms = []
     for block in model.modules():
         if isinstance(block, SparseBlock) and getattr(block, "probs", None):
@@ -264,7 +268,10 @@ def sparsity_loss(model, lam):
             terms.append(sum(w * p.mean() for w, p in zip(weights, block.probs)))
     if not terms:
         return torch.zeros(())
-    return lam / len(terms) * sum(terms)
+    mean = sum(terms) / len(terms)
+    if target is None:
+        return lam * mean
+    return lam * torch.abs(mean - target)
 
 
 def mask_densities(model):

@@ -101,6 +101,16 @@ def predictors(model):
     return [m for m in model.modules() if isinstance(m, MaskPredictor)]
 
 
+def param_groups(model, args):
+    """The optimizer's groups: the mask convs' parameters at --mask-lr-scale
+    times the learning rate, everything else at the learning rate."""
+    masks = {id(p) for m in predictors(model) for p in m.parameters()}
+    trained = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in trained if id(p) not in masks], "lr_scale": 1.0},
+              {"params": [p for p in trained if id(p) in masks], "lr_scale": args.mask_lr_scale}]
+    return [g for g in groups if g["params"]]
+
+
 def lr_at(args, it):
     if it < args.warmup:
         return args.lr * (0.001 + 0.999 * it / args.warmup)
@@ -219,7 +229,7 @@ def _train(args):
     os.makedirs(args.out, exist_ok=True)
     ckpt = os.path.join(args.out, "checkpoint.pt")
     model = build(args, data.coco["categories"])
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=args.lr,
+    optimizer = torch.optim.SGD(param_groups(model, args), lr=args.lr,
                                 momentum=0.9, weight_decay=args.weight_decay)
     rng = np.random.RandomState(args.seed)
     random.seed(args.seed)
@@ -247,14 +257,15 @@ def _train(args):
     stop = min(args.iters, args.stop_at or args.iters)
     for it in range(start, stop):
         for g in optimizer.param_groups:
-            g["lr"] = lr_at(args, it)
+            g["lr"] = lr_at(args, it) * g["lr_scale"]
         picks = rng.randint(0, len(data), args.batch)
         images, targets = zip(*(data.load(int(i)) for i in picks))
         losses = training_losses(model, list(images), list(targets), {
             "rpn_pre_nms_top_n": args.rpn_train_top_n, "rpn_post_nms_top_n": args.rpn_train_top_n,
             "box_batch_size_per_image": args.box_samples})
         task = sum(losses.values())
-        sparse = sparsity_loss(model, args.lam * min(1.0, it / max(1, args.lam_warmup)))
+        sparse = sparsity_loss(model, args.lam * min(1.0, it / max(1, args.lam_warmup)),
+                               args.density_target)
         total = task + sparse
         optimizer.zero_grad()
         total.backward()
@@ -296,6 +307,11 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--clip", type=float, default=10.0, help="gradient norm clip")
     p.add_argument("--lam", type=float, default=0.1, help="sparsity loss weight lambda")
+    p.add_argument("--density-target", type=float, metavar="D",
+                   help="sparsity loss lambda * |mean probability - D| (pushes back below D) "
+                        "instead of the paper's lambda * mean probability")
+    p.add_argument("--mask-lr-scale", type=float, default=1.0,
+                   help="the mask convs' learning rate as a multiple of --lr")
     p.add_argument("--lam-warmup", type=int, default=600,
                    help="iterations over which lambda ramps up linearly from 0 (from-scratch "
                         "runs: let the features form before the masks thin out)")

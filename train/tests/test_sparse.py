@@ -192,6 +192,17 @@ def test_sparsity_loss_weights():
     lam = 0.1
     got = sparsity_loss(Blocks(blocks), lam)
     assert abs(float(got) - lam / 5 * sum(terms)) < 1e-6
+    # A density target: lambda times the distance from it, on either side,
+    # and its gradient pushes the probabilities back towards it.
+    mean = sum(terms) / 5
+    for target, sign in ((mean - 0.2, 1), (mean + 0.2, -1)):
+        got = sparsity_loss(Blocks(blocks), lam, target)
+        assert abs(float(got) - lam * 0.2) < 1e-6
+        p = blocks[0].probs[0].requires_grad_(True)
+        p.grad = None
+        sparsity_loss(Blocks(blocks), lam, target).backward()
+        assert torch.all(torch.sign(p.grad) == sign)
+        blocks[0].probs[0] = p.detach()
     # Blocks without a forward yet do not count.
     assert float(sparsity_loss(Blocks([SparseBlock(True, 64, 16, 1, None, 1e-5,
                                                    sparse("b"), 0)]), lam)) == 0
