@@ -84,8 +84,9 @@ extern const struct cli_command cli_cmd_eval;
 struct image_info;
 int cli_read_image(const char *path, uint8_t **rgb, struct image_info *info, char *err,
 		   size_t errlen);
-/* CLOCK_MONOTONIC in milliseconds. */
+/* timing.c: CLOCK_MONOTONIC in milliseconds; n times sorted ascending. */
 double cli_now_ms(void);
+void cli_sort_ms(double *ms, int n);
 
 /* The model in models/CLI_DEFAULT_MODEL of a repository: commands whose MODEL
  * is optional use it (default-model.c). */

@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include <jansson.h>
 
@@ -99,21 +98,6 @@ struct bench_result {
 	int threads;
 	enum stp_isa isa;
 };
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 /* x (h x w x 3) = the w0 x h0 RGB image resized bilinearly (pixel centres
  * aligned), each channel then scaled to mean 0 and variance 1: spatial
@@ -265,15 +249,15 @@ static enum stp_status time_runs(stp_session *session, const float *input,
 	for (int i = 0; i < o->warmup && st == STP_OK; i++)
 		st = stp_session_run_with(session, input, o->size[0], o->size[1], &ro);
 	for (int i = 0; i < n && st == STP_OK; i++) {
-		double t0 = now_ms();
+		double t0 = cli_now_ms();
 		st = stp_session_run_with(session, input, o->size[0], o->size[1], &ro);
-		t[i] = now_ms() - t0;
+		t[i] = cli_now_ms() - t0;
 		sum += t[i];
 	}
 	if (st == STP_OK)
 		st = stp_session_report(session, &r->report);
 	if (st == STP_OK) {
-		qsort(t, (size_t)n, sizeof(double), cmp_double);
+		cli_sort_ms(t, n);
 		r->min_ms = t[0];
 		r->median_ms = n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
 		r->mean_ms = sum / n;

@@ -68,12 +68,6 @@ static void eval_defaults(void *p)
 	o->threads = 1;
 }
 
-static int by_value(const void *a, const void *b)
-{
-	const double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
 static void progress(int done, int total, double mean_ms)
 {
 	const int width = 30, filled = total ? done * width / total : width;
@@ -214,7 +208,7 @@ static void report(const struct eval_opts *o, const char *path, unsigned tasks,
 
 	for (int i = 0; i < n; i++)
 		mean += t->latency[i] / n;
-	qsort(t->latency, (size_t)n, sizeof(double), by_value);
+	cli_sort_ms(t->latency, n);
 	if (o->json) {
 		json_t *budget = o->budget == 0   ? json_string("auto")
 				 : o->budget == 1 ? json_string("dense")

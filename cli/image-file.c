@@ -1,11 +1,10 @@
 /*
  * image-file.c - reading and decoding a JPEG or PNG file for the task
  * commands (detect, segment, eval) with the daemon's decoder
- * (server/image.c), and the monotonic clock they time runs with.
+ * (server/image.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "../server/image.h"
 #include "cli.h"
@@ -38,12 +37,4 @@ int cli_read_image(const char *path, uint8_t **rgb, struct image_info *info, cha
 	if (f)
 		fclose(f);
 	return rc;
-}
-
-double cli_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
