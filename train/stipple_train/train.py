@@ -101,16 +101,6 @@ def predictors(model):
     return [m for m in model.modules() if isinstance(m, MaskPredictor)]
 
 
-def param_groups(model, args):
-    """The optimizer's groups: the mask convs' parameters at --mask-lr-scale
-    times the learning rate, everything else at the learning rate."""
-    masks = {id(p) for m in predictors(model) for p in m.parameters()}
-    trained = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in trained if id(p) not in masks], "lr_scale": 1.0},
-              {"params": [p for p in trained if id(p) in masks], "lr_scale": args.mask_lr_scale}]
-    return [g for g in groups if g["params"]]
-
-
 def lr_at(args, it):
     if it < args.warmup:
         return args.lr * (0.001 + 0.999 * it / args.warmup)
@@ -229,7 +219,7 @@ def _train(args):
     os.makedirs(args.out, exist_ok=True)
     ckpt = os.path.join(args.out, "checkpoint.pt")
     model = build(args, data.coco["categories"])
-    optimizer = torch.optim.SGD(param_groups(model, args), lr=args.lr,
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=args.lr,
                                 momentum=0.9, weight_decay=args.weight_decay)
     rng = np.random.RandomState(args.seed)
     random.seed(args.seed)
@@ -257,7 +247,7 @@ def _train(args):
     stop = min(args.iters, args.stop_at or args.iters)
     for it in range(start, stop):
         for g in optimizer.param_groups:
-            g["lr"] = lr_at(args, it) * g["lr_scale"]
+            g["lr"] = lr_at(args, it)
         picks = rng.randint(0, len(data), args.batch)
         images, targets = zip(*(data.load(int(i)) for i in picks))
         losses = training_losses(model, list(images), list(targets), {
@@ -310,8 +300,6 @@ def parse_args(argv=None):
     p.add_argument("--density-target", type=float, metavar="D",
                    help="sparsity loss lambda * |mean probability - D| (pushes back below D) "
                         "instead of the paper's lambda * mean probability")
-    p.add_argument("--mask-lr-scale", type=float, default=1.0,
-                   help="the mask convs' learning rate as a multiple of --lr")
     p.add_argument("--lam-warmup", type=int, default=600,
                    help="iterations over which lambda ramps up linearly from 0 (from-scratch "
                         "runs: let the features form before the masks thin out)")
