@@ -12,9 +12,10 @@ small objects, backbone widths and the input rule are options, stored in the arc
 the exported file carries them. Training is from scratch (no pretrained
 weights can be had here): BatchNorm trains normally (the engine folds it),
 SGD with momentum, linear warm-up then cosine decay, gradients clipped.
-The temperature goes from 1 to --final-temperature over --iters (gamma
-derived from it). --deterministic trains the masks without noise (the
-paper's deterministic Gumbel baseline: sigmoid(logit / T)).
+The temperature goes from --initial-temperature (1) to --final-temperature
+over --iters (gamma derived from it). --deterministic trains the masks
+without noise (the paper's deterministic Gumbel baseline: sigmoid(logit /
+T)); --straight-through forwards the binary masks inference will use.
 --init-from starts from another run's weights: a sparse model fine-tuned
 from a dense run, as the paper fine-tunes pretrained networks, or a sparse
 run continued (its masks' temperature carries over).
@@ -157,7 +158,8 @@ def build(args, categories):
     torch.manual_seed(args.seed)
     model = StippleNet(arch)
     for p in predictors(model):
-        p.gamma = temperature_gamma(args)
+        p.temperature.fill_(args.t0)
+        p.gamma = temperature_gamma(args, args.t0)
     return model
 
 
@@ -171,9 +173,10 @@ def init_from(model, path, args):
 
     A sparse run's checkpoint also gives the temperature its masks reached
     (a non-persistent buffer, saved beside the weights): the new run starts
-    there and decays to --final-temperature. Restarting at T = 1 instead
-    softens masks trained at T = 0.05 so much that the sparsity loss drives
-    them to the grid before the task loss brings them back. Sets args.t0."""
+    there and decays to --final-temperature, unless --initial-temperature
+    says where to start. Restarting at T = 1 instead softens masks trained
+    at T = 0.05 so much that the sparsity loss drives them to the grid
+    before the task loss brings them back. Sets args.t0."""
     ckpt = torch.load(path, weights_only=False)
     state = ckpt["model"]
     own = model.state_dict()
@@ -187,7 +190,8 @@ def init_from(model, path, args):
                          % (path, extra[:3], shapes[:3], unfit[:3]))
     model.load_state_dict(state, strict=False)
     carried = ckpt.get("temperatures") or []
-    if predictors(model) and len(carried) == len(predictors(model)):
+    if (predictors(model) and len(carried) == len(predictors(model))
+            and args.initial_temperature is None):
         args.t0 = max(carried)
         for p, t in zip(predictors(model), carried):
             p.temperature.fill_(t)
@@ -238,9 +242,9 @@ def _train(args):
         start = state["iteration"]
     elif args.init_from:
         init_from(model, args.init_from, args)
-    if args.deterministic:
-        for p in predictors(model):
-            p.noise_free = True
+    for p in predictors(model):
+        p.noise_free = args.deterministic
+        p.straight_through = args.straight_through
     model.train()
     log = open(os.path.join(args.out, "log.jsonl"), "a")
     last_ckpt, t0 = time.time(), time.time()
@@ -308,9 +312,14 @@ def parse_args(argv=None):
     p.add_argument("--box-samples", type=int, default=128,
                    help="RoIs per image sampled for the box-head losses (torchvision: 512)")
     p.add_argument("--final-temperature", type=float, default=0.05)
-    p.set_defaults(t0=1.0)   # the schedule's start; --init-from a sparse run moves it
+    p.add_argument("--initial-temperature", type=float, metavar="T0",
+                   help="the temperature the masks start at (default 1, or the one a sparse "
+                        "--init-from run reached)")
     p.add_argument("--deterministic", action="store_true",
                    help="masks without Gumbel noise (the deterministic baseline)")
+    p.add_argument("--straight-through", action="store_true",
+                   help="train on the binary masks inference uses, with the relaxation's "
+                        "gradient (not in the paper)")
     p.add_argument("--widths", default="32,64,128,256",
                    help="the backbone's stage widths (the stem takes the first)")
     p.add_argument("--fpn-channels", type=int, default=64)
@@ -332,7 +341,11 @@ def parse_args(argv=None):
     p.add_argument("--val-every", type=int, default=400)
     p.add_argument("--val-images", type=int, default=100)
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.initial_temperature is not None and not args.initial_temperature > 0:
+        p.error("--initial-temperature must be positive")
+    args.t0 = args.initial_temperature or 1.0   # the schedule's start; --init-from may move it
+    return args
 
 
 if __name__ == "__main__":

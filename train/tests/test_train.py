@@ -7,6 +7,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -164,6 +165,23 @@ def test_init_from_sparse_run_carries_temperature(tmp_path):
     temps = [r["temperature"] for r in read_log(run) if "temperature" in r]
     assert 0.0499 < temps[-1] < temps[0] < 0.5, temps
     assert torch.load(os.path.join(run, "checkpoint.pt"))["temperature_schedule"]["t0"] == max(reached)
+    # --initial-temperature starts there instead
+    run = str(tmp_path / "restart")
+    train.train(args_for(data, run, "--init-from", ckpt, "--iters", "4", "--val-every", "100",
+                         "--initial-temperature", "0.2", "--final-temperature", "0.1"))
+    temps = [r["temperature"] for r in read_log(run) if "temperature" in r]
+    assert [round(t, 6) for t in temps] == [round(0.2 * 0.5 ** (i / 4), 6) for i in (1, 2, 3, 4)]
+
+
+def test_initial_temperature_from_scratch(tmp_path):
+    data = write_dataset(str(tmp_path / "data"))
+    run = str(tmp_path / "run")
+    train.train(args_for(data, run, "--iters", "2", "--initial-temperature", "0.3",
+                         "--final-temperature", "0.3", "--straight-through"))
+    temps = [r["temperature"] for r in read_log(run) if "temperature" in r]
+    assert all(abs(t - 0.3) < 1e-6 for t in temps), temps
+    with pytest.raises(SystemExit):
+        args_for(data, run, "--initial-temperature", "0")
 
 
 
