@@ -174,16 +174,30 @@ def freeze_batchnorm(model):
     return model
 
 
-def training_losses(model, images, targets, cfg=None):
+def feature_distillation(student, teacher):
+    """The mean over FPN levels of ||student - teacher||^2 / ||teacher||^2:
+    how far, relatively, the student's features are from the teacher's."""
+    terms = [((s - t) ** 2).sum() / (t ** 2).sum().clamp_min(1e-12)
+             for s, t in zip(student.values(), teacher.values())]
+    return sum(terms) / len(terms)
+
+
+def training_losses(model, images, targets, cfg=None, teacher=None):
     """The losses of one batch: images as for predict(); targets: one dict per
     image with "boxes" (T, 4) in original pixels and "labels" (T,) int64
     (1..K) for a faster_rcnn head, "semantic" (h, w) int64 for a
     semantic_fpn head. Returns torchvision's loss names (plus
-    loss_semantic)."""
+    loss_semantic, and loss_distill when a teacher network is given: its
+    features on the same batch, without gradients, through
+    feature_distillation, unweighted)."""
     cfg = dict(TRAIN_DEFAULTS, **(cfg or {}))
     batch, sizes, _, targets = preprocess(images, model.arch["input"], targets)
     feats = model(batch)
     losses = {}
+    if teacher is not None:
+        with torch.no_grad():
+            taught = teacher(batch)
+        losses["loss_distill"] = feature_distillation(feats, taught)
     if model.rpn is not None:
         proposals, _, extras = model.rpn(feats, tuple(batch.shape[-2:]), sizes,
                                          cfg["rpn_pre_nms_top_n"], cfg["rpn_post_nms_top_n"])

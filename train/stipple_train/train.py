@@ -16,6 +16,8 @@ The temperature goes from --initial-temperature (1) to --final-temperature
 over --iters (gamma derived from it). --deterministic trains the masks
 without noise (the paper's deterministic Gumbel baseline: sigmoid(logit /
 T)); --straight-through forwards the binary masks inference will use.
+--distill adds the relative squared distance of the FPN features to those
+of another run's network, a dense teacher (weight --distill-weight).
 --init-from starts from another run's weights: a sparse model fine-tuned
 from a dense run, as the paper fine-tunes pretrained networks, or a sparse
 run continued (its masks' temperature carries over).
@@ -199,6 +201,21 @@ def init_from(model, path, args):
     return missing
 
 
+def load_teacher(path, model):
+    """The network of a run's checkpoint, frozen in eval mode, to distil
+    into model (--distill): it must see the same input and give the same
+    FPN levels."""
+    ckpt = torch.load(path, weights_only=False)
+    teacher = StippleNet(ckpt["arch"])
+    teacher.load_state_dict(ckpt["model"])
+    if ckpt["arch"]["input"] != model.arch["input"] or ckpt["arch"]["neck"] != model.arch["neck"]:
+        raise ValueError("%s has another input rule or FPN than this run" % path)
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
 def train(args):
     """Runs (or resumes) the training of args; returns 0. Flushes denormals
     (untrained weights make them, and they run ~100x slower on x86) and uses
@@ -245,6 +262,7 @@ def _train(args):
     for p in predictors(model):
         p.noise_free = args.deterministic
         p.straight_through = args.straight_through
+    teacher = load_teacher(args.distill, model) if args.distill else None
     model.train()
     log = open(os.path.join(args.out, "log.jsonl"), "a")
     last_ckpt, t0 = time.time(), time.time()
@@ -256,8 +274,10 @@ def _train(args):
         images, targets = zip(*(data.load(int(i)) for i in picks))
         losses = training_losses(model, list(images), list(targets), {
             "rpn_pre_nms_top_n": args.rpn_train_top_n, "rpn_post_nms_top_n": args.rpn_train_top_n,
-            "box_batch_size_per_image": args.box_samples})
-        task = sum(losses.values())
+            "box_batch_size_per_image": args.box_samples}, teacher)
+        task = sum(v for k, v in losses.items() if k != "loss_distill")
+        if teacher is not None:
+            task = task + args.distill_weight * losses["loss_distill"]
         sparse = sparsity_loss(model, args.lam * min(1.0, it / max(1, args.lam_warmup)),
                                args.density_target)
         total = task + sparse
@@ -307,6 +327,12 @@ def parse_args(argv=None):
     p.add_argument("--lam-warmup", type=int, default=600,
                    help="iterations over which lambda ramps up linearly from 0 (from-scratch "
                         "runs: let the features form before the masks thin out)")
+    p.add_argument("--distill", metavar="CHECKPOINT",
+                   help="also pull the FPN features towards those of this run's network "
+                        "(a dense teacher; not in the paper)")
+    p.add_argument("--distill-weight", type=float, default=1.0,
+                   help="weight of the distillation loss (relative squared error, "
+                        "mean over FPN levels)")
     p.add_argument("--rpn-train-top-n", type=int, default=600,
                    help="RPN proposals per level and per image in training (torchvision: 2000)")
     p.add_argument("--box-samples", type=int, default=128,

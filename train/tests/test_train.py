@@ -195,3 +195,35 @@ def test_density_target(tmp_path):
     steps = [r for r in read_log(run) if "loss" in r]
     expect = 0.3 * (float(torch.sigmoid(torch.tensor(3.0))) - 0.25)
     assert all(abs(r["loss_sparsity"] - expect) < 1e-5 for r in steps[2:]), steps
+
+
+def test_distill_from_a_dense_run(tmp_path):
+    """--distill adds weight * loss_distill to the loss; the teacher is the
+    dense run's network, frozen; a teacher with another input is refused."""
+    data = write_dataset(str(tmp_path / "data"))
+    dense = str(tmp_path / "dense")
+    train.train(args_for(data, dense, "--arch", "resnet18-fpn-detseg", "--lam", "0",
+                         "--iters", "2", "--val-every", "100"))
+    ckpt = os.path.join(dense, "checkpoint.pt")
+    run = str(tmp_path / "ft")
+    train.train(args_for(data, run, "--init-from", ckpt, "--distill", ckpt,
+                         "--distill-weight", "0.5", "--iters", "3", "--val-every", "100"))
+    task_names = ("loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg",
+                  "loss_semantic")
+    for r in (r for r in read_log(run) if "loss" in r):
+        assert r["loss_distill"] > 0
+        expect = sum(r[k] for k in task_names) + 0.5 * r["loss_distill"] + r["loss_sparsity"]
+        assert abs(r["loss"] - expect) < 1e-4 * r["loss"], r
+    categories = train.Dataset(data).coco["categories"]
+    other = train.build(args_for(data, str(tmp_path / "x"), "--short-side", "48"), categories)
+    with pytest.raises(ValueError, match="another input rule"):
+        train.load_teacher(ckpt, other)
+
+
+def test_feature_distillation_value():
+    from collections import OrderedDict
+    from stipple_train.det_losses import feature_distillation
+    t = OrderedDict(p2=torch.full((1, 2, 2, 2), 2.0), p3=torch.full((1, 1, 1, 1), -1.0))
+    s = OrderedDict(p2=torch.full((1, 2, 2, 2), 1.0), p3=torch.full((1, 1, 1, 1), -1.0))
+    # p2: 8 * 1 / (8 * 4) = 0.25; p3: 0; mean 0.125
+    assert abs(float(feature_distillation(s, t)) - 0.125) < 1e-7
