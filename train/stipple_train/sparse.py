@@ -9,9 +9,7 @@ Sampling (MaskPredictor): a 3x3 conv on the block input (init weight 0, bias
   - training: the binary Concrete relaxation m = sigmoid((logit + L) / T)
     with L = g1 - g2 from two Gumbels (1e-8 inside every log), T decayed by
     gamma once per training forward (a saved buffer); the grid prior then
-    sets m = 1 on cells with y % s == 0 and x % s == 0. Not in the paper,
-    `straight_through` forwards the binary m >= 0.5 instead (the mask
-    inference will use) with the relaxation's gradient;
+    sets m = 1 on cells with y % s == 0 and x % s == 0;
   - inference, set by `sampling_mode(...)`: "deterministic" (logit >= 0),
     "stochastic" (logit + L >= 0 with the counter-based noise of noise.py,
     bit-identical to the engine's), "dense" (every cell), or "topk" (the grid
@@ -100,7 +98,6 @@ class MaskPredictor(nn.Module):
         self.register_buffer("temperature", torch.tensor(float(t0)), persistent=False)
         self.calibrate = None
         self.noise_free = False   # train without noise (train.py --deterministic)
-        self.straight_through = False   # hard masks forward (train.py --straight-through)
 
     def logits(self, x):
         return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=1)
@@ -126,14 +123,9 @@ class MaskPredictor(nn.Module):
                 g1 = -torch.log(-torch.log(u1 + 1e-8) + 1e-8)
                 g2 = -torch.log(-torch.log(u2 + 1e-8) + 1e-8)
                 m = torch.sigmoid((logit + g1 - g2) / t)
-            if self.straight_through:
-                # Forward the binary mask inference uses (m >= 0.5 is
-                # logit (+ L) >= 0); backward through the relaxation.
-                m = (m >= 0.5).to(m.dtype) + (m - m.detach())   # exactly 0 or 1
             with torch.no_grad():
                 self.temperature.mul_(self.gamma)
-            # grid cells get no gradient, even where m is exactly 1 there
-            return torch.where(grid > 0, torch.ones_like(m), m), p
+            return torch.maximum(m, grid), p
         mode = _SAMPLING["mode"]
         if mode == "dense":
             m = torch.ones_like(logit)

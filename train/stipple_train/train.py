@@ -15,8 +15,7 @@ SGD with momentum, linear warm-up then cosine decay, gradients clipped.
 The temperature goes from --initial-temperature (1) to --final-temperature
 over --iters (gamma derived from it). --deterministic trains the masks
 without noise (the paper's deterministic Gumbel baseline: sigmoid(logit /
-T)); --straight-through forwards the binary masks inference will use.
---distill adds the relative squared distance of the FPN features to those
+T)). --distill adds the relative squared distance of the FPN features to those
 of another run's network, a dense teacher (weight --distill-weight).
 --init-from starts from another run's weights: a sparse model fine-tuned
 from a dense run, as the paper fine-tunes pretrained networks, or a sparse
@@ -261,7 +260,6 @@ def _train(args):
         init_from(model, args.init_from, args)
     for p in predictors(model):
         p.noise_free = args.deterministic
-        p.straight_through = args.straight_through
     teacher = load_teacher(args.distill, model) if args.distill else None
     model.train()
     log = open(os.path.join(args.out, "log.jsonl"), "a")
@@ -343,9 +341,6 @@ def parse_args(argv=None):
                         "--init-from run reached)")
     p.add_argument("--deterministic", action="store_true",
                    help="masks without Gumbel noise (the deterministic baseline)")
-    p.add_argument("--straight-through", action="store_true",
-                   help="train on the binary masks inference uses, with the relaxation's "
-                        "gradient (not in the paper)")
     p.add_argument("--widths", default="32,64,128,256",
                    help="the backbone's stage widths (the stem takes the first)")
     p.add_argument("--fpn-channels", type=int, default=64)

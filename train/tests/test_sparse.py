@@ -227,32 +227,6 @@ def test_temperature_decays_once_per_training_forward():
     assert not any(k.endswith("temperature") for k in block.state_dict())
 
 
-@pytest.mark.parametrize("noise_free", [True, False])
-def test_straight_through_forwards_the_binary_mask(noise_free):
-    """Forward: exactly 0/1, 1 where the relaxation is >= 0.5 and on the
-    grid; backward: the relaxation's gradient, off the grid."""
-    def masks(straight_through):
-        torch.manual_seed(7)
-        pred = MaskPredictor(4, 1, 3, 0)
-        with torch.no_grad():
-            pred.weight.normal_()
-            pred.bias.zero_()
-        pred.temperature.fill_(0.5)
-        pred.noise_free, pred.straight_through = noise_free, straight_through
-        pred.train()
-        m, _ = pred(torch.randn(1, 4, 9, 10))
-        weights = torch.randn_like(m)
-        (m * weights).sum().backward()
-        return m.detach(), pred.weight.grad
-    soft, soft_grad = masks(False)
-    hard, hard_grad = masks(True)
-    assert set(hard.unique().tolist()) == {0.0, 1.0}
-    assert torch.equal(hard, (soft >= 0.5).to(soft.dtype))
-    assert 0 < float(hard.mean()) < 1
-    assert torch.allclose(hard_grad, soft_grad, rtol=1e-5, atol=1e-6)
-    assert float(hard_grad.abs().sum()) > 0
-
-
 @pytest.mark.parametrize("bottleneck,variant,stride", [
     (True, "a", 1), (True, "b", 2), (True, "c", 2), (False, "a", 2), (False, "b", 1)])
 def test_dense_mode_equals_dense_block(bottleneck, variant, stride):

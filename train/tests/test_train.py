@@ -177,7 +177,7 @@ def test_initial_temperature_from_scratch(tmp_path):
     data = write_dataset(str(tmp_path / "data"))
     run = str(tmp_path / "run")
     train.train(args_for(data, run, "--iters", "2", "--initial-temperature", "0.3",
-                         "--final-temperature", "0.3", "--straight-through"))
+                         "--final-temperature", "0.3"))
     temps = [r["temperature"] for r in read_log(run) if "temperature" in r]
     assert all(abs(t - 0.3) < 1e-6 for t in temps), temps
     with pytest.raises(SystemExit):
