@@ -15,8 +15,9 @@ SGD with momentum, linear warm-up then cosine decay, gradients clipped.
 The temperature goes from --initial-temperature (1) to --final-temperature
 over --iters (gamma derived from it). --deterministic trains the masks
 without noise (the paper's deterministic Gumbel baseline: sigmoid(logit /
-T)). --distill adds the relative squared distance of the FPN features to those
-of another run's network, a dense teacher (weight --distill-weight).
+T)). --distill adds the relative squared distance of the FPN features
+to those of another run's network, a dense teacher (weight
+--distill-weight).
 --init-from starts from another run's weights: a sparse model fine-tuned
 from a dense run, as the paper fine-tunes pretrained networks, or a sparse
 run continued (its masks' temperature carries over).
@@ -205,10 +206,10 @@ def load_teacher(path, model):
     into model (--distill): it must see the same input and give the same
     FPN levels."""
     ckpt = torch.load(path, weights_only=False)
-    teacher = StippleNet(ckpt["arch"])
-    teacher.load_state_dict(ckpt["model"])
     if ckpt["arch"]["input"] != model.arch["input"] or ckpt["arch"]["neck"] != model.arch["neck"]:
         raise ValueError("%s has another input rule or FPN than this run" % path)
+    teacher = StippleNet(ckpt["arch"])
+    teacher.load_state_dict(ckpt["model"])
     teacher.eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -261,6 +262,7 @@ def _train(args):
     for p in predictors(model):
         p.noise_free = args.deterministic
     teacher = load_teacher(args.distill, model) if args.distill else None
+    weights = {"loss_distill": args.distill_weight}   # every other loss: 1
     model.train()
     log = open(os.path.join(args.out, "log.jsonl"), "a")
     last_ckpt, t0 = time.time(), time.time()
@@ -273,9 +275,7 @@ def _train(args):
         losses = training_losses(model, list(images), list(targets), {
             "rpn_pre_nms_top_n": args.rpn_train_top_n, "rpn_post_nms_top_n": args.rpn_train_top_n,
             "box_batch_size_per_image": args.box_samples}, teacher)
-        task = sum(v for k, v in losses.items() if k != "loss_distill")
-        if teacher is not None:
-            task = task + args.distill_weight * losses["loss_distill"]
+        task = sum(weights.get(k, 1.0) * v for k, v in losses.items())
         sparse = sparsity_loss(model, args.lam * min(1.0, it / max(1, args.lam_warmup)),
                                args.density_target)
         total = task + sparse

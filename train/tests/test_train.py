@@ -184,7 +184,6 @@ def test_initial_temperature_from_scratch(tmp_path):
         args_for(data, run, "--initial-temperature", "0")
 
 
-
 def test_density_target(tmp_path):
     """--density-target D logs lambda * |mean probability - D|: with the
     learning rate 0 the masks keep their init (weight 0, bias 3), so every
