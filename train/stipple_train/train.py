@@ -104,6 +104,14 @@ def predictors(model):
     return [m for m in model.modules() if isinstance(m, MaskPredictor)]
 
 
+def density_target_at(args, it):
+    """--density-target, reached after a linear fall from 1 over the first
+    --density-ramp iterations (gradual sparsification); None without one."""
+    if args.density_target is None or it >= args.density_ramp:
+        return args.density_target
+    return 1.0 - (1.0 - args.density_target) * it / args.density_ramp
+
+
 def lr_at(args, it):
     if it < args.warmup:
         return args.lr * (0.001 + 0.999 * it / args.warmup)
@@ -277,7 +285,7 @@ def _train(args):
             "box_batch_size_per_image": args.box_samples}, teacher)
         task = sum(weights.get(k, 1.0) * v for k, v in losses.items())
         sparse = sparsity_loss(model, args.lam * min(1.0, it / max(1, args.lam_warmup)),
-                               args.density_target)
+                               density_target_at(args, it))
         total = task + sparse
         optimizer.zero_grad()
         total.backward()
@@ -292,6 +300,8 @@ def _train(args):
                    "temperature": float(predictors(model)[0].temperature) if predictors(model) else None,
                    "mask_probability": float(np.mean(probs)) if probs else None,
                    "seconds": round(time.time() - t0, 1)}
+            if args.density_target is not None:
+                rec["density_target"] = density_target_at(args, it)
             rec.update({k: float(v) for k, v in losses.items()})
             log.write(json.dumps(rec) + "\n")
             log.flush()
@@ -322,6 +332,9 @@ def parse_args(argv=None):
     p.add_argument("--density-target", type=float, metavar="D",
                    help="sparsity loss lambda * |mean probability - D| (pushes back below D) "
                         "instead of the paper's lambda * mean probability")
+    p.add_argument("--density-ramp", type=int, default=0, metavar="N",
+                   help="the density target falls linearly from 1 to D over the first N "
+                        "iterations (default 0: D from the start)")
     p.add_argument("--lam-warmup", type=int, default=600,
                    help="iterations over which lambda ramps up linearly from 0 (from-scratch "
                         "runs: let the features form before the masks thin out)")
@@ -365,6 +378,8 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.initial_temperature is not None and not args.initial_temperature > 0:
         p.error("--initial-temperature must be positive")
+    if args.density_ramp < 0 or (args.density_ramp and args.density_target is None):
+        p.error("--density-ramp needs --density-target and a count >= 0")
     args.t0 = args.initial_temperature or 1.0   # the schedule's start; --init-from may move it
     return args
 

@@ -196,6 +196,25 @@ def test_density_target(tmp_path):
     assert all(abs(r["loss_sparsity"] - expect) < 1e-5 for r in steps[2:]), steps
 
 
+def test_density_ramp(tmp_path):
+    """--density-ramp 4: the logged target falls 1, 0.8125, 0.625, 0.4375
+    then stays at D = 0.25, and the sparsity loss follows it (masks at their
+    init, sigmoid(3), with the learning rate 0; lambda warms up over 2)."""
+    data = write_dataset(str(tmp_path / "data"))
+    run = str(tmp_path / "run")
+    train.train(args_for(data, run, "--density-target", "0.25", "--density-ramp", "4",
+                         "--lam", "0.3", "--lr", "0"))
+    steps = [r for r in read_log(run) if "loss" in r]
+    targets = [1.0, 0.8125, 0.625, 0.4375, 0.25, 0.25]
+    assert [r["density_target"] for r in steps] == pytest.approx(targets)
+    p = float(torch.sigmoid(torch.tensor(3.0)))
+    lam = [0.0, 0.15] + [0.3] * 4
+    for r, t, l in zip(steps, targets, lam):
+        assert abs(r["loss_sparsity"] - l * abs(p - t)) < 1e-5, r
+    with pytest.raises(SystemExit):
+        args_for(data, run, "--density-ramp", "4")
+
+
 def test_distill_from_a_dense_run(tmp_path):
     """--distill adds weight * loss_distill to the loss; the teacher is the
     dense run's network, frozen; a teacher with another input is refused."""
