@@ -17,7 +17,12 @@
  * backbone_gmacs, dense_backbone_gmacs, density, latency_ms (mean),
  * latency_ms_p50, backbone_ms (mean time of the backbone alone, from the
  * engine's report), images, budget (a number, "dense" or "auto"), mode, seed.
+ * --detections FILE also writes every detection in COCO's results format
+ * (a JSON list of {image_id, category_id, bbox [x, y, w, h], score}), for
+ * pycocotools or stipple_train.ap_compare; the file is opened before the
+ * first image, so a path that cannot be written stops the run at once.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +44,7 @@ struct eval_opts {
 	int seed;
 	int limit;
 	int json;
+	const char *detections;
 };
 
 static const char *const mode_choices[] = {"deterministic", "stochastic", NULL};
@@ -59,6 +65,8 @@ static const struct cli_option eval_options[] = {
 	 offsetof(struct eval_opts, isa), "kernel level (default auto)", 0},
 	{"json", CLI_OPT_FLAG, NULL, 0, 0, NULL, offsetof(struct eval_opts, json),
 	 "print one JSON object instead of text", 0},
+	{"detections", CLI_OPT_STRING, "FILE", 0, 0, NULL, offsetof(struct eval_opts, detections),
+	 "also write the detections to FILE in COCO's results format", 0},
 };
 
 static void eval_defaults(void *p)
@@ -82,7 +90,18 @@ struct totals {
 	double gmacs, dense_gmacs, density, backbone_ms;
 	double *latency;
 	int images;
+	json_t *results;        /* --detections: COCO results, or NULL */
 };
+
+/* Appends one detection of image id to the COCO results list; 0 or -1. */
+static int add_result(json_t *results, int64_t image_id, const struct stp_detection *d)
+{
+	json_t *r = json_pack("{s:I, s:i, s:[f, f, f, f], s:f}", "image_id", (json_int_t)image_id,
+			      "category_id", d->label, "bbox", (double)d->x1, (double)d->y1,
+			      (double)d->x2 - d->x1, (double)d->y2 - d->y1, "score", (double)d->score);
+
+	return r ? json_array_append_new(results, r) : -1;
+}
 
 /* Runs image i; adds its detections / labels; 0, or -1 with err. */
 static int eval_image(stp_session *s, const stp_model *m, unsigned tasks,
@@ -126,8 +145,9 @@ static int eval_image(stp_session *s, const stp_model *m, unsigned tasks,
 		for (int k = 0; k < n; k++) {
 			const int cat = coco_eval_category(gt, d[k].label);
 
-			if (cat >= 0 && coco_eval_add(gt, i, cat, d[k].x1, d[k].y1, d[k].x2, d[k].y2,
-						      d[k].score)) {
+			if (cat >= 0 && (coco_eval_add(gt, i, cat, d[k].x1, d[k].y1, d[k].x2,
+						       d[k].y2, d[k].score) ||
+					 (t->results && add_result(t->results, gt->image_ids[i], &d[k])))) {
 				snprintf(err, errlen, "out of memory");
 				goto out;
 			}
@@ -274,6 +294,7 @@ static int eval_run(const char *const *args, const void *p)
 	struct coco_ap ap = {-1, -1, -1, -1, -1, -1};
 	unsigned tasks;
 	int rc, n, tty = isatty(2);
+	FILE *dets_file = NULL;
 
 	if (!model_path) {
 		cli_error("eval", "no MODEL given and no default model found");
@@ -302,8 +323,20 @@ static int eval_run(const char *const *args, const void *p)
 		cli_error("eval", "%s does not fit %s: %s", model_path, path, err);
 		goto out;
 	}
+	if (o->detections) {
+		if (!(tasks & STP_TASK_DETECT)) {
+			cli_error("eval", "--detections: %s has no detection head", model_path);
+			goto out;
+		}
+		dets_file = fopen(o->detections, "w");
+		if (!dets_file) {
+			cli_error("eval", "cannot write %s: %s", o->detections, strerror(errno));
+			goto out;
+		}
+		t.results = json_array();
+	}
 	t.latency = calloc((size_t)n, sizeof(double));
-	if (!t.latency || ((tasks & STP_TASK_SEGMENT) &&
+	if (!t.latency || (dets_file && !t.results) || ((tasks & STP_TASK_SEGMENT) &&
 			   confusion_init(&conf, stp_model_class_count(model) + 1)) ||
 	    stp_session_create(model, &session) != STP_OK) {
 		cli_error("eval", "out of memory");
@@ -324,9 +357,22 @@ static int eval_run(const char *const *args, const void *p)
 		cli_error("eval", "out of memory");
 		goto out;
 	}
+	if (dets_file) {
+		const int bad = json_dumpf(t.results, dets_file, JSON_COMPACT) != 0;
+
+		if (fclose(dets_file) != 0 || bad) {
+			dets_file = NULL;
+			cli_error("eval", "writing %s failed", o->detections);
+			goto out;
+		}
+		dets_file = NULL;
+	}
 	report(o, model_path, tasks, &ap, conf.m ? confusion_miou(&conf) : -1, &t);
 	rc = CLI_EXIT_OK;
 out:
+	if (dets_file)
+		fclose(dets_file);
+	json_decref(t.results);
 	free(t.latency);
 	confusion_free(&conf);
 	coco_eval_free(&gt);

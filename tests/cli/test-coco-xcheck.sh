@@ -6,9 +6,10 @@
 # images without detections, more than 100 detections in a cell. Every AP
 # must agree to 1e-9. Then `stipple eval` on a tiny dataset with a random
 # detector + segmenter: a full JSON report; AP and mIoU 1 on a dataset
-# labelled with that model's own output; and clear errors for a missing
-# folder, a dataset whose classes are not the model's, or a malformed
-# annotations file.
+# labelled with that model's own output, whose --detections file lists the
+# boxes `stipple detect` gave and scores the same in Python; and clear errors
+# for a missing folder, a --detections path that cannot be written, a dataset
+# whose classes are not the model's, or a malformed annotations file.
 #
 # Environment (set by make check): top_srcdir, top_builddir, PYTHON_TORCH.
 # Exit: 0 pass, 1 fail, 77 no torch, 99 harness error.
@@ -138,10 +139,28 @@ json.dump({"images": images, "annotations": anns,
            "categories": [{"id": 1, "name": "red"}, {"id": 2, "name": "green"}]},
           open(d + "/annotations.json", "w"))
 PY
-if "$stipple" eval "$tmp/m.stp" "$tmp/self" --budget 0.5 --json >"$tmp/eval.json" 2>"$tmp/err"; then
-	"$py" - "$tmp/eval.json" <<'PY' || failed=1
+if "$stipple" eval "$tmp/m.stp" "$tmp/self" --budget 0.5 --json --detections "$tmp/dets.json" \
+	>"$tmp/eval.json" 2>"$tmp/err"; then
+	"$py" - "$tmp/eval.json" "$tmp/self" "$tmp/dets.json" <<'PY' || failed=1
 import json, sys
+from stipple_train import coco_eval
 r = json.load(open(sys.argv[1]))
+# --detections: what stipple detect found, as COCO results, which the Python
+# evaluator scores as stipple eval did
+doc, dets = json.load(open(sys.argv[2] + "/annotations.json")), json.load(open(sys.argv[3]))
+want = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"]}
+        for a in doc["annotations"]]
+got = [{k: d[k] for k in ("image_id", "category_id", "bbox")} for d in dets]
+same = len(got) == len(want) and all(
+    g["image_id"] == w["image_id"] and g["category_id"] == w["category_id"] and
+    max(abs(x - y) for x, y in zip(g["bbox"], w["bbox"])) < 1e-3 for g, w in zip(got, want))
+py_ap = coco_eval.evaluate(doc, dets)
+if not same or any(abs(py_ap[k] - r[k]) > 1e-9 for k in py_ap):
+    print("FAIL: --detections: %d written, %d detected; Python AP %s, stipple eval %s" %
+          (len(got), len(want), py_ap["ap"], r["ap"]))
+    sys.exit(1)
+print("ok: --detections: the %d detections of stipple detect, AP %s in Python too" %
+      (len(dets), py_ap["ap"]))
 keys = ["ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large"]
 ok = all(r[k] == -1 or abs(r[k] - 1) < 1e-12 for k in keys) and r["ap"] != -1 and \
     abs(r["miou"] - 1) < 1e-12
@@ -157,6 +176,12 @@ fi
 rc=$?
 if [ $rc -ne 1 ] || ! grep -q "nowhere/annotations.json" "$tmp/err"; then
 	echo "FAIL: a missing folder: exit $rc, $(cat "$tmp/err")"
+	failed=1
+fi
+"$stipple" eval "$tmp/m.stp" "$tmp/data" --detections "$tmp/nowhere/d.json" >/dev/null 2>"$tmp/err"
+rc=$?
+if [ $rc -ne 1 ] || ! grep -q "cannot write $tmp/nowhere/d.json" "$tmp/err"; then
+	echo "FAIL: an unwritable --detections path: exit $rc, $(cat "$tmp/err")"
 	failed=1
 fi
 cp "$tmp/data/annotations.json" "$tmp/good.json"
