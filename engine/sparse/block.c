@@ -4,7 +4,8 @@
  * Order of work: mask logits (dense, few-channel convs, or sums of the
  * partials the block before left) -> sampled cell lists -> each conv at
  * its mask's cells -> interpolation of its output at exactly the cells the
- * next conv's taps read and its mask did not sample -> the last conv's
+ * next conv's taps read and its mask did not sample (none when dense: the
+ * step is skipped) -> the last conv's
  * output interpolated everywhere with the last BN's shift, the shortcut
  * and ReLU fused into the same pass, which also leaves the next block's
  * partials.
@@ -277,7 +278,7 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 		stp_conv_run(block->conv[j], &cur, &feat[j], NULL, scratch->list[m], count[m],
 			     scratch->zero, pool);
 		lap(opts, STP_PHASE_CONV, &t0);
-		if (j < last) {
+		if (j < last && !opts->dense) {
 			const struct stp_conv_desc *next = stp_conv_get_desc(block->conv[j + 1]);
 			const int mn = block->mask_of[j + 1];
 			int nh, nw;
