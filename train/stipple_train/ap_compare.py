@@ -67,21 +67,16 @@ class MatchedCategory:
 def match(annotations, detections):
     """The MatchedCategory of every category of annotations (a COCO dict)
     for detections (a COCO results list), images by ascending id."""
-    gt, dt = {}, {}
-    for a in annotations["annotations"]:
-        gt.setdefault((a["image_id"], a["category_id"]), []).append(a)
-    for d in detections:
-        dt.setdefault((d["image_id"], d["category_id"]), []).append(d)
-    images = sorted(im["id"] for im in annotations["images"])
+    gt, dt, images, categories = coco_eval.by_cell(annotations, detections)
     unknown = {d["image_id"] for d in detections} - set(images)
     if unknown:
         raise ValueError("detections of images not in the annotations: %s" % sorted(unknown)[:5])
     area = coco_eval.AREA_RANGES["all"]
-    return [MatchedCategory([(n, coco_eval._evaluate_image(dt.get((i, c), []), gt.get((i, c), []),
-                                                          area))
+    return [MatchedCategory([(n, coco_eval.evaluate_image(dt.get((i, c), []), gt.get((i, c), []),
+                                                         area))
                              for n, i in enumerate(images) if (i, c) in gt or (i, c) in dt],
                             len(images))
-            for c in sorted(c["id"] for c in annotations["categories"])]
+            for c in categories]
 
 
 def box_ap(categories, weights):

@@ -52,7 +52,7 @@ def _iou(d, g, crowd):
         return np.where(overlap, inter / union, 0.0)
 
 
-def _evaluate_image(dts, gts, area):
+def evaluate_image(dts, gts, area):
     """(scores, matched (T, D), ignored (T, D), non-ignored gt count) of
     one image and category in one area range."""
     lo, hi = area
@@ -116,22 +116,28 @@ def _average_precision(per_image):
     return out
 
 
-def evaluate(annotations, detections):
-    """COCO box AP of detections ([{image_id, category_id, bbox [x, y, w, h],
-    score}]) against annotations (a COCO dict): ap, ap50, ap75, ap_small,
-    ap_medium, ap_large."""
+def by_cell(annotations, detections):
+    """(ground truth, detections, image ids, category ids): the first two
+    are lists keyed by (image_id, category_id); ids ascending."""
     gt, dt = {}, {}
     for a in annotations["annotations"]:
         gt.setdefault((a["image_id"], a["category_id"]), []).append(a)
     for d in detections:
         dt.setdefault((d["image_id"], d["category_id"]), []).append(d)
-    images = sorted(im["id"] for im in annotations["images"])
-    categories = sorted(c["id"] for c in annotations["categories"])
+    return (gt, dt, sorted(im["id"] for im in annotations["images"]),
+            sorted(c["id"] for c in annotations["categories"]))
+
+
+def evaluate(annotations, detections):
+    """COCO box AP of detections ([{image_id, category_id, bbox [x, y, w, h],
+    score}]) against annotations (a COCO dict): ap, ap50, ap75, ap_small,
+    ap_medium, ap_large."""
+    gt, dt, images, categories = by_cell(annotations, detections)
     result = {}
     for name, area in AREA_RANGES.items():
         precisions = []
         for c in categories:
-            per_image = [_evaluate_image(dt.get((i, c), []), gt.get((i, c), []), area)
+            per_image = [evaluate_image(dt.get((i, c), []), gt.get((i, c), []), area)
                          for i in images if (i, c) in gt or (i, c) in dt]
             p = _average_precision(per_image) if per_image else None
             if p is not None:
