@@ -20,7 +20,8 @@
  * --detections FILE also writes every detection in COCO's results format
  * (a JSON list of {image_id, category_id, bbox [x, y, w, h], score}), for
  * pycocotools or stipple_train.ap_compare; the file is opened before the
- * first image, so a path that cannot be written stops the run at once.
+ * first image, so a path that cannot be written stops the run at once, and
+ * removed when the run fails.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -362,6 +363,7 @@ static int eval_run(const char *const *args, const void *p)
 
 		if (fclose(dets_file) != 0 || bad) {
 			dets_file = NULL;
+			remove(o->detections);
 			cli_error("eval", "writing %s failed", o->detections);
 			goto out;
 		}
@@ -370,8 +372,10 @@ static int eval_run(const char *const *args, const void *p)
 	report(o, model_path, tasks, &ap, conf.m ? confusion_miou(&conf) : -1, &t);
 	rc = CLI_EXIT_OK;
 out:
-	if (dets_file)
+	if (dets_file) {        /* the run failed: no partial results file */
 		fclose(dets_file);
+		remove(o->detections);
+	}
 	json_decref(t.results);
 	free(t.latency);
 	confusion_free(&conf);

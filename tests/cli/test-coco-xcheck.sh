@@ -6,9 +6,10 @@
 # images without detections, more than 100 detections in a cell. Every AP
 # must agree to 1e-9. Then `stipple eval` on a tiny dataset with a random
 # detector + segmenter: a full JSON report; AP and mIoU 1 on a dataset
-# labelled with that model's own output, whose --detections file lists the
-# boxes `stipple detect` gave and scores the same in Python; and clear errors
-# for a missing folder, a --detections path that cannot be written, a dataset
+# labelled with that model's own output, whose --detections file holds the
+# boxes and scores `stipple detect` gave and scores the same in Python; and
+# clear errors for a missing folder, a --detections path that cannot be
+# written (and no such file left by a run that fails midway), a dataset
 # whose classes are not the model's, or a malformed annotations file.
 #
 # Environment (set by make check): top_srcdir, top_builddir, PYTHON_TORCH.
@@ -150,10 +151,13 @@ r = json.load(open(sys.argv[1]))
 doc, dets = json.load(open(sys.argv[2] + "/annotations.json")), json.load(open(sys.argv[3]))
 want = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"]}
         for a in doc["annotations"]]
+scores = [d["score"] for k in (1, 2, 3)
+          for d in json.load(open("%s/det%d.json" % (sys.argv[2], k)))["detections"]]
 got = [{k: d[k] for k in ("image_id", "category_id", "bbox")} for d in dets]
-same = len(got) == len(want) and all(
+same = len(got) == len(want) == len(scores) and all(
     g["image_id"] == w["image_id"] and g["category_id"] == w["category_id"] and
-    max(abs(x - y) for x, y in zip(g["bbox"], w["bbox"])) < 1e-3 for g, w in zip(got, want))
+    max(abs(x - y) for x, y in zip(g["bbox"], w["bbox"])) < 1e-3 for g, w in zip(got, want)) \
+    and all(abs(d["score"] - s) < 1e-6 for d, s in zip(dets, scores))
 py_ap = coco_eval.evaluate(doc, dets)
 if not same or any(abs(py_ap[k] - r[k]) > 1e-9 for k in py_ap):
     print("FAIL: --detections: %d written, %d detected; Python AP %s, stipple eval %s" %
@@ -182,6 +186,13 @@ fi
 rc=$?
 if [ $rc -ne 1 ] || ! grep -q "cannot write $tmp/nowhere/d.json" "$tmp/err"; then
 	echo "FAIL: an unwritable --detections path: exit $rc, $(cat "$tmp/err")"
+	failed=1
+fi
+cp -r "$tmp/data" "$tmp/holed" && rm "$tmp/holed/images/000002.jpg"
+"$stipple" eval "$tmp/m.stp" "$tmp/holed" --detections "$tmp/holed.json" >/dev/null 2>"$tmp/err"
+rc=$?
+if [ $rc -ne 1 ] || [ -e "$tmp/holed.json" ] || ! grep -q "000002.jpg" "$tmp/err"; then
+	echo "FAIL: a run that stops at a missing image must leave no --detections file: exit $rc, $(cat "$tmp/err")"
 	failed=1
 fi
 cp "$tmp/data/annotations.json" "$tmp/good.json"

@@ -10,8 +10,11 @@ reports the percentile interval of each AP and of their difference.
 The AP is coco_eval's (pycocotools' protocol, area range "all"): every
 detection is matched once against the ground truth of its image and
 category, and a draw only reweights images, so an image drawn k times
-contributes its detections and ground truth k times. On the full split the
-result equals coco_eval.evaluate's "ap" exactly.
+contributes its detections and ground truth k times (as k copies of the
+image would, ties in score included). On the full split the result equals
+coco_eval.evaluate's "ap" exactly. Every image of the annotations counts:
+detections written with `stipple eval --limit` would leave the rest as
+misses, so score whole splits.
 
     PYTHONPATH=train /usr/bin/python3 -m stipple_train.ap_compare \\
         DIR/annotations.json A.json B.json [--resamples 2000] [--json]
@@ -50,7 +53,12 @@ class MatchedCategory:
         npig = float(weights @ self.gt)
         if npig == 0:
             return None
-        keep = np.repeat(np.arange(len(self.scores)), weights[self.image])
+        counts = weights[self.image]
+        keep = np.repeat(np.arange(len(self.scores)), counts)
+        # pycocotools' order for the repeated split: by image, copy by copy,
+        # then by score (stable), so ties keep that order
+        copy = np.arange(len(keep)) - np.repeat(np.cumsum(counts) - counts, counts)
+        keep = keep[np.lexsort((keep, copy, self.image[keep]))]
         order = keep[np.argsort(-self.scores[keep], kind="mergesort")]
         tps = np.cumsum(self.tp[:, order], axis=1, dtype=np.float64)
         fps = np.cumsum(self.fp[:, order], axis=1, dtype=np.float64)
@@ -108,7 +116,7 @@ def compare(annotations, detections_a, detections_b, resamples=2000, seed=0, lev
             "ap_b": ap_b, "ap_b_interval": interval(draws[:, 1]),
             "difference": ap_b - ap_a, "difference_interval": interval(draws[:, 1] - draws[:, 0]),
             "difference_std": float(np.std(draws[:, 1] - draws[:, 0], ddof=1)),
-            "b_above_a": float(np.mean(draws[:, 1] > draws[:, 0]))}
+            "b_above_a": float(np.mean(draws[:, 1] > draws[:, 0]))}   # share of draws
 
 
 def main(argv=None):

@@ -9,9 +9,13 @@ import pytest
 from stipple_train import ap_compare, coco_eval
 
 
-def random_split(rng, nimages=12, ncats=3, jitter=0.15):
-    """A COCO dict and detections near and far from its ground truth, with
-    distinct scores (so no tie order is in question)."""
+def random_split(rng, nimages=12, ncats=3, jitter=0.15, score_digits=None):
+    """A COCO dict and detections near and far from its ground truth;
+    scores distinct, or rounded to score_digits (ties within and across
+    images)."""
+    def score():
+        v = float(rng.random())
+        return round(v, score_digits) if score_digits is not None else v
     images = [{"id": 5 + 2 * i} for i in range(nimages)]
     anns, dets = [], []
     for im in images:
@@ -25,11 +29,11 @@ def random_split(rng, nimages=12, ncats=3, jitter=0.15):
                 j = rng.normal(0, jitter * min(w, h), 4)
                 dets.append({"image_id": im["id"], "category_id": c,
                              "bbox": [x + j[0], y + j[1], max(1, w + j[2]), max(1, h + j[3])],
-                             "score": float(rng.random())})
+                             "score": score()})
         for _ in range(int(rng.integers(0, 3))):
             dets.append({"image_id": im["id"], "category_id": int(rng.integers(1, ncats + 1)),
                          "bbox": list(rng.uniform(0, 300, 2)) + list(rng.uniform(5, 80, 2)),
-                         "score": float(rng.random())})
+                         "score": score()})
     return {"images": images, "annotations": anns,
             "categories": [{"id": c, "name": "c%d" % c} for c in range(1, ncats + 1)]}, dets
 
@@ -55,11 +59,28 @@ def test_full_split_is_coco_evals_ap(seed):
     assert got == pytest.approx(coco_eval.evaluate(doc, dets)["ap"], abs=1e-12)
 
 
-@pytest.mark.parametrize("seed", [4, 5])
-def test_a_draw_is_the_ap_of_the_repeated_split(seed):
+@pytest.mark.parametrize("seed,digits", [(4, None), (5, None), (9, 0), (10, 1)])
+def test_a_draw_is_the_ap_of_the_repeated_split(seed, digits):
     rng = np.random.default_rng(seed)
-    doc, dets = random_split(rng)
+    doc, dets = random_split(rng, score_digits=digits)
     w = rng.integers(0, 3, len(doc["images"]))
+    want = coco_eval.evaluate(*repeated(doc, dets, w))["ap"]
+    assert ap_compare.box_ap(ap_compare.match(doc, dets), w) == pytest.approx(want, abs=1e-12)
+
+
+def test_ties_within_an_image_are_ordered_as_in_the_repeated_split():
+    # every detection scores 0.5: pycocotools keeps them in image order, a
+    # repeated image's copies one after the other; a hit and a miss per
+    # image in alternating order make the precision curve depend on it
+    images, anns, dets = [{"id": i} for i in (1, 2, 3)], [], []
+    for i in (1, 2, 3):
+        anns.append({"id": i, "image_id": i, "category_id": 1, "bbox": [10, 10, 20, 20],
+                     "area": 400, "iscrowd": 0})
+        hit = {"image_id": i, "category_id": 1, "bbox": [10, 10, 20, 20], "score": 0.5}
+        miss = dict(hit, bbox=[200, 200, 20, 20])
+        dets += [miss, hit] if i == 1 else [hit, miss]
+    doc = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "c1"}]}
+    w = np.array([3, 0, 2])
     want = coco_eval.evaluate(*repeated(doc, dets, w))["ap"]
     assert ap_compare.box_ap(ap_compare.match(doc, dets), w) == pytest.approx(want, abs=1e-12)
 
