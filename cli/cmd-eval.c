@@ -359,15 +359,15 @@ static int eval_run(const char *const *args, const void *p)
 		goto out;
 	}
 	if (dets_file) {
-		const int bad = json_dumpf(t.results, dets_file, JSON_COMPACT) != 0;
+		const int written = json_dumpf(t.results, dets_file, JSON_COMPACT) == 0;
+		const int closed = fclose(dets_file) == 0;
 
-		if (fclose(dets_file) != 0 || bad) {
-			dets_file = NULL;
+		dets_file = NULL;
+		if (!written || !closed) {
 			remove(o->detections);
 			cli_error("eval", "writing %s failed", o->detections);
 			goto out;
 		}
-		dets_file = NULL;
 	}
 	report(o, model_path, tasks, &ap, conf.m ? confusion_miou(&conf) : -1, &t);
 	rc = CLI_EXIT_OK;
