@@ -48,7 +48,7 @@ static struct stp_conv *make_conv(int cin, int cout, int k, int s, int relu,
 				  const struct stp_kernels *kernels)
 {
 	const size_t wn = (size_t)cout * cin * k * k;
-	struct stp_conv_desc d = {cin, cout, 1, k, k, s, s, k / 2, k / 2, 1, 1, relu};
+	struct stp_conv_desc d = {cin, cout, 1, k, k, s, s, k / 2, k / 2, 1, 1, relu, 0.0f};
 	float *w = malloc(wn * sizeof(float)), *b = malloc((size_t)cout * sizeof(float));
 	struct stp_conv *conv = NULL;
 	for (size_t i = 0; i < wn; i++)
@@ -68,7 +68,7 @@ static struct stp_conv *make_conv(int cin, int cout, int k, int s, int relu,
  * tap weight 1, everything else 0). */
 static struct stp_conv *pattern_conv(int cin, int n, int s, const struct stp_kernels *kernels)
 {
-	struct stp_conv_desc d = {cin, n, 1, 3, 3, s, s, 1, 1, 1, 1, 0};
+	struct stp_conv_desc d = {cin, n, 1, 3, 3, s, s, 1, 1, 1, 1, 0, 0.0f};
 	float *w = calloc((size_t)n * cin * 9, sizeof(float)), bias[2] = {0, 0};
 	struct stp_conv *conv = NULL;
 	for (int j = 0; j < n; j++)

@@ -105,7 +105,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
 		const struct shape *sh = &shapes[i];
 		struct stp_conv_desc d = {sh->cin, sh->cout, 1, sh->k, sh->k, sh->s, sh->s,
-					  sh->k / 2, sh->k / 2, 1, 1, 1};
+					  sh->k / 2, sh->k / 2, 1, 1, 1, 0.0f};
 		int h = size / sh->stride_in, w = size / sh->stride_in, oh, ow;
 		stp_conv_output_size(&d, h, w, &oh, &ow);
 		size_t wn = (size_t)sh->cout * sh->cin * sh->k * sh->k;

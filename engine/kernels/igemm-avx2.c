@@ -15,18 +15,24 @@ static inline __m256i tail_mask(size_t valid)
 	return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)valid), idx);
 }
 
-static inline void store_row(float *c, const float *res, __m256 v0, __m256 v1,
-			     size_t nc, int relu)
+/* ReLU (slope 0) or LeakyReLU: max(v, v * slope), exact for slope in (0, 1]. */
+static inline __m256 rectify(__m256 v, float slope)
 {
-	const __m256 zero = _mm256_setzero_ps();
+	return _mm256_max_ps(v, slope == 0.0f ? _mm256_setzero_ps()
+					      : _mm256_mul_ps(v, _mm256_set1_ps(slope)));
+}
+
+static inline void store_row(float *c, const float *res, __m256 v0, __m256 v1,
+			     size_t nc, int relu, float slope)
+{
 	if (nc == 16) {
 		if (res) {
 			v0 = _mm256_add_ps(v0, _mm256_loadu_ps(res));
 			v1 = _mm256_add_ps(v1, _mm256_loadu_ps(res + 8));
 		}
 		if (relu) {
-			v0 = _mm256_max_ps(v0, zero);
-			v1 = _mm256_max_ps(v1, zero);
+			v0 = rectify(v0, slope);
+			v1 = rectify(v1, slope);
 		}
 		_mm256_storeu_ps(c, v0);
 		_mm256_storeu_ps(c + 8, v1);
@@ -38,8 +44,8 @@ static inline void store_row(float *c, const float *res, __m256 v0, __m256 v1,
 		v1 = _mm256_add_ps(v1, _mm256_maskload_ps(res + 8, m1));
 	}
 	if (relu) {
-		v0 = _mm256_max_ps(v0, zero);
-		v1 = _mm256_max_ps(v1, zero);
+		v0 = rectify(v0, slope);
+		v1 = rectify(v1, slope);
 	}
 	_mm256_maskstore_ps(c, m0, v0);
 	_mm256_maskstore_ps(c + 8, m1, v1);
@@ -64,7 +70,7 @@ void stp_f32_igemm_ukernel_6x16__avx2(size_t mr, size_t nc, size_t kc, size_t ks
 				      const float *const *a, size_t a_offset,
 				      const float *bias, const float *w,
 				      float *const *c, const float *const *residual,
-				      unsigned flags)
+				      unsigned flags, float slope)
 {
 	__m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
 	if (flags & STP_IGEMM_ACCUMULATE) {
@@ -104,5 +110,5 @@ void stp_f32_igemm_ukernel_6x16__avx2(size_t mr, size_t nc, size_t kc, size_t ks
 				   {c30, c31}, {c40, c41}, {c50, c51}};
 	for (size_t r = 0; r < mr; r++)
 		store_row(c[r], residual ? residual[r] : NULL, rows[r][0], rows[r][1], nc,
-			  flags & STP_IGEMM_RELU);
+			  flags & STP_IGEMM_RELU, slope);
 }

@@ -11,10 +11,17 @@
 
 #include "kernels.h"
 
-static inline void store_row(float *c, const float *res, __m512 v0, __m512 v1,
-			     __m512 v2, __m512 v3, size_t nc, int relu, int stream)
+/* ReLU (slope 0) or LeakyReLU: max(v, v * slope), exact for slope in (0, 1]. */
+static inline __m512 rectify(__m512 v, float slope)
 {
-	const __m512 zero = _mm512_setzero_ps();
+	return _mm512_max_ps(v, slope == 0.0f ? _mm512_setzero_ps()
+					      : _mm512_mul_ps(v, _mm512_set1_ps(slope)));
+}
+
+static inline void store_row(float *c, const float *res, __m512 v0, __m512 v1,
+			     __m512 v2, __m512 v3, size_t nc, int relu, float slope,
+			     int stream)
+{
 	if (nc == 64) {
 		if (res) {
 			v0 = _mm512_add_ps(v0, _mm512_loadu_ps(res));
@@ -23,10 +30,10 @@ static inline void store_row(float *c, const float *res, __m512 v0, __m512 v1,
 			v3 = _mm512_add_ps(v3, _mm512_loadu_ps(res + 48));
 		}
 		if (relu) {
-			v0 = _mm512_max_ps(v0, zero);
-			v1 = _mm512_max_ps(v1, zero);
-			v2 = _mm512_max_ps(v2, zero);
-			v3 = _mm512_max_ps(v3, zero);
+			v0 = rectify(v0, slope);
+			v1 = rectify(v1, slope);
+			v2 = rectify(v2, slope);
+			v3 = rectify(v3, slope);
 		}
 		if (stream && ((uintptr_t)c & 63) == 0) {
 			_mm512_stream_ps(c, v0);
@@ -49,7 +56,7 @@ static inline void store_row(float *c, const float *res, __m512 v0, __m512 v1,
 		if (res)
 			x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, res + 16 * q));
 		if (relu)
-			x = _mm512_max_ps(x, zero);
+			x = rectify(x, slope);
 		_mm512_mask_storeu_ps(c + 16 * q, m, x);
 	}
 }
@@ -68,7 +75,7 @@ void stp_f32_igemm_ukernel_6x64__avx512(size_t mr, size_t nc, size_t kc, size_t 
 					const float *const *a, size_t a_offset,
 					const float *bias, const float *w,
 					float *const *c, const float *const *residual,
-					unsigned flags)
+					unsigned flags, float slope)
 {
 	__m512 c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23;
 	__m512 c30, c31, c32, c33, c40, c41, c42, c43, c50, c51, c52, c53;
@@ -107,7 +114,8 @@ void stp_f32_igemm_ukernel_6x64__avx512(size_t mr, size_t nc, size_t kc, size_t 
 #define STORE(r)                                                                   \
 	if (r < mr)                                                                \
 		store_row(c[r], residual ? residual[r] : NULL, c##r##0, c##r##1,   \
-			  c##r##2, c##r##3, nc, flags & STP_IGEMM_RELU, flags & STP_IGEMM_STREAM);
+			  c##r##2, c##r##3, nc, flags & STP_IGEMM_RELU, slope,          \
+			  flags & STP_IGEMM_STREAM);
 	STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
 #undef STORE
 }

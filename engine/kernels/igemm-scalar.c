@@ -13,7 +13,7 @@ void stp_f32_igemm_ukernel_4x16__scalar(size_t mr, size_t nc, size_t kc, size_t 
 					const float *const *a, size_t a_offset,
 					const float *bias, const float *w,
 					float *const *c, const float *const *residual,
-					unsigned flags)
+					unsigned flags, float slope)
 {
 	float acc[MR][NR];
 
@@ -36,7 +36,7 @@ void stp_f32_igemm_ukernel_4x16__scalar(size_t mr, size_t nc, size_t kc, size_t 
 			if (residual)
 				v += residual[r][n];
 			if ((flags & STP_IGEMM_RELU) && v < 0.0f)
-				v = 0.0f;
+				v = slope == 0.0f ? 0.0f : v * slope;
 			c[r][n] = v;
 		}
 	}

@@ -16,7 +16,8 @@
  *     acc = (flags & ACCUMULATE) ? c[r][n] : bias[n]
  *     acc += sum_{t < ks} sum_{k < kc} a[t*MR + r][a_offset + k] * w[t][k][n]
  *     if residual: acc += residual[r][n]
- *     if flags & RELU: acc = max(acc, 0)
+ *     if flags & RELU: acc = acc < 0 ? (slope == 0 ? 0 : acc * slope) : acc
+ *                      (ReLU, or LeakyReLU with slope in (0, 1]: max(acc, acc * slope))
  *     c[r][n] = acc   (with STREAM, a kernel may use non-temporal stores)
  *
  *   a         ks*MR pointers, tap-major; each points at an input pixel's
@@ -72,7 +73,7 @@ typedef void (*stp_igemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, size_t ks,
 				     const float *const *a, size_t a_offset,
 				     const float *bias, const float *w,
 				     float *const *c, const float *const *residual,
-				     unsigned flags);
+				     unsigned flags, float slope);
 
 struct stp_igemm_kernel {
 	unsigned mr, nr;
@@ -103,13 +104,13 @@ const struct stp_kernels *stp_kernels_for(enum stp_isa isa);
 /* Per-ISA variants; defined in igemm-<isa>.c. */
 void stp_f32_igemm_ukernel_4x16__scalar(size_t, size_t, size_t, size_t,
 	const float *const *, size_t, const float *, const float *,
-	float *const *, const float *const *, unsigned);
+	float *const *, const float *const *, unsigned, float);
 void stp_f32_igemm_ukernel_6x16__avx2(size_t, size_t, size_t, size_t,
 	const float *const *, size_t, const float *, const float *,
-	float *const *, const float *const *, unsigned);
+	float *const *, const float *const *, unsigned, float);
 void stp_f32_igemm_ukernel_6x64__avx512(size_t, size_t, size_t, size_t,
 	const float *const *, size_t, const float *, const float *,
-	float *const *, const float *const *, unsigned);
+	float *const *, const float *const *, unsigned, float);
 
 void stp_f32_dotconv_ukernel_8xN__scalar(size_t, size_t, size_t, size_t,
 					 const float *const *, const float *, float *const *);

@@ -19,7 +19,7 @@ enum stp_status stp_net_build_fpn(struct stp_net_builder *b, const int levels[4]
 	int merged[4], out[5];
 
 	for (int i = 3; i >= 0; i--) {
-		struct stp_conv_desc lat = {a->fpn_in_channels[i], oc, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0};
+		struct stp_conv_desc lat = {a->fpn_in_channels[i], oc, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0.0f};
 		int top_down = -1;
 		if (i < 3) {
 			struct stp_op up = {.kind = STP_OP_RESIZE_NEAREST, .in = merged[i + 1],
@@ -34,7 +34,7 @@ enum stp_status stp_net_build_fpn(struct stp_net_builder *b, const int levels[4]
 			return st;
 	}
 	for (int i = 0; i < 4; i++) {
-		struct stp_conv_desc smooth = {oc, oc, 1, 3, 3, 1, 1, 1, 1, 1, 1, 0};
+		struct stp_conv_desc smooth = {oc, oc, 1, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0.0f};
 		snprintf(name, sizeof(name), "neck.layer_blocks.%d.0", i);
 		out[i] = stp_net_conv(b, name, NULL, 1, merged[i], -1, &smooth, 0, 0, &st);
 		if (out[i] < 0)

@@ -24,7 +24,7 @@ const float *stp_net_take(struct stp_net_builder *b, const char *prefix, const c
 
 struct stp_conv_desc stp_net_conv_desc(int cin, int cout, int k, int stride, int relu)
 {
-	struct stp_conv_desc d = {cin, cout, 1, k, k, stride, stride, k / 2, k / 2, 1, 1, relu};
+	struct stp_conv_desc d = {cin, cout, 1, k, k, stride, stride, k / 2, k / 2, 1, 1, relu, 0.0f};
 	return d;
 }
 

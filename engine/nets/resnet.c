@@ -95,7 +95,7 @@ enum stp_status stp_net_build_resnet(struct stp_net_builder *b, int levels[4], i
 	*logits = -1;
 	if (a->num_classes > 0) {
 		struct stp_op gap = {.kind = STP_OP_GLOBAL_AVGPOOL, .in = x, .in2 = -1};
-		struct stp_conv_desc fc = {cin, a->num_classes, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0};
+		struct stp_conv_desc fc = {cin, a->num_classes, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0.0f};
 		const int64_t fc_shape[2] = {a->num_classes, cin}, bias_shape[1] = {a->num_classes};
 		const float *fw = stp_st_take(b->file, "backbone.fc.weight", fc_shape, 2, b->err, b->errlen);
 		const float *fb = fw ? stp_st_take(b->file, "backbone.fc.bias", bias_shape, 1,

@@ -52,6 +52,8 @@ static int desc_valid(const struct stp_conv_desc *d)
 		return 0;
 	if (d->sh < 1 || d->sw < 1 || d->dh < 1 || d->dw < 1 || d->ph < 0 || d->pw < 0)
 		return 0;
+	if (!(d->slope >= 0.0f && d->slope <= 1.0f))
+		return 0;
 	return d->cin <= (1 << 20) && d->cout <= (1 << 20) && d->sh <= 64 &&
 	       d->sw <= 64 && d->dh <= 64 && d->dw <= 64 && d->ph <= 1024 && d->pw <= 1024;
 }
@@ -361,7 +363,8 @@ static void igemm_task(void *ctx, size_t task, int thread)
 			conv->ukernel.fn(mr, nc, kn, taps, a + t0 * mr_max, k0, block,
 					 block + nr + (t0 * kc + k0) * nr,
 					 (float *const *)(a + ks * mr_max),
-					 last && job->residual ? a + (ks + 1) * mr_max : NULL, flags);
+					 last && job->residual ? a + (ks + 1) * mr_max : NULL, flags,
+					 conv->desc.slope);
 		}
 	}
 }

@@ -25,7 +25,8 @@ struct stp_conv_desc {
 	int sh, sw;     /* stride */
 	int ph, pw;     /* zero padding, both sides */
 	int dh, dw;     /* dilation */
-	int relu;       /* apply ReLU after bias (and residual) */
+	int relu;       /* rectify after bias (and residual): ReLU, or with slope */
+	float slope;    /* ... LeakyReLU: negative values times slope, in [0, 1] */
 };
 
 struct stp_conv;

@@ -118,7 +118,7 @@ static void dot_task(void *ctx, size_t task, int thread)
 				if (res)
 					v += res[n];
 				if (d->relu && v < 0.0f)
-					v = 0.0f;
+					v = d->slope == 0.0f ? 0.0f : v * d->slope;
 				dst[n] = v;
 			}
 		}

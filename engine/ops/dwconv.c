@@ -58,7 +58,8 @@ static void dw_task(void *ctx, size_t task, int thread)
 		}
 		if (d->relu)
 			for (size_t ch = 0; ch < c; ch++)
-				dst[ch] = dst[ch] > 0.0f ? dst[ch] : 0.0f;
+				dst[ch] = dst[ch] >= 0.0f ? dst[ch]
+					  : d->slope == 0.0f ? 0.0f : dst[ch] * d->slope;
 	}
 }
 

@@ -5,7 +5,7 @@
  * Sweeps channel tails (1, 3, 17, 65, 130 channels against the kernels'
  * 16/64 blocks), 1x1/3x3/5x5/7x7 kernels, stride 1/2, dilation 2, padding,
  * odd image sizes, groups (grouped and depthwise), 1..4 output channels
- * (the dot-product path), fused residual and ReLU,
+ * (the dot-product path), fused residual, ReLU and LeakyReLU,
  * channel-sliced tensors (c_stride > c), and pixel lists (sparse subsets:
  * listed pixels equal the dense result, unlisted ones stay untouched).
  */
@@ -52,20 +52,23 @@ static void conv_ref(const struct stp_conv_desc *d, const float *in, int ih, int
 				if (res)
 					acc += res[idx];
 				if (d->relu && acc < 0)
-					acc = 0;
+					acc *= d->slope;
 				out[idx] = (float)acc;
 			}
 }
 
 struct conv_case {
-	int cin, cout, groups, k, s, p, dil, h, w, relu, residual;
+	int cin, cout, groups, k, s, p, dil, h, w;
+	int relu;       /* 0 none, 1 ReLU, 2 LeakyReLU with slope 0.1 */
+	int residual;
 };
 
 static void run_case(const struct conv_case *cc, const struct stp_kernels *kernels,
 		     struct stp_threadpool *pool, int sparse, int slice)
 {
 	struct stp_conv_desc d = {cc->cin, cc->cout, cc->groups, cc->k, cc->k, cc->s, cc->s,
-				  cc->p, cc->p, cc->dil, cc->dil, cc->relu};
+				  cc->p, cc->p, cc->dil, cc->dil, cc->relu != 0,
+				  cc->relu == 2 ? 0.1f : 0.0f};
 	struct stp_conv *conv = NULL;
 	int oh, ow;
 	const int pad_c = slice ? 5 : 0; /* extra floats per pixel: a channel slice */
@@ -184,6 +187,14 @@ static const struct conv_case cases[] = {
 	{ 6,  70, 1, 5, 1, 2, 1,  9,  7, 1, 0},
 	{ 3,  16, 1, 7, 1, 3, 1,  3,  2, 0, 1},   /* narrower than the kernel */
 	{ 3,  16, 1, 7, 1, 3, 1,  3,  2, 0, 1},
+	/* LeakyReLU fused into the store: IGEMM full and tail blocks, with and
+	 * without a residual, the stem's row patches, dot-product, depthwise */
+	{64, 128, 1, 3, 2, 1, 1, 11, 13, 2, 0},
+	{17,  65, 1, 3, 1, 1, 1,  5, 11, 2, 1},
+	{ 3,  32, 1, 3, 2, 1, 1, 17, 15, 2, 0},
+	{ 3,  32, 1, 3, 2, 1, 1, 17, 15, 2, 0},
+	{32,   3, 1, 3, 1, 1, 1,  9, 10, 2, 1},
+	{16,  16, 16, 3, 1, 1, 1,  7,  6, 2, 0},
 };
 
 int main(void)

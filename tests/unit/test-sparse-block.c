@@ -35,7 +35,7 @@ static float *rand_array(size_t n, float scale)
 static struct stp_conv *conv_from(int cin, int cout, int k, int s, int relu, const float *w,
 				  const float *b, const struct stp_kernels *kernels)
 {
-	struct stp_conv_desc d = {cin, cout, 1, k, k, s, s, k / 2, k / 2, 1, 1, relu};
+	struct stp_conv_desc d = {cin, cout, 1, k, k, s, s, k / 2, k / 2, 1, 1, relu, 0.0f};
 	struct stp_conv *c = NULL;
 	if (stp_conv_create(&d, w, b, kernels, &c) != STP_OK)
 		HARNESS_ERROR("conv create");
