@@ -1,7 +1,8 @@
 /*
  * heads.h - the task heads of proto/model-format.md ("Heads").
  *
- * A head has two halves. At load, *_build appends its convolutions to the
+ * Heads: Faster R-CNN (detect-*.c) and the semantic FPN (segment.c) on an
+ * FPN, NanoDet's one-stage GFL head (gfl.c) on a PAN. A head has two halves. At load, *_build appends its convolutions to the
  * model's plan as ordinary ops on the FPN outputs (so they run on the pool
  * with the packed kernels, inside stp_session_run_with) and keeps the values
  * it will read (stp_plan_keep). After the plan ran, *_run finishes the task
@@ -27,7 +28,8 @@ struct stp_image_geometry {
 	int ph, pw;   /* padded: the network's input */
 };
 
-/* The value ids of p2..p6 in the plan (-1 where absent), index level - 2. */
+/* The value ids of the neck's p2..p6 in the plan (-1 where absent), index
+ * level - 2 (an FPN's, or a PAN's). */
 struct stp_fpn_values {
 	int p[5];
 };
@@ -57,6 +59,20 @@ enum stp_status stp_detect_head_run(const struct stp_detect_head *head,
 int stp_detect_state_results(const struct stp_detect_state *state,
 			     const struct stp_detection **out);
 void stp_detect_state_destroy(struct stp_detect_state *state);
+
+/* ---- GFL, the one-stage head (gfl.c) ------------------------------------ */
+struct stp_gfl_head;
+struct stp_gfl_state;
+
+/* Builds the per-level convs into b->plan, taking every "head.*" tensor. */
+enum stp_status stp_gfl_head_build(struct stp_net_builder *b, const struct stp_arch_gfl *cfg,
+				   const struct stp_fpn_values *neck, struct stp_gfl_head **out);
+void stp_gfl_head_destroy(struct stp_gfl_head *head);
+/* Runs after the plan: detections in original pixels into *state. */
+enum stp_status stp_gfl_head_run(const struct stp_gfl_head *head, const struct stp_session *s,
+				 const struct stp_image_geometry *g, struct stp_gfl_state **state);
+int stp_gfl_state_results(const struct stp_gfl_state *state, const struct stp_detection **out);
+void stp_gfl_state_destroy(struct stp_gfl_state *state);
 
 /* ---- Semantic FPN (segment.c) ------------------------------------------- */
 struct stp_segment_head;

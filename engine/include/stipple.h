@@ -205,7 +205,7 @@ enum stp_phase {
 /* One op of the execution plan in the last profiled run. */
 struct stp_op_profile {
 	const char *kind;     /* "conv", "maxpool", "add", "resize", "avgpool", "sparse_block",
-				 "resize_bilinear" */
+				 "resize_bilinear", "concat" */
 	int h, w, c;          /* its output */
 	double ms;            /* wall time */
 	double phase_ms[STP_PHASE_COUNT];  /* sparse blocks only; 0 elsewhere */

@@ -1,10 +1,12 @@
 /*
  * arch-heads.c - parsing the "heads" list of an architecture
- * (proto/model-format.md, "Heads") into arch->detect and arch->segment.
+ * (proto/model-format.md, "Heads" and "One-stage detectors") into
+ * arch->detect, arch->segment and arch->gfl.
  *
  * Runs after the backbone, neck and classes are parsed, since heads are
- * checked against them: heads need an FPN neck, every feature a head reads
- * must be one of the neck's outputs, RoIAlign and semantic levels must be
+ * checked against them: heads need a neck (Faster R-CNN and the semantic
+ * head an FPN), every feature a head reads must be one of the neck's
+ * outputs, a model detects with at most one head, RoIAlign and semantic levels must be
  * consecutive (finest first), both heads must agree on num_classes and a
  * non-empty "classes" must name exactly that many. Labels are bytes in the
  * semantic map (255 is "ignore" in the datasets), hence num_classes <= 254.
@@ -33,6 +35,10 @@ static const char *const box_keys[] = {"representation_size", "box_weights", "sc
 				       "nms_thresh", "detections_per_img", "min_size", NULL};
 static const char *const semantic_keys[] = {"kind", "num_classes", "in_features", "channels",
 					    NULL};
+static const char *const gfl_keys[] = {"kind", "num_classes", "in_features", "strides",
+				       "feat_channels", "stacked_convs", "reg_max",
+				       "center_offset", "nms_pre", "score_thresh", "nms_thresh",
+				       "detections_per_img", NULL};
 
 /* A number in [lo, hi] (hi_open: [lo, hi)); lo_open excludes lo. */
 static enum stp_status get_float(struct stp_json_ctx *c, json_t *obj, const char *prefix,
@@ -72,7 +78,6 @@ static enum stp_status get_features(struct stp_json_ctx *c, const struct stp_arc
 				    int *out, int *n)
 {
 	json_t *v = json_object_get(obj, "in_features");
-	const int top = a->fpn_extra_maxpool ? 6 : 5;
 	size_t len = json_array_size(v);
 	unsigned seen = 0;
 
@@ -84,10 +89,16 @@ static enum stp_status get_features(struct stp_json_ctx *c, const struct stp_arc
 		const char *s = json_string_value(json_array_get(v, i));
 		int level = s && s[0] == 'p' && s[1] >= '2' && s[1] <= '6' && !s[2] ? s[1] - '0' : 0;
 
-		if (level == 0 || level > top)
+		if (level == 0 || !(a->neck_levels & (1u << level))) {
+			int lo = 2, hi = 6;
+			while (lo < hi && !(a->neck_levels & (1u << lo)))
+				lo++;
+			while (hi > lo && !(a->neck_levels & (1u << hi)))
+				hi--;
 			return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
 					     "architecture: %sin_features[%zu] must name an output "
-					     "of the neck (p2..p%d)", prefix, i, top);
+					     "of the neck (p%d..p%d)", prefix, i, lo, hi);
+		}
 		if (seen & (1u << level))
 			return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
 					     "architecture: %sin_features names p%d twice", prefix,
@@ -249,6 +260,39 @@ static enum stp_status parse_semantic(struct stp_json_ctx *c, const struct stp_a
 	return STP_OK;
 }
 
+/* A "gfl" head: one stride per level, 2^L for level pL (the stride its
+ * boxes are decoded with must be the level's real one). */
+static enum stp_status parse_gfl(struct stp_json_ctx *c, const struct stp_arch *a, json_t *h,
+				 const char *path, struct stp_arch_gfl *g)
+{
+	char p[64];
+	enum stp_status st;
+
+	snprintf(p, sizeof(p), "%s.", path);
+	if ((st = stp_json_object(c, h, path, gfl_keys)) ||
+	    (st = stp_json_int(c, h, p, "num_classes", 1, MAX_HEAD_CLASSES, &g->num_classes)) ||
+	    (st = get_features(c, a, h, p, 1, g->levels, &g->nlevels)) ||
+	    (st = stp_json_ints(c, h, p, "strides", g->nlevels, 1, 1024, g->strides)) ||
+	    (st = stp_json_int(c, h, p, "feat_channels", 1, MAX_FEATURE_CHANNELS,
+			       &g->feat_channels)) ||
+	    (st = stp_json_int(c, h, p, "stacked_convs", 0, 8, &g->stacked_convs)) ||
+	    (st = stp_json_int(c, h, p, "reg_max", 0, 64, &g->reg_max)) ||
+	    (st = get_float(c, h, p, "center_offset", 0, 0, 1, &g->center_offset)) ||
+	    (st = stp_json_int(c, h, p, "nms_pre", 1, MAX_TOP_N, &g->nms_pre)) ||
+	    (st = get_float(c, h, p, "score_thresh", 0, 0, 1, &g->score_thresh)) ||
+	    (st = get_float(c, h, p, "nms_thresh", 0, 0, 1, &g->nms_thresh)) ||
+	    (st = stp_json_int(c, h, p, "detections_per_img", 1, MAX_DETECTIONS,
+			       &g->detections_per_img)))
+		return st;
+	for (int i = 0; i < g->nlevels; i++)
+		if (g->strides[i] != 1 << g->levels[i])
+			return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+					     "architecture: %sstrides[%d] is %d, but p%d has stride "
+					     "%d", p, i, g->strides[i], g->levels[i], 1 << g->levels[i]);
+	g->enabled = 1;
+	return STP_OK;
+}
+
 enum stp_status stp_arch_parse_heads(json_t *heads, struct stp_arch *a, char *err, size_t errlen)
 {
 	struct stp_json_ctx c = {err, errlen};
@@ -258,16 +302,30 @@ enum stp_status stp_arch_parse_heads(json_t *heads, struct stp_arch *a, char *er
 
 	if (!json_is_array(heads))
 		return stp_set_error(err, errlen, STP_ERR_FORMAT, "architecture: heads must be a list");
-	if (n > 0 && a->neck != STP_NECK_FPN)
+	if (n > 0 && a->neck == STP_NECK_NONE)
 		return stp_set_error(err, errlen, STP_ERR_FORMAT,
-				     "architecture: heads need an FPN neck");
+				     "architecture: heads need an FPN neck (or a PAN neck for a "
+				     "\"gfl\" head)");
 	for (size_t i = 0; i < n; i++) {
 		json_t *h = json_array_get(heads, i);
 		const char *kind = json_string_value(json_object_get(h, "kind"));
 		char path[32];
 
 		snprintf(path, sizeof(path), "heads[%zu]", i);
-		if (kind && strcmp(kind, "faster_rcnn") == 0 && !a->detect.enabled) {
+		if (kind && strcmp(kind, "gfl") == 0 && !a->detect.enabled && !a->gfl.enabled) {
+			st = parse_gfl(&c, a, h, path, &a->gfl);
+			classes = a->gfl.num_classes;
+		} else if (kind && strcmp(kind, "gfl") == 0) {
+			st = stp_set_error(err, errlen, STP_ERR_FORMAT,
+					   "architecture: %s: a second detection head (at most "
+					   "one of \"faster_rcnn\" and \"gfl\")", path);
+		} else if (kind && a->neck != STP_NECK_FPN &&
+			   (strcmp(kind, "faster_rcnn") == 0 || strcmp(kind, "semantic_fpn") == 0)) {
+			st = stp_set_error(err, errlen, STP_ERR_FORMAT,
+					   "architecture: %s: a \"%s\" head needs an FPN neck", path,
+					   kind);
+		} else if (kind && strcmp(kind, "faster_rcnn") == 0 && !a->detect.enabled &&
+			   !a->gfl.enabled) {
 			st = parse_faster_rcnn(&c, a, h, path, &a->detect);
 			classes = a->detect.num_classes;
 		} else if (kind && strcmp(kind, "semantic_fpn") == 0 && !a->segment.enabled) {
@@ -281,12 +339,15 @@ enum stp_status stp_arch_parse_heads(json_t *heads, struct stp_arch *a, char *er
 		} else {
 			st = stp_set_error(err, errlen, json_is_string(json_object_get(h, "kind")) ?
 					   STP_ERR_UNSUPPORTED : STP_ERR_FORMAT,
-					   "architecture: %s.kind must be \"faster_rcnn\" or "
-					   "\"semantic_fpn\"", path);
+					   "architecture: %s.kind must be \"faster_rcnn\", "
+					   "\"semantic_fpn\" or \"gfl\"", path);
 		}
 		if (st != STP_OK)
 			return st;
 	}
+	if (a->gfl.enabled && a->segment.enabled)
+		return stp_set_error(err, errlen, STP_ERR_FORMAT,
+				     "architecture: a \"gfl\" head has no \"semantic_fpn\" beside it");
 	if (a->detect.enabled && a->segment.enabled &&
 	    a->detect.num_classes != a->segment.num_classes)
 		return stp_set_error(err, errlen, STP_ERR_FORMAT,

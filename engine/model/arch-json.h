@@ -1,6 +1,6 @@
 /*
  * arch-json.h - the typed getters the architecture parsers share (arch.c,
- * arch-heads.c). Each checks one field's type and range and, on failure,
+ * arch-cspnet.c, arch-heads.c). Each checks one field's type and range and, on failure,
  * writes one message naming the field by its path ("architecture:
  * heads[0].rpn.nms_thresh must be ...") and returns STP_ERR_FORMAT.
  */
@@ -36,6 +36,9 @@ enum stp_status stp_json_choice(struct stp_json_ctx *c, json_t *obj, const char 
 				const char *key, const char *const *names, int n, int *out);
 
 struct stp_arch;
+/* The "cspnet" backbone and the "pan" neck (arch-cspnet.c). */
+enum stp_status stp_arch_parse_cspnet(struct stp_json_ctx *c, json_t *bb, struct stp_arch *a);
+enum stp_status stp_arch_parse_pan(struct stp_json_ctx *c, json_t *neck, struct stp_arch *a);
 /* heads (arch-heads.c): after the backbone, neck, classes and input. */
 enum stp_status stp_arch_parse_heads(json_t *heads, struct stp_arch *a, char *err,
 				     size_t errlen);

@@ -41,6 +41,7 @@ static const char *const neck_keys[] = {"kind", "in_channels", "out_channels",
 					"extra_block", NULL};
 static const char *const input_keys[] = {"channels", "mean", "std", "resize",
 					 "size_divisor", NULL};
+static const char *const input_optional[] = {"channel_order", NULL};
 static const char *const resize_keys[] = {"short_side", "max_long_side", NULL};
 static const char *const backbone_optional[] = {"dcn", NULL};
 static const char *const sparse_keys[] = {"kernel", "window", "grid_stride", "variant",
@@ -188,16 +189,21 @@ static enum stp_status parse_backbone(struct stp_json_ctx *c, json_t *bb, struct
 	enum stp_status st;
 	int block = 0, sum = 0, expected;
 
-	if ((st = stp_json_object_opt(c, bb, "backbone", backbone_keys, backbone_optional)) != STP_OK)
-		return st;
+	if (!json_is_object(bb))
+		return stp_json_object(c, bb, "backbone", backbone_keys);
 	kind = json_object_get(bb, "kind");
 	if (!json_is_string(kind))
 		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
 				     "architecture: backbone.kind must be a string");
+	if (strcmp(json_string_value(kind), "cspnet") == 0)
+		return stp_arch_parse_cspnet(c, bb, a);
 	if (strcmp(json_string_value(kind), "resnet") != 0)
 		return stp_set_error(c->err, c->errlen, STP_ERR_UNSUPPORTED,
 				     "architecture: backbone.kind '%s' is not supported "
-				     "(only \"resnet\")", json_string_value(kind));
+				     "(\"resnet\" or \"cspnet\")", json_string_value(kind));
+	if ((st = stp_json_object_opt(c, bb, "backbone", backbone_keys, backbone_optional)) != STP_OK)
+		return st;
+	a->backbone = STP_BACKBONE_RESNET;
 	if ((st = stp_json_choice(c, bb, p, "block", blocks, 2, &block)) != STP_OK ||
 	    (st = stp_json_ints(c, bb, p, "layers", 4, 1, STP_ARCH_MAX_BLOCKS, a->layers)) != STP_OK ||
 	    (st = stp_json_int(c, bb, p, "depth", 1, 1000000, &a->depth)) != STP_OK ||
@@ -243,16 +249,23 @@ static enum stp_status parse_neck(struct stp_json_ctx *c, json_t *neck, struct s
 		a->neck = STP_NECK_NONE;
 		return STP_OK;
 	}
-	if ((st = stp_json_object(c, neck, "neck", neck_keys)) != STP_OK)
-		return st;
+	if (!json_is_object(neck))
+		return stp_json_object(c, neck, "neck", neck_keys);
 	kind = json_object_get(neck, "kind");
 	if (!json_is_string(kind))
 		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
 				     "architecture: neck.kind must be a string");
+	if (strcmp(json_string_value(kind), "pan") == 0)
+		return stp_arch_parse_pan(c, neck, a);
 	if (strcmp(json_string_value(kind), "fpn") != 0)
 		return stp_set_error(c->err, c->errlen, STP_ERR_UNSUPPORTED,
-				     "architecture: neck.kind '%s' is not supported (only \"fpn\")",
-				     json_string_value(kind));
+				     "architecture: neck.kind '%s' is not supported (\"fpn\" or "
+				     "\"pan\")", json_string_value(kind));
+	if (a->backbone != STP_BACKBONE_RESNET)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: an \"fpn\" neck needs a \"resnet\" backbone");
+	if ((st = stp_json_object(c, neck, "neck", neck_keys)) != STP_OK)
+		return st;
 	if ((st = stp_json_ints(c, neck, p, "in_channels", 4, 1, 4 * MAX_CHANNELS,
 			   a->fpn_in_channels)) != STP_OK ||
 	    (st = stp_json_int(c, neck, p, "out_channels", 1, MAX_CHANNELS,
@@ -271,6 +284,7 @@ static enum stp_status parse_neck(struct stp_json_ctx *c, json_t *neck, struct s
 				     "architecture: an FPN neck needs backbone.num_classes 0");
 	a->neck = STP_NECK_FPN;
 	a->fpn_extra_maxpool = extra;
+	a->neck_levels = (extra ? 0x7cu : 0x3cu);  /* p2..p5[, p6] */
 	return STP_OK;
 }
 
@@ -292,10 +306,11 @@ static enum stp_status get_norm(struct stp_json_ctx *c, json_t *in, const char *
 
 static enum stp_status parse_input(struct stp_json_ctx *c, json_t *in, struct stp_arch *a)
 {
+	static const char *const orders[2] = {"rgb", "bgr"};
 	json_t *resize;
 	enum stp_status st;
 
-	if ((st = stp_json_object(c, in, "input", input_keys)) != STP_OK ||
+	if ((st = stp_json_object_opt(c, in, "input", input_keys, input_optional)) != STP_OK ||
 	    (st = stp_json_int(c, in, "input.", "channels", 1, 4, &a->in_channels)) != STP_OK ||
 	    (st = get_norm(c, in, "mean", a->in_channels, 0, a->mean)) != STP_OK ||
 	    (st = get_norm(c, in, "std", a->in_channels, 1, a->std)) != STP_OK)
@@ -309,6 +324,12 @@ static enum stp_status parse_input(struct stp_json_ctx *c, json_t *in, struct st
 	    (st = stp_json_int(c, in, "input.", "size_divisor", 1, MAX_DIVISOR,
 			  &a->size_divisor)) != STP_OK)
 		return st;
+	if (json_object_get(in, "channel_order") &&
+	    (st = stp_json_choice(c, in, "input.", "channel_order", orders, 2, &a->bgr)) != STP_OK)
+		return st;
+	if (a->bgr && a->in_channels != 3)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: input.channel_order \"bgr\" needs 3 channels");
 	return STP_OK;
 }
 

@@ -5,14 +5,19 @@
  * with jansson and checks every field's type, range and consistency; unknown
  * keys are errors. backbone.dcn is the one optional key: a backbone with
  * deformable convs loads for its cost only (sessions refuse it).
+ *
+ * Two families share the structure: ResNet backbones with an FPN neck and
+ * two-stage heads, and one-stage detectors (backbone "cspnet", neck "pan",
+ * head "gfl": NanoDet), parsed by arch-cspnet.c and arch-heads.c.
  */
 #ifndef STP_ARCH_H
 #define STP_ARCH_H
 
 #include "../src/internal.h"
 
+enum stp_backbone_kind { STP_BACKBONE_RESNET, STP_BACKBONE_CSPNET };
 enum stp_block_kind { STP_BLOCK_BASIC, STP_BLOCK_BOTTLENECK };
-enum stp_neck_kind { STP_NECK_NONE, STP_NECK_FPN };
+enum stp_neck_kind { STP_NECK_NONE, STP_NECK_FPN, STP_NECK_PAN };
 enum stp_interp_kind { STP_INTERP_RBF, STP_INTERP_LEARNED, STP_INTERP_AVGPOOL };
 
 #define STP_ARCH_MAX_BLOCKS 64
@@ -47,6 +52,23 @@ struct stp_arch_dcn {
 	int offset_channels;         /* deform_groups * (modulated ? 27 : 18) */
 };
 
+/* backbone "cspnet" (proto/model-format.md, "One-stage detectors"): a
+ * stem conv (3x3, stride 2) and a 3x3/2 max-pool, then CSP stages; stage i
+ * of C channels outputs 2C channels, as c{i+2}. Every conv ends in
+ * LeakyReLU(slope). */
+#define STP_ARCH_MAX_STAGES 4
+#define STP_ARCH_MAX_CSP_BLOCKS 16
+
+struct stp_arch_cspnet {
+	int stem_width;
+	int kernel_size;             /* odd, of every conv but the stem */
+	int nstages;                 /* 1..4 */
+	int channels[STP_ARCH_MAX_STAGES];  /* C; stage 0's is stem_width, then doubling */
+	int blocks[STP_ARCH_MAX_STAGES];    /* tiny residual blocks, 1..16 */
+	int strides[STP_ARCH_MAX_STAGES];   /* of the stage's in_conv, 1 or 2 */
+	float slope;                 /* LeakyReLU negative slope, [0, 1] */
+};
+
 /* heads[] (proto/model-format.md, "Heads"), parsed by arch-heads.c. Feature
  * levels are numbers: 2 for "p2" .. 6 for "p6". */
 #define STP_ARCH_MAX_LEVELS 5
@@ -77,6 +99,21 @@ struct stp_arch_faster_rcnn {
 	float bbox_xform_clip;
 };
 
+/* A "gfl" one-stage head (NanoDet's): per level stacked 3x3 convs + the
+ * backbone's activation, then a 1x1 conv to num_classes logits and 4 x
+ * (reg_max + 1) distance bins (left, top, right, bottom). */
+struct stp_arch_gfl {
+	int enabled;                 /* 0: no "gfl" head */
+	int num_classes;             /* N; labels 1..N, no background logit */
+	int levels[STP_ARCH_MAX_LEVELS], nlevels;
+	int strides[STP_ARCH_MAX_LEVELS];   /* of each level, in input pixels */
+	int feat_channels, stacked_convs, reg_max;
+	float center_offset;         /* cell centres at (x + offset) * stride */
+	int nms_pre;                 /* locations kept per level before NMS */
+	float score_thresh, nms_thresh;
+	int detections_per_img;
+};
+
 struct stp_arch_semantic_fpn {
 	int enabled;                 /* 0: no "semantic_fpn" head */
 	int num_classes;             /* N; K = N + 1 logits */
@@ -85,6 +122,8 @@ struct stp_arch_semantic_fpn {
 };
 
 struct stp_arch {
+	enum stp_backbone_kind backbone;
+	struct stp_arch_cspnet csp;   /* backbone "cspnet" */
 	/* backbone (resnet) */
 	int depth;
 	enum stp_block_kind block;
@@ -100,15 +139,20 @@ struct stp_arch {
 	/* neck */
 	enum stp_neck_kind neck;
 	int fpn_in_channels[4];
-	int fpn_out_channels;
+	int fpn_out_channels;        /* the neck's width (FPN or PAN) */
 	int fpn_extra_maxpool;
+	int pan_levels[STP_ARCH_MAX_STAGES], pan_nlevels;  /* PAN: backbone levels read
+							    * (3 for c3), finest first */
+	unsigned neck_levels;        /* bit L: the neck outputs p{L} */
 
 	/* heads */
 	struct stp_arch_faster_rcnn detect;
 	struct stp_arch_semantic_fpn segment;
+	struct stp_arch_gfl gfl;
 
 	/* input */
 	int in_channels;
+	int bgr;              /* input.channel_order "bgr": the network reads B, G, R */
 	float mean[4], std[4];
 	int resize_short_side, resize_max_long_side;
 	int size_divisor;

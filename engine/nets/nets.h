@@ -1,6 +1,7 @@
 /*
  * nets.h - builders that turn an architecture and a file's tensors into a
- * plan: ResNet backbones (resnet.c) and FPN necks (fpn.c).
+ * plan: ResNet backbones (resnet.c) and FPN necks (fpn.c); CSP backbones
+ * and PAN necks (cspnet.c).
  *
  * Builders take each tensor by name with its expected shape (so missing or
  * misshapen tensors are reported by name), fold BatchNorm into the
@@ -60,6 +61,12 @@ int stp_net_sparse_block(struct stp_net_builder *b, int stage, int index, int in
 /* Backbone: returns STP_OK and the values of c2..c5 (levels[0..3]) and,
  * with a classifier, the logits value in *logits. */
 enum stp_status stp_net_build_resnet(struct stp_net_builder *b, int levels[4], int *logits);
+/* CSP backbone (cspnet.c): the values of its stages' outputs c2.. in
+ * levels[0..nstages). */
+enum stp_status stp_net_build_cspnet(struct stp_net_builder *b, int levels[4]);
+/* PAN over the backbone levels it reads (levels[L - 2] for cL); adds outputs
+ * p{L} to the plan and returns their ids in p[L - 2] (-1 elsewhere). */
+enum stp_status stp_net_build_pan(struct stp_net_builder *b, const int levels[4], int p[5]);
 /* FPN over levels[0..3]; adds outputs p2..p5[,p6] to the plan and returns
  * their value ids in p[0..4] (p[4] = -1 without p6). */
 enum stp_status stp_net_build_fpn(struct stp_net_builder *b, const int levels[4], int p[5]);

@@ -1,5 +1,6 @@
 /*
- * eltwise.c - element-wise addition of two NHWC tensors, with optional ReLU.
+ * eltwise.c - element-wise addition of two NHWC tensors, with optional ReLU,
+ * and a copy between channel slices (concatenations).
  *
  * When all three tensors are dense (c_stride == c) the data is one flat
  * array cut into fixed-size chunks; otherwise a task is a chunk of pixels
@@ -9,6 +10,7 @@
  * pointers and vectorises.
  */
 #include <assert.h>
+#include <string.h>
 
 #include "ops.h"
 
@@ -113,4 +115,14 @@ void stp_add(const struct stp_tensor *a, const struct stp_tensor *b,
 	}
 	stp_threadpool_parallel_for(pool, (job.runs + job.runs_per_task - 1) / job.runs_per_task,
 				    add_task, &job);
+}
+
+void stp_copy(const struct stp_tensor *src, struct stp_tensor *dst)
+{
+	const size_t npix = (size_t)src->h * (size_t)src->w;
+
+	assert(src->h == dst->h && src->w == dst->w && src->c == dst->c);
+	for (size_t i = 0; i < npix; i++)
+		memcpy(dst->data + i * dst->c_stride, src->data + i * src->c_stride,
+		       (size_t)src->c * sizeof(float));
 }

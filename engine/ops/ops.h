@@ -33,6 +33,10 @@ void stp_bilinear_taps(int dst, float scale, int n, int *i0, int *i1, float *l1)
 void stp_add(const struct stp_tensor *a, const struct stp_tensor *b,
 	     struct stp_tensor *out, int relu, struct stp_threadpool *pool);
 
+/* dst = src (same shapes; either may be a channel slice). A plain loop:
+ * only concatenations whose inputs could not be views copy. */
+void stp_copy(const struct stp_tensor *src, struct stp_tensor *dst);
+
 /* Global average pool to a 1 x 1 x c tensor. */
 void stp_global_avgpool(const struct stp_tensor *in, struct stp_tensor *out,
 			struct stp_threadpool *pool);

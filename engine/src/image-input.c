@@ -2,6 +2,7 @@
  * image-input.c - an 8-bit RGB image to the network's input, by the model's
  * "input" rules, exactly as torchvision's GeneralizedRCNNTransform does in
  * eval mode (proto/model-format.md, "Input (task models)"):
+ *   0. with input.channel_order "bgr", the channels in B, G, R order;
  *   1. normalise at the original size, float32: (pixel - mean) / std;
  *   2. scale = min(short / min(h, w), max_long / max(h, w)) in float32, the
  *      divisions as torch does them (a multiplication by the reciprocal),
@@ -90,8 +91,10 @@ enum stp_status stp_image_input(struct stp_session *s, const uint8_t *rgb, int h
 		const uint8_t *src = rgb + (size_t)y * stride;
 		float *dst = norm.data + (size_t)y * w * 3;
 
-		for (int i = 0; i < w * 3; i++)
-			dst[i] = ((float)src[i] - a->mean[i % 3]) / a->std[i % 3];
+		for (int x = 0; x < w; x++)
+			for (int c = 0; c < 3; c++)
+				dst[x * 3 + c] = ((float)src[x * 3 + (a->bgr ? 2 - c : c)] - a->mean[c]) /
+						 a->std[c];
 	}
 	stp_resize_bilinear(&norm, &resized, s->engine->pool);
 	memset(s->image_input, 0, need * sizeof(float));

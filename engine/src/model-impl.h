@@ -21,6 +21,7 @@ struct stp_model {
 	uint64_t parameters;
 	struct stp_detect_head *detect;    /* NULL without a faster_rcnn head */
 	struct stp_segment_head *segment;  /* NULL without a semantic_fpn head */
+	struct stp_gfl_head *gfl;          /* NULL without a gfl head */
 };
 
 struct stp_session {
@@ -58,6 +59,7 @@ struct stp_session {
 	unsigned ran_tasks;          /* STP_TASK_* bits the last run finished */
 	struct stp_detect_state *detect_state;
 	struct stp_segment_state *segment_state;
+	struct stp_gfl_state *gfl_state;
 };
 
 #endif

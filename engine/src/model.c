@@ -14,6 +14,17 @@
 
 #define MAX_MODEL_BYTES ((size_t)4 << 30)
 
+/* Outputs c2.. of a backbone without a neck. */
+static enum stp_status add_backbone_outputs(struct stp_plan *plan, const int *levels, int n)
+{
+	static const char *names[4] = {"c2", "c3", "c4", "c5"};
+	enum stp_status st = STP_OK;
+
+	for (int i = 0; i < n && st == STP_OK; i++)
+		st = stp_plan_add_output(plan, levels[i], names[i]);
+	return st;
+}
+
 static enum stp_status build(struct stp_model *m, struct stp_st_file *file,
 			     char *err, size_t errlen)
 {
@@ -38,6 +49,16 @@ static enum stp_status build(struct stp_model *m, struct stp_st_file *file,
 	if (st != STP_OK)
 		return st;
 	stp_plan_init(&m->plan, m->arch.in_channels);
+	if (m->arch.backbone == STP_BACKBONE_CSPNET) {
+		st = stp_net_build_cspnet(&b, levels);
+		if (st == STP_OK && m->arch.neck == STP_NECK_PAN)
+			st = stp_net_build_pan(&b, levels, fpn.p);
+		else if (st == STP_OK)
+			st = add_backbone_outputs(&m->plan, levels, m->arch.csp.nstages);
+		if (st == STP_OK && m->arch.gfl.enabled)
+			st = stp_gfl_head_build(&b, &m->arch.gfl, &fpn, &m->gfl);
+		goto built;
+	}
 	st = stp_net_build_resnet(&b, levels, &logits);
 	if (st != STP_OK)
 		return st;
@@ -55,10 +76,9 @@ static enum stp_status build(struct stp_model *m, struct stp_st_file *file,
 		if (st == STP_OK && m->arch.segment.enabled)
 			st = stp_segment_head_build(&b, &m->arch.segment, &fpn, &m->segment);
 	} else {
-		static const char *names[4] = {"c2", "c3", "c4", "c5"};
-		for (int i = 0; i < 4 && st == STP_OK; i++)
-			st = stp_plan_add_output(&m->plan, levels[i], names[i]);
+		st = add_backbone_outputs(&m->plan, levels, 4);
 	}
+built:
 	if (st != STP_OK)
 		return st == STP_ERR_NOMEM ? stp_set_error(err, errlen, st, "out of memory") : st;
 	m->parameters = b.parameters;
@@ -141,6 +161,7 @@ void stp_model_destroy(stp_model *model)
 	if (!model)
 		return;
 	stp_detect_head_destroy(model->detect);
+	stp_gfl_head_destroy(model->gfl);
 	stp_segment_head_destroy(model->segment);
 	stp_plan_clear(&model->plan);
 	stp_arch_clear(&model->arch);

@@ -4,7 +4,8 @@
  * Layout is "greedy by size": values are placed largest first, each at the
  * lowest offset where it overlaps (in bytes) no already-placed value whose
  * lifetime [producer, last reader] intersects its own. Network outputs live
- * to the end of the run.
+ * to the end of the run. Views (stp_plan_concat) are not placed: their
+ * lifetimes stretch their root's, and they take its offset.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@ void stp_plan_init(struct stp_plan *plan, int in_channels)
 	plan->in_channels = in_channels;
 	plan->nvalues = 1;
 	plan->value_channels = malloc(sizeof(int));
+	plan->value_root = calloc(1, sizeof(int));
+	plan->value_channel0 = calloc(1, sizeof(int));
 	if (plan->value_channels)
 		plan->value_channels[0] = in_channels;
 }
@@ -34,6 +37,8 @@ void stp_plan_clear(struct stp_plan *plan)
 		free(plan->output_names[i]);
 	free(plan->ops);
 	free(plan->value_channels);
+	free(plan->value_root);
+	free(plan->value_channel0);
 	free(plan->outputs);
 	free(plan->output_names);
 	free(plan->kept);
@@ -51,9 +56,10 @@ int stp_plan_add_with_temps(struct stp_plan *plan, const struct stp_op *op, int 
 {
 	const int nnew = 1 + op->ntemps;
 	struct stp_op *dst;
-	int *vc;
+	int *vc, *root, *ch0;
 
-	if (!plan->value_channels || op->ntemps < 0 || op->ntemps > STP_OP_MAX_TEMPS)
+	if (!plan->value_channels || !plan->value_root || !plan->value_channel0 ||
+	    op->ntemps < 0 || op->ntemps > STP_OP_MAX_TEMPS)
 		goto error;
 	if (plan->nops == plan->cap_ops) {
 		int cap = plan->cap_ops ? plan->cap_ops * 2 : 64;
@@ -67,6 +73,18 @@ int stp_plan_add_with_temps(struct stp_plan *plan, const struct stp_op *op, int 
 	if (!vc)
 		goto error;
 	plan->value_channels = vc;
+	root = realloc(plan->value_root, ((size_t)plan->nvalues + nnew) * sizeof(int));
+	if (!root)
+		goto error;
+	plan->value_root = root;
+	ch0 = realloc(plan->value_channel0, ((size_t)plan->nvalues + nnew) * sizeof(int));
+	if (!ch0)
+		goto error;
+	plan->value_channel0 = ch0;
+	for (int v = plan->nvalues; v < plan->nvalues + nnew; v++) {
+		root[v] = v;
+		ch0[v] = 0;
+	}
 	dst = &plan->ops[plan->nops++];
 	*dst = *op;
 	dst->out = plan->nvalues;
@@ -119,6 +137,41 @@ enum stp_status stp_plan_add_output(struct stp_plan *plan, int value, const char
 	return STP_OK;
 }
 
+/* Whether value v can become a view: written by a conv op (which stores
+ * through a pixel stride), neither a view already nor the root of one. */
+static int can_be_view(const struct stp_plan *plan, int v)
+{
+	int producer = -1;
+
+	if (v <= 0 || plan->value_root[v] != v)
+		return 0;
+	for (int u = 1; u < plan->nvalues; u++)
+		if (u != v && plan->value_root[u] == v)
+			return 0;
+	for (int i = 0; i < plan->nops; i++)
+		if (plan->ops[i].out == v)
+			producer = i;
+	return producer >= 0 && plan->ops[producer].kind == STP_OP_CONV;
+}
+
+int stp_plan_concat(struct stp_plan *plan, int a, int b)
+{
+	const int ca = plan->value_channels[a], cb = plan->value_channels[b];
+	struct stp_op op = {.kind = STP_OP_CONCAT, .in = a, .in2 = b};
+	const int view_a = can_be_view(plan, a), view_b = a != b && can_be_view(plan, b);
+	const int out = stp_plan_add(plan, &op, ca + cb);
+
+	if (out < 0)
+		return -1;
+	if (view_a)
+		plan->value_root[a] = out;
+	if (view_b) {
+		plan->value_root[b] = out;
+		plan->value_channel0[b] = ca;
+	}
+	return out;
+}
+
 enum stp_status stp_plan_keep(struct stp_plan *plan, int value)
 {
 	int *kept = realloc(plan->kept, ((size_t)plan->nkept + 1) * sizeof(int));
@@ -151,6 +204,7 @@ enum stp_status stp_plan_shapes(const struct stp_plan *plan, int h, int w,
 			out->w = (in->w + 2 * op->p - op->k) / op->s + 1;
 			break;
 		case STP_OP_ADD:
+		case STP_OP_CONCAT:
 			out->h = in->h;
 			out->w = in->w;
 			break;
@@ -181,7 +235,8 @@ enum stp_status stp_plan_shapes(const struct stp_plan *plan, int h, int w,
 			break;
 		}
 		}
-		if (op->in2 >= 0 && (op->kind == STP_OP_ADD || op->kind == STP_OP_CONV) &&
+		if (op->in2 >= 0 &&
+		    (op->kind == STP_OP_ADD || op->kind == STP_OP_CONV || op->kind == STP_OP_CONCAT) &&
 		    (shapes[op->in2].h != out->h || shapes[op->in2].w != out->w))
 			return STP_ERR_INVALID_ARG;
 	}
@@ -240,13 +295,22 @@ size_t stp_plan_layout(const struct stp_plan *plan, const struct stp_shape *shap
 		p[plan->outputs[o]].last = plan->nops;
 	for (int k = 0; k < plan->nkept; k++)
 		p[plan->kept[k]].last = plan->nops;
+	for (int v = 1; v < n; v++) {
+		struct placement *r = &p[plan->value_root[v]];
+		if (plan->value_root[v] == v || p[v].first < 0)
+			continue;
+		if (r->first < 0 || p[v].first < r->first)
+			r->first = p[v].first;
+		if (p[v].last > r->last)
+			r->last = p[v].last;
+	}
 	if (!ok)
 		goto out;
 	qsort(p, (size_t)n, sizeof(*p), by_size_desc);
 	for (int i = 0; i < n; i++) {
 		size_t offset = 0;
-		if (p[i].value == 0 || p[i].first < 0)
-			continue;  /* the input is the caller's; unused values get none */
+		if (p[i].value == 0 || p[i].first < 0 || plan->value_root[p[i].value] != p[i].value)
+			continue;  /* the input is the caller's; unused values and views get none */
 		/* Lowest offset clear of every placed value alive at the same time:
 		 * scan until no conflict moves it (each move is past a conflict). */
 		for (int moved = 1; moved;) {
@@ -267,6 +331,8 @@ size_t stp_plan_layout(const struct stp_plan *plan, const struct stp_shape *shap
 		if (offset + p[i].bytes > arena)
 			arena = offset + p[i].bytes;
 	}
+	for (int v = 1; v < n; v++)
+		offsets[v] = offsets[plan->value_root[v]];
 out:
 	free(p);
 	free(placed);

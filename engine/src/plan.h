@@ -7,6 +7,12 @@
  * Shapes depend on the input size and are computed per session
  * (stp_plan_shapes); the arena layout follows from lifetimes and sizes
  * (stp_plan_layout): values whose lifetimes overlap never share memory.
+ *
+ * Concatenation without copies: stp_plan_concat() makes its inputs views,
+ * channel ranges of the concatenated value, when the ops that write them
+ * can store into a slice (convs); the concat op itself then does nothing.
+ * A view has no memory of its own: it lives in its root value, whose
+ * lifetime is stretched over the lifetimes of its views.
  */
 #ifndef STP_PLAN_H
 #define STP_PLAN_H
@@ -23,7 +29,9 @@ enum stp_op_kind {
 	STP_OP_RESIZE_NEAREST,  /* in resized to in2's spatial size */
 	STP_OP_GLOBAL_AVGPOOL,
 	STP_OP_SPARSE_BLOCK,    /* a whole sparse residual block (sparse/block.h) */
-	STP_OP_RESIZE_BILINEAR  /* in resized to in2's spatial size, align_corners=False */
+	STP_OP_RESIZE_BILINEAR, /* in resized to in2's spatial size, align_corners=False */
+	STP_OP_CONCAT           /* channels of in, then of in2; nothing to do when both
+				 * are views of out (stp_plan_concat) */
 };
 
 #define STP_OP_MAX_TEMPS 4
@@ -52,6 +60,9 @@ struct stp_plan {
 	int nops, cap_ops;
 	int nvalues;            /* including the input, value 0 */
 	int *value_channels;    /* [nvalues], fixed at build time */
+	int *value_root;        /* [nvalues]: the value whose memory v lives in (v itself,
+				 * or the concat it is a view of) */
+	int *value_channel0;    /* [nvalues]: v's first channel in its root */
 	int in_channels;
 	int noutputs;
 	int *outputs;           /* value ids */
@@ -75,6 +86,11 @@ int stp_plan_add(struct stp_plan *plan, const struct stp_op *op, int channels);
 int stp_plan_add_with_temps(struct stp_plan *plan, const struct stp_op *op, int channels,
 			    const int *temp_channels);
 enum stp_status stp_plan_add_output(struct stp_plan *plan, int value, const char *name);
+/* Appends the concatenation of a and b along channels (same h x w) and
+ * returns its id (-1: out of memory). Each input produced by a conv op of
+ * this plan that is no view yet becomes a view of the result, so that the
+ * conv stores straight into it; the op copies only the other inputs. */
+int stp_plan_concat(struct stp_plan *plan, int a, int b);
 /* Keeps a value alive to the end of the run without making it an output
  * (the heads read such values after the plan). */
 enum stp_status stp_plan_keep(struct stp_plan *plan, int value);

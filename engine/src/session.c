@@ -157,6 +157,7 @@ void stp_session_destroy(stp_session *session)
 	free(session->image_input);
 	stp_detect_state_destroy(session->detect_state);
 	stp_segment_state_destroy(session->segment_state);
+	stp_gfl_state_destroy(session->gfl_state);
 	free(session);
 }
 
@@ -177,7 +178,7 @@ int stp_session_profile(const stp_session *session, const struct stp_op_profile 
 static const char *op_kind_name(enum stp_op_kind kind)
 {
 	static const char *const names[] = {"conv", "maxpool", "add", "resize", "avgpool",
-					    "sparse_block", "resize_bilinear"};
+					    "sparse_block", "resize_bilinear", "concat"};
 
 	return names[kind];
 }
@@ -226,11 +227,32 @@ struct stp_threadpool *stp_session_pool(const struct stp_session *s)
 
 struct stp_tensor stp_session_value(const struct stp_session *s, int v)
 {
+	const struct stp_plan *plan = &s->model->plan;
 	const struct stp_shape *sh = &s->shapes[v];
+	const int root = plan->value_root[v];
 	float *data = v == 0 ? (float *)s->input
-			     : (float *)((char *)s->arena + s->offsets[v]);
-	struct stp_tensor t = {data, sh->h, sh->w, sh->c, sh->c};
+			     : (float *)((char *)s->arena + s->offsets[root]) +
+				       plan->value_channel0[v];
+	struct stp_tensor t = {data, sh->h, sh->w, sh->c, s->shapes[root].c};
 	return t;
+}
+
+/* The concat op: copies each input that is not a view of out into its
+ * channel range (stp_plan_concat). */
+static void run_concat(const struct stp_session *s, const struct stp_op *op)
+{
+	const struct stp_plan *plan = &s->model->plan;
+	const int inputs[2] = {op->in, op->in2};
+	struct stp_tensor out = stp_session_value(s, op->out);
+	int ch0 = 0;
+
+	for (int i = 0; i < 2; i++) {
+		struct stp_tensor src = stp_session_value(s, inputs[i]);
+		struct stp_tensor dst = {out.data + ch0, out.h, out.w, src.c, out.c_stride};
+		if (plan->value_root[inputs[i]] != op->out)
+			stp_copy(&src, &dst);
+		ch0 += src.c;
+	}
 }
 
 static enum stp_status run_sparse(struct stp_session *s, const struct stp_op *op,
@@ -342,6 +364,9 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 			break;
 		case STP_OP_GLOBAL_AVGPOOL:
 			stp_global_avgpool(&in, &out, pool);
+			break;
+		case STP_OP_CONCAT:
+			run_concat(s, op);
 			break;
 		case STP_OP_SPARSE_BLOCK:
 			st = run_sparse(s, op, &in, &out, &sparse_opts, pool);

@@ -11,7 +11,8 @@ unsigned stp_model_tasks(const stp_model *model)
 {
 	if (!model)
 		return 0;
-	return (model->detect ? STP_TASK_DETECT : 0u) | (model->segment ? STP_TASK_SEGMENT : 0u);
+	return (model->detect || model->gfl ? STP_TASK_DETECT : 0u) |
+	       (model->segment ? STP_TASK_SEGMENT : 0u);
 }
 
 int stp_model_class_count(const stp_model *model)
@@ -20,6 +21,8 @@ int stp_model_class_count(const stp_model *model)
 		return 0;
 	if (model->arch.detect.enabled)
 		return model->arch.detect.num_classes;
+	if (model->arch.gfl.enabled)
+		return model->arch.gfl.num_classes;
 	return model->arch.segment.enabled ? model->arch.segment.num_classes : 0;
 }
 
@@ -49,7 +52,8 @@ enum stp_status stp_session_run_image(stp_session *s, const uint8_t *rgb, int h,
 	if (tasks & STP_TASK_DETECT) {
 		if (s->abort_fn && s->abort_fn(s->abort_user))
 			return STP_ERR_CANCELLED;
-		st = stp_detect_head_run(s->model->detect, s, &g, &s->detect_state);
+		st = s->model->gfl ? stp_gfl_head_run(s->model->gfl, s, &g, &s->gfl_state)
+				   : stp_detect_head_run(s->model->detect, s, &g, &s->detect_state);
 		if (st != STP_OK)
 			return st;
 	}
@@ -70,7 +74,8 @@ int stp_session_detections(const stp_session *s, const struct stp_detection **ou
 		*out = NULL;
 	if (!s || !out || !(s->ran_tasks & STP_TASK_DETECT))
 		return 0;
-	return stp_detect_state_results(s->detect_state, out);
+	return s->model->gfl ? stp_gfl_state_results(s->gfl_state, out)
+			     : stp_detect_state_results(s->detect_state, out);
 }
 
 enum stp_status stp_session_semantic(const stp_session *s, const uint8_t **labels, int *h,

@@ -5,7 +5,9 @@
  * into the right fields. Each invalid case is a valid document with one
  * substring replaced, and must fail with the expected status and a message
  * naming the field; stp_arch_clear() then runs on the half-filled struct.
- * The optional backbone.dcn (deformable convs) is checked the same way.
+ * The optional backbone.dcn (deformable convs) is checked the same way, and
+ * so is the one-stage family (a "cspnet" backbone, a "pan" neck, a "gfl"
+ * head, input.channel_order: NanoDet-g's document).
  */
 #include <string.h>
 
@@ -48,6 +50,25 @@ static const char resnet18_fpn[] =
 	"\"neck\": {\"kind\": \"fpn\", \"in_channels\": [64, 128, 256, 512], "
 	"\"out_channels\": 128, \"extra_block\": \"none\"}, "
 	"\"heads\": [], \"classes\": [], " INPUT "}";
+
+static const char nanodet_g[] =
+	"{\"backbone\": {\"kind\": \"cspnet\", \"stem_width\": 32, \"kernel_size\": 3, "
+	"\"stages\": [{\"channels\": 32, \"blocks\": 1, \"stride\": 1}, "
+	"{\"channels\": 64, \"blocks\": 2, \"stride\": 2}, "
+	"{\"channels\": 128, \"blocks\": 2, \"stride\": 2}, "
+	"{\"channels\": 256, \"blocks\": 3, \"stride\": 2}], "
+	"\"negative_slope\": 0.1, \"sparse\": null}, "
+	"\"neck\": {\"kind\": \"pan\", \"in_features\": [\"c3\", \"c4\", \"c5\"], "
+	"\"in_channels\": [128, 256, 512], \"out_channels\": 128}, "
+	"\"heads\": [{\"kind\": \"gfl\", \"num_classes\": 2, "
+	"\"in_features\": [\"p3\", \"p4\", \"p5\"], \"strides\": [8, 16, 32], "
+	"\"feat_channels\": 128, \"stacked_convs\": 1, \"reg_max\": 10, "
+	"\"center_offset\": 0.5, \"nms_pre\": 1000, \"score_thresh\": 0.05, "
+	"\"nms_thresh\": 0.6, \"detections_per_img\": 100}], "
+	"\"classes\": [\"person\", \"bicycle\"], "
+	"\"input\": {\"channels\": 3, \"channel_order\": \"bgr\", "
+	"\"mean\": [103.53, 116.28, 123.675], \"std\": [57.375, 57.12, 58.395], "
+	"\"resize\": {\"short_side\": 416, \"max_long_side\": 416}, \"size_divisor\": 32}}";
 
 /* base with the first occurrence of from replaced by to; the caller frees. */
 static char *mutate(const char *base, const char *from, const char *to)
@@ -457,10 +478,63 @@ static void test_heads(void)
 	}
 }
 
+static void test_one_stage(void)
+{
+	const enum stp_status F = STP_ERR_FORMAT, U = STP_ERR_UNSUPPORTED;
+	const char *b = nanodet_g;
+	struct stp_arch a;
+	char err[256] = "";
+
+	CHECK(stp_arch_parse(b, &a, err, sizeof(err)) == STP_OK, "nanodet-g: %s", err);
+	CHECK(a.backbone == STP_BACKBONE_CSPNET && a.csp.nstages == 4 && a.csp.stem_width == 32 &&
+	      a.csp.channels[3] == 256 && a.csp.blocks[3] == 3 && a.csp.strides[0] == 1 &&
+	      a.csp.strides[1] == 2 && a.csp.slope == 0.1f && a.csp.kernel_size == 3,
+	      "nanodet-g backbone fields");
+	CHECK(a.neck == STP_NECK_PAN && a.pan_nlevels == 3 && a.pan_levels[0] == 3 &&
+	      a.fpn_out_channels == 128 && a.neck_levels == 0x38u, "nanodet-g neck fields");
+	CHECK(a.gfl.enabled && a.gfl.num_classes == 2 && a.gfl.nlevels == 3 &&
+	      a.gfl.levels[2] == 5 && a.gfl.strides[2] == 32 && a.gfl.reg_max == 10 &&
+	      a.gfl.center_offset == 0.5f && a.gfl.nms_pre == 1000 && a.gfl.nms_thresh == 0.6f &&
+	      !a.detect.enabled && a.bgr == 1, "nanodet-g head and input fields");
+	stp_arch_clear(&a);
+	/* channel_order is optional; "rgb" is the default. */
+	expect(b, "\"channel_order\": \"bgr\", ", "\"channel_order\": \"BGR\", ", F,
+	       "input.channel_order");
+
+	expect(b, "\"kind\": \"cspnet\"", "\"kind\": \"csp\"", U, "backbone.kind 'csp'");
+	expect(b, "\"kernel_size\": 3", "\"kernel_size\": 4", F, "kernel_size must be odd");
+	expect(b, "\"negative_slope\": 0.1", "\"negative_slope\": 1.5", F, "negative_slope");
+	expect(b, "\"channels\": 64", "\"channels\": 48", F,
+	       "backbone.stages[1].channels is 48, but its input has 64");
+	expect(b, "\"blocks\": 2", "\"blocks\": 0", F, "backbone.stages[1].blocks");
+	expect(b, "\"stride\": 1}", "\"stride\": 3}", F, "backbone.stages[0].stride");
+	expect(b, "\"stride\": 1}", "\"stride\": 1, \"dilation\": 1}", F,
+	       "unknown key 'dilation' in backbone.stages[0]");
+	expect(b, "\"stages\": [", "\"stages\": [{\"channels\": 32, \"blocks\": 1, "
+	       "\"stride\": 1}, ", F, "backbone.stages must be a list of 1..4");
+	expect(b, "\"sparse\": null}", "\"sparse\": {}}", U, "backbone.sparse must be null");
+	expect(b, "[\"c3\", \"c4\", \"c5\"]", "[\"c3\", \"c5\"]", F,
+	       "neck.in_features must be consecutive");
+	expect(b, "\"in_channels\": [128, 256, 512]", "\"in_channels\": [128, 256, 256]", F,
+	       "neck.in_channels[2] is 256, but c5 has 512");
+	expect(b, "\"kind\": \"pan\"", "\"kind\": \"fpn\"", F, "needs a \"resnet\" backbone");
+	expect(b, "[\"p3\", \"p4\", \"p5\"]", "[\"p3\", \"p4\", \"p6\"]", F,
+	       "in_features[2] must name an output of the neck (p3..p5)");
+	expect(b, "[8, 16, 32]", "[8, 16, 30]", F, "strides[2] is 30, but p5 has stride 32");
+	expect(b, "\"center_offset\": 0.5", "\"center_offset\": 2", F, "center_offset");
+	expect(b, "\"kind\": \"gfl\"", "\"kind\": \"semantic_fpn\"", F,
+	       "needs an FPN neck");
+	expect(b, "\"classes\": [\"person\", \"bicycle\"]", "\"classes\": [\"person\"]", F,
+	       "classes names 1 classes, the heads have 2");
+	expect(b, "\"channels\": 3, \"channel_order\"", "\"channels\": 1, \"channel_order\"",
+	       F, "input.mean");
+}
+
 int main(void)
 {
 	test_valid();
 	test_invalid();
 	test_heads();
+	test_one_stage();
 	return test_main_end();
 }

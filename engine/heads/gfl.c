@@ -1,0 +1,245 @@
+/*
+ * gfl.c - the one-stage GFL detection head of NanoDet
+ * (proto/model-format.md, "One-stage detectors"; the reference is
+ * train/stipple_train/nanodet.py, gfl_decode):
+ *   build: per level, the stacked 3x3 convs (with the backbone's LeakyReLU)
+ *          and the 1x1 output conv, appended to the plan as ordinary ops;
+ *   run:   per level, scores = sigmoid(class logits); when the level has
+ *          more than nms_pre locations, the nms_pre with the highest class
+ *          score (descending, ties by location); at each, the expected
+ *          distance of each side's softmax over reg_max + 1 bins, times the
+ *          stride, from the cell centre (x + center_offset) * stride, gives a
+ *          box clipped to the network input; every (location, class) pair
+ *          scoring above score_thresh is a candidate, in (location, class)
+ *          order; NMS per class; the best detections_per_img, scaled back
+ *          to the original image and clipped to it.
+ * Buffers live in the state and only grow.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "detect-ops.h"
+#include "heads.h"
+
+struct stp_gfl_head {
+	struct stp_arch_gfl cfg;
+	int out[STP_ARCH_MAX_LEVELS];   /* plan values: the levels' raw outputs */
+};
+
+struct stp_gfl_state {
+	float *max_score, *work_v;
+	uint32_t *order, *scratch, *keep;
+	struct stp_box *cand;
+	float *cand_score;
+	int *cand_cat;
+	uint8_t *flags;
+	struct stp_detection *dets;
+	int ndets;
+	size_t caps[11];   /* element capacity of each buffer above, in order */
+};
+
+enum stp_status stp_gfl_head_build(struct stp_net_builder *b, const struct stp_arch_gfl *cfg,
+				   const struct stp_fpn_values *neck, struct stp_gfl_head **out)
+{
+	const int k = cfg->num_classes + 4 * (cfg->reg_max + 1);
+	struct stp_gfl_head *h = calloc(1, sizeof(*h));
+	enum stp_status st = STP_OK;
+	char name[64];
+
+	*out = NULL;
+	if (!h)
+		return stp_set_error(b->err, b->errlen, STP_ERR_NOMEM, "out of memory");
+	h->cfg = *cfg;
+	for (int l = 0; l < cfg->nlevels; l++) {
+		int v = neck->p[cfg->levels[l] - 2], c = b->arch->fpn_out_channels;
+		for (int j = 0; j < cfg->stacked_convs && v >= 0; j++) {
+			struct stp_conv_desc d = stp_net_conv_desc(c, cfg->feat_channels, 3, 1, 1);
+			d.slope = b->arch->csp.slope;
+			snprintf(name, sizeof(name), "head.convs.%d.%d", l, j);
+			v = stp_net_conv(b, name, NULL, 1, v, -1, &d, 0, 0, &st);
+			c = cfg->feat_channels;
+		}
+		if (v >= 0) {
+			struct stp_conv_desc d = stp_net_conv_desc(c, k, 1, 1, 0);
+			snprintf(name, sizeof(name), "head.out.%d", l);
+			v = stp_net_conv(b, name, NULL, 1, v, -1, &d, 0, 0, &st);
+		}
+		if (v < 0 || (st = stp_plan_keep(b->plan, v)) != STP_OK) {
+			free(h);
+			return st == STP_ERR_NOMEM ? stp_set_error(b->err, b->errlen, st, "out of memory")
+						   : st;
+		}
+		h->out[l] = v;
+	}
+	*out = h;
+	return STP_OK;
+}
+
+void stp_gfl_head_destroy(struct stp_gfl_head *head)
+{
+	free(head);
+}
+
+/* Grows *buf (the state's buffer number slot) to n elements of size bytes. */
+static int grow(struct stp_gfl_state *s, int slot, void **buf, size_t n, size_t size)
+{
+	void *p;
+
+	if (n == 0)
+		n = 1;
+	if (n <= s->caps[slot])
+		return 0;
+	p = realloc(*buf, n * size);
+	if (!p)
+		return -1;
+	*buf = p;
+	s->caps[slot] = n;
+	return 0;
+}
+
+#define GROW(s, slot, field, n) grow((s), (slot), (void **)&(s)->field, (n), sizeof(*(s)->field))
+
+static float sigmoid(float x)
+{
+	return 1.0f / (1.0f + expf(-x));
+}
+
+/* The expected value of a softmax over bins 0..n-1 of x. */
+static float expected_bin(const float *x, int n)
+{
+	float m = x[0], sum = 0.0f, e[65], acc = 0.0f;
+
+	for (int i = 1; i < n; i++)
+		m = x[i] > m ? x[i] : m;
+	for (int i = 0; i < n; i++) {
+		e[i] = expf(x[i] - m);
+		sum += e[i];
+	}
+	for (int i = 0; i < n; i++)
+		acc += e[i] / sum * (float)i;
+	return acc;
+}
+
+/* Candidates of one level, appended at st->cand[*ncand]. */
+static int level_candidates(const struct stp_gfl_head *h, const struct stp_tensor *t, int l,
+			    const struct stp_image_geometry *g, struct stp_gfl_state *st,
+			    size_t *ncand)
+{
+	const struct stp_arch_gfl *c = &h->cfg;
+	const size_t n = (size_t)t->h * t->w, kept = n > (size_t)c->nms_pre ? (size_t)c->nms_pre : n;
+	const int nbins = c->reg_max + 1;
+	const float stride = (float)c->strides[l];
+
+	if (GROW(st, 0, max_score, n) || GROW(st, 1, work_v, n) || GROW(st, 2, order, n) ||
+	    GROW(st, 3, scratch, 2 * n))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const float *logit = t->data + i * t->c_stride;
+		float m = logit[0];
+		for (int k = 1; k < c->num_classes; k++)
+			m = logit[k] > m ? logit[k] : m;
+		st->max_score[i] = sigmoid(m);
+		st->order[i] = (uint32_t)i;
+	}
+	if (kept < n)
+		stp_topk_desc(st->max_score, n, kept, st->order, st->scratch, st->work_v);
+	for (size_t r = 0; r < kept; r++) {
+		const size_t i = st->order[r];
+		const float *logit = t->data + i * t->c_stride, *bins = logit + c->num_classes;
+		const float cx = ((float)(i % (size_t)t->w) + c->center_offset) * stride;
+		const float cy = ((float)(i / (size_t)t->w) + c->center_offset) * stride;
+		struct stp_box box = {cx - expected_bin(bins, nbins) * stride,
+				      cy - expected_bin(bins + nbins, nbins) * stride,
+				      cx + expected_bin(bins + 2 * nbins, nbins) * stride,
+				      cy + expected_bin(bins + 3 * nbins, nbins) * stride};
+		int boxed = 0;
+
+		for (int k = 0; k < c->num_classes; k++) {
+			const float score = sigmoid(logit[k]);
+			if (!(score > c->score_thresh))
+				continue;
+			if (!boxed) {
+				box = stp_box_clip(box, (float)g->ph, (float)g->pw);
+				boxed = 1;
+			}
+			st->cand[*ncand] = box;
+			st->cand_score[*ncand] = score;
+			st->cand_cat[*ncand] = k + 1;
+			(*ncand)++;
+		}
+	}
+	return 0;
+}
+
+enum stp_status stp_gfl_head_run(const struct stp_gfl_head *head, const struct stp_session *s,
+				 const struct stp_image_geometry *g, struct stp_gfl_state **state)
+{
+	const struct stp_arch_gfl *c = &head->cfg;
+	const float ratio_h = (float)g->h / (float)g->rh, ratio_w = (float)g->w / (float)g->rw;
+	struct stp_gfl_state *st = *state;
+	size_t most = 0, ncand = 0, nkeep;
+
+	if (!st) {
+		st = calloc(1, sizeof(*st));
+		if (!st)
+			return STP_ERR_NOMEM;
+		*state = st;
+	}
+	st->ndets = 0;
+	for (int l = 0; l < c->nlevels; l++) {
+		const struct stp_tensor t = stp_session_value(s, head->out[l]);
+		const size_t n = (size_t)t.h * t.w;
+		most += (n > (size_t)c->nms_pre ? (size_t)c->nms_pre : n) * (size_t)c->num_classes;
+	}
+	if (GROW(st, 5, cand, most) || GROW(st, 6, cand_score, most) ||
+	    GROW(st, 7, cand_cat, most) || GROW(st, 8, flags, most) ||
+	    GROW(st, 4, keep, most) || GROW(st, 9, dets, (size_t)c->detections_per_img))
+		return STP_ERR_NOMEM;
+	for (int l = 0; l < c->nlevels; l++) {
+		const struct stp_tensor t = stp_session_value(s, head->out[l]);
+		if (level_candidates(head, &t, l, g, st, &ncand))
+			return STP_ERR_NOMEM;
+	}
+	if (GROW(st, 3, scratch, 9 * ncand))
+		return STP_ERR_NOMEM;
+	nkeep = stp_batched_nms(st->cand, st->cand_score, st->cand_cat, ncand,
+				c->num_classes + 1, c->nms_thresh, st->keep, st->scratch, st->flags);
+	if (nkeep > (size_t)c->detections_per_img)
+		nkeep = (size_t)c->detections_per_img;
+	for (size_t i = 0; i < nkeep; i++) {
+		const struct stp_box *b = &st->cand[st->keep[i]];
+		const struct stp_box scaled = {b->x1 * ratio_w, b->y1 * ratio_h, b->x2 * ratio_w,
+					       b->y2 * ratio_h};
+		const struct stp_box clipped = stp_box_clip(scaled, (float)g->h, (float)g->w);
+
+		st->dets[i] = (struct stp_detection){clipped.x1, clipped.y1, clipped.x2, clipped.y2,
+						     st->cand_score[st->keep[i]],
+						     st->cand_cat[st->keep[i]]};
+	}
+	st->ndets = (int)nkeep;
+	return STP_OK;
+}
+
+int stp_gfl_state_results(const struct stp_gfl_state *state, const struct stp_detection **out)
+{
+	*out = state && state->ndets > 0 ? state->dets : NULL;
+	return state ? state->ndets : 0;
+}
+
+void stp_gfl_state_destroy(struct stp_gfl_state *state)
+{
+	if (!state)
+		return;
+	free(state->max_score);
+	free(state->work_v);
+	free(state->order);
+	free(state->scratch);
+	free(state->keep);
+	free(state->cand);
+	free(state->cand_score);
+	free(state->cand_cat);
+	free(state->flags);
+	free(state->dets);
+	free(state);
+}
