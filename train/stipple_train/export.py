@@ -31,7 +31,8 @@ import torch
 from torch import nn
 
 from . import safetensors_io
-from .model import ARCH_NAMES, DEFAULT_NUM_CLASSES, TASK_ARCH_NAMES, StippleNet, arch_for
+from .model import (ARCH_NAMES, DEFAULT_NUM_CLASSES, TASK_ARCH_NAMES, StippleNet, arch_for,
+                    build_model)
 from .resnet import BasicBlock, Bottleneck
 from .sparse import Interpolation, MaskPredictor, SparseBlock, sampling_mode
 
@@ -60,11 +61,12 @@ def save_model(model, path, dtype="F32"):
 
 
 def load_model(path):
-    """A StippleNet in eval mode with the weights of the Stipple file at path."""
+    """The model (StippleNet or NanoDet) in eval mode with the weights of the
+    Stipple file at path."""
     tensors, meta, _ = safetensors_io.read(path)
     if meta.get("format") != "stipple" or meta.get("format_version") != "1":
         raise ValueError("%s: not a version 1 Stipple model" % path)
-    model = StippleNet(json.loads(meta["architecture"]))
+    model = build_model(json.loads(meta["architecture"]))
     expected = state_tensors(model)
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))

@@ -19,6 +19,7 @@ from torch import nn
 
 from . import detection
 from .fpn import FPN
+from .nanodet import NanoDet
 from .resnet import ResNet
 from .sparse import sparse_settings
 
@@ -133,3 +134,11 @@ class StippleNet(nn.Module):
         """Task outputs of a list of (C, h, w) images in 0-255 units
         (detection.predict)."""
         return detection.predict(self, images)
+
+
+def build_model(arch):
+    """The module of an architecture dict: a NanoDet for a "cspnet"
+    backbone (nanodet.py), else a StippleNet."""
+    if arch["backbone"]["kind"] == "cspnet":
+        return NanoDet(arch)
+    return StippleNet(arch)

@@ -2,7 +2,9 @@
 0.14's GeneralizedRCNNTransform in eval mode, with the rules of the model's
 "input" dict (proto/model-format.md).
 
-For an image of h x w pixels (float, 0-255 units, C x h x w):
+For an image of h x w pixels (float, 0-255 units, C x h x w, RGB):
+ 0. with "channel_order": "bgr", reverse the channels (the model was
+    trained on BGR images; mean and std are listed in its order);
  1. normalise first, at the original size: (pixel - mean[c]) / std[c] in
     float32 (a subtraction, then a division);
  2. resize (bilinear, align_corners=False, no antialiasing) by
@@ -64,7 +66,10 @@ def preprocess(images, input_cfg, targets=None):
             raise ValueError("image %d: expected (%d, h, w), got %s"
                              % (i, input_cfg["channels"], list(img.shape)))
         h, w = img.shape[-2:]
-        x = normalize(img.to(torch.float32), input_cfg["mean"], input_cfg["std"])
+        x = img.to(torch.float32)
+        if input_cfg.get("channel_order", "rgb") == "bgr":
+            x = x.flip(0)
+        x = normalize(x, input_cfg["mean"], input_cfg["std"])
         rh, rw = resized_size(h, w, resize_cfg["short_side"], resize_cfg["max_long_side"])
         x = resize(x, (rh, rw))
         out.append(x)

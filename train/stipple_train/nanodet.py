@@ -1,0 +1,261 @@
+"""NanoDet-style one-stage detectors: a CSP backbone, a PAN neck and a GFL
+head (proto/model-format.md, "One-stage detectors"), the PyTorch reference
+of the C engine's engine/nets/cspnet.c, pan.c and engine/heads/gfl*.c.
+
+The layout follows RangiLyu's NanoDet (v0.x, "nanodet-g"), rewritten with
+readable names; BatchNorm is already folded into every conv (the published
+weights come that way), so each conv has a bias:
+
+    backbone.stem             3x3 stride 2 conv + activation, then 3x3/2 max-pool
+    backbone.stages.{i}       a CSP stage of C channels (output 2C):
+        .in_conv              k x k conv C -> C at the stage's stride
+        .blocks.{j}           tiny residual blocks: in_conv C -> C/2,
+                              mid_conv C/2 -> C/2, output cat(mid, in)
+        .out_conv             k x k conv C -> C
+                              output: cat(out_conv(blocks(x)), x)
+    neck.lateral.{i}          1x1 conv (no activation) per input level; top-down
+                              then bottom-up sums with bilinear resizing
+    head.convs.{l}.{k}        the level's stacked 3x3 convs + activation
+    head.out.{l}              1x1 conv to num_classes + 4 * (reg_max + 1)
+
+forward() returns, per level, the raw head output (N, K + 4(R+1), H, W):
+class logits first, then four groups of R+1 distance bins (left, top,
+right, bottom). decode() turns them into detections as NanoDet's
+get_bboxes does (sigmoid scores; per level the nms_pre locations with the
+highest class score; expected distance of the bin softmax times the
+stride, from cell centres (x + center_offset) * stride; every (box, class)
+pair above score_thresh; class-aware NMS; the best detections_per_img).
+"""
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import box_ops, transform
+
+GFL_KEYS = ("kind", "num_classes", "in_features", "strides", "feat_channels", "stacked_convs",
+            "reg_max", "center_offset", "nms_pre", "score_thresh", "nms_thresh",
+            "detections_per_img")
+
+
+class ConvAct(nn.Conv2d):
+    """A conv with bias and "same" padding, then LeakyReLU (slope) unless
+    slope is None."""
+
+    def __init__(self, cin, cout, k, stride=1, slope=None):
+        super().__init__(cin, cout, k, stride, (k - 1) // 2, bias=True)
+        self.slope = slope
+
+    def forward(self, x):
+        x = super().forward(x)
+        return x if self.slope is None else F.leaky_relu(x, self.slope)
+
+
+class TinyResBlock(nn.Module):
+    def __init__(self, c, k, slope):
+        super().__init__()
+        self.in_conv = ConvAct(c, c // 2, k, 1, slope)
+        self.mid_conv = ConvAct(c // 2, c // 2, k, 1, slope)
+
+    def forward(self, x):
+        x = self.in_conv(x)
+        return torch.cat([self.mid_conv(x), x], 1)
+
+
+class CspStage(nn.Module):
+    def __init__(self, c, blocks, stride, k, slope):
+        super().__init__()
+        self.in_conv = ConvAct(c, c, k, stride, slope)
+        self.blocks = nn.Sequential(*[TinyResBlock(c, k, slope) for _ in range(blocks)])
+        self.out_conv = ConvAct(c, c, k, 1, slope)
+
+    def forward(self, x):
+        x = self.in_conv(x)
+        return torch.cat([self.out_conv(self.blocks(x)), x], 1)
+
+
+class CspNet(nn.Module):
+    """Outputs c2..c5 (strides 4..32), as a dict."""
+
+    def __init__(self, cfg, in_channels):
+        super().__init__()
+        slope = cfg["negative_slope"]
+        self.stem = ConvAct(in_channels, cfg["stem_width"], 3, 2, slope)
+        self.stages = nn.ModuleList(
+            CspStage(s["channels"], s["blocks"], s["stride"], cfg["kernel_size"], slope)
+            for s in cfg["stages"])
+
+    def forward(self, x):
+        x = F.max_pool2d(self.stem(x), 3, 2, 1)
+        out = {}
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            out["c%d" % (i + 2)] = x
+        return out
+
+
+class Pan(nn.Module):
+    """PAN without output convs: laterals, top-down sums of bilinearly
+    upsampled coarser levels, then bottom-up sums of bilinearly downsampled
+    finer ones (sizes of the level it is added to)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.in_features = list(cfg["in_features"])
+        self.lateral = nn.ModuleList(nn.Conv2d(c, cfg["out_channels"], 1)
+                                     for c in cfg["in_channels"])
+
+    def forward(self, feats):
+        x = [conv(feats[name]) for conv, name in zip(self.lateral, self.in_features)]
+        for i in range(len(x) - 1, 0, -1):
+            x[i - 1] = x[i - 1] + F.interpolate(x[i], size=x[i - 1].shape[-2:], mode="bilinear",
+                                                align_corners=False)
+        for i in range(len(x) - 1):
+            x[i + 1] = x[i + 1] + F.interpolate(x[i], size=x[i + 1].shape[-2:], mode="bilinear",
+                                                align_corners=False)
+        return {"p" + name[1:]: v for name, v in zip(self.in_features, x)}
+
+
+class GflHead(nn.Module):
+    def __init__(self, cfg, in_channels, slope):
+        super().__init__()
+        self.cfg = dict(cfg)
+        fc, out = cfg["feat_channels"], cfg["num_classes"] + 4 * (cfg["reg_max"] + 1)
+        self.convs = nn.ModuleList()
+        for _ in cfg["in_features"]:
+            convs = []
+            for k in range(cfg["stacked_convs"]):
+                convs.append(ConvAct(in_channels if k == 0 else fc, fc, 3, 1, slope))
+            self.convs.append(nn.Sequential(*convs))
+        width = fc if cfg["stacked_convs"] else in_channels
+        self.out = nn.ModuleList(nn.Conv2d(width, out, 1) for _ in cfg["in_features"])
+
+    def forward(self, feats):
+        return [out(convs(feats[name])) for convs, out, name
+                in zip(self.convs, self.out, self.cfg["in_features"])]
+
+
+def level_outputs(cfg, out):
+    """One level's raw head output (C, H, W) as NanoDet's exported graph
+    gives it: class scores (H*W, K) after the sigmoid and distance logits
+    (H*W, 4 * (reg_max + 1)), locations row-major."""
+    c, h, w = out.shape
+    flat = out.permute(1, 2, 0).reshape(h * w, c)
+    return torch.sigmoid(flat[:, :cfg["num_classes"]]), flat[:, cfg["num_classes"]:]
+
+
+def gfl_decode(cfg, outputs, height, width):
+    """Detections of one image from its per-level head outputs ((C, H, W)
+    each) on a height x width network input: boxes (D, 4) in input pixels,
+    scores (D,), labels (D,) 1..num_classes, by descending score."""
+    levels = [level_outputs(cfg, o) for o in outputs]
+    sizes = [tuple(o.shape[1:]) for o in outputs]
+    return gfl_detections(cfg, levels, sizes, height, width)
+
+
+def gfl_detections(cfg, levels, sizes, height, width):
+    """gfl_decode from each level's (scores, distance logits) (level_outputs)
+    and its (H, W)."""
+    r = cfg["reg_max"] + 1
+    bins = torch.arange(r, dtype=torch.float32)
+    boxes, scores = [], []
+    for (score, logits), (h, w), stride in zip(levels, sizes, cfg["strides"]):
+        dist = F.softmax(logits.reshape(h * w * 4, r), dim=1)
+        dist = (dist * bins).sum(1).reshape(h * w, 4) * stride
+        ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32),
+                                torch.arange(w, dtype=torch.float32), indexing="ij")
+        cx = ((xs.reshape(-1) + cfg["center_offset"]) * stride)
+        cy = ((ys.reshape(-1) + cfg["center_offset"]) * stride)
+        if h * w > cfg["nms_pre"]:
+            keep = box_ops.topk_indices(score.max(1).values, cfg["nms_pre"])
+            score, dist, cx, cy = score[keep], dist[keep], cx[keep], cy[keep]
+        box = torch.stack([(cx - dist[:, 0]).clamp(0, width), (cy - dist[:, 1]).clamp(0, height),
+                           (cx + dist[:, 2]).clamp(0, width), (cy + dist[:, 3]).clamp(0, height)],
+                          1)
+        boxes.append(box)
+        scores.append(score)
+    boxes, scores = torch.cat(boxes), torch.cat(scores)
+    idx, cls = torch.nonzero(scores > cfg["score_thresh"], as_tuple=True)
+    cand_boxes, cand_scores = boxes[idx], scores[idx, cls]
+    keep = box_ops.batched_nms(cand_boxes, cand_scores, cls, cfg["nms_thresh"])
+    keep = keep[:cfg["detections_per_img"]]
+    return cand_boxes[keep], cand_scores[keep], cls[keep] + 1
+
+
+class NanoDet(nn.Module):
+    """A one-stage detector from an architecture dict (backbone.kind
+    "cspnet", neck.kind "pan", one "gfl" head)."""
+
+    def __init__(self, arch):
+        super().__init__()
+        self.arch = copy.deepcopy(arch)
+        bb = arch["backbone"]
+        self.backbone = CspNet(bb, arch["input"]["channels"])
+        self.neck = Pan(arch["neck"])
+        self.head = GflHead(arch["heads"][0], arch["neck"]["out_channels"], bb["negative_slope"])
+
+    def forward(self, x):
+        """Raw head outputs of a normalised NCHW batch, one per level."""
+        return self.head(self.neck(self.backbone(x)))
+
+    def predict(self, images):
+        """Detections of a list of (3, h, w) RGB images in 0-255 units, in
+        their own pixels: dicts of boxes, scores and labels."""
+        results = []
+        for img in images:
+            x, sizes, originals, _ = transform.preprocess([img], self.arch["input"])
+            outs = self(x)
+            boxes, scores, labels = gfl_decode(self.arch["heads"][0], [o[0] for o in outs],
+                                               x.shape[2], x.shape[3])
+            (h, w), (rh, rw) = originals[0], sizes[0]
+            boxes = box_ops.clip_boxes(transform.rescale_boxes(boxes, (rh, rw), (h, w)), (h, w))
+            results.append({"boxes": boxes, "scores": scores, "labels": labels})
+        return results
+
+
+# COCO's 80 detection categories, in the order of the original model's
+# class channels (labels 1..80 here; COCO's own category ids skip numbers).
+COCO_CLASSES = [
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat",
+    "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack",
+    "umbrella", "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball",
+    "kite", "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket",
+    "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
+    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair",
+    "couch", "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse",
+    "remote", "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
+    "refrigerator", "book", "clock", "vase", "scissors", "teddy bear", "hair drier",
+    "toothbrush"]
+
+
+def nanodet_g_arch(long_side=416):
+    """NanoDet-g's architecture (nanodet-g.yml of NanoDet v0.x): input in BGR
+    order with ImageNet's statistics, the long side resized to long_side
+    (aspect kept) and padded to a multiple of 32; NanoDet's test settings
+    (1000 locations per level before NMS, score > 0.05, IoU 0.6, 100 boxes)."""
+    return {
+        "backbone": {
+            "kind": "cspnet",
+            "stem_width": 32,
+            "kernel_size": 3,
+            "stages": [{"channels": 32, "blocks": 1, "stride": 1},
+                       {"channels": 64, "blocks": 2, "stride": 2},
+                       {"channels": 128, "blocks": 2, "stride": 2},
+                       {"channels": 256, "blocks": 3, "stride": 2}],
+            "negative_slope": 0.1,
+            "sparse": None,
+        },
+        "neck": {"kind": "pan", "in_features": ["c3", "c4", "c5"],
+                 "in_channels": [128, 256, 512], "out_channels": 128},
+        "heads": [{"kind": "gfl", "num_classes": 80, "in_features": ["p3", "p4", "p5"],
+                   "strides": [8, 16, 32], "feat_channels": 128, "stacked_convs": 1,
+                   "reg_max": 10, "center_offset": 0.5, "nms_pre": 1000,
+                   "score_thresh": 0.05, "nms_thresh": 0.6, "detections_per_img": 100}],
+        "classes": list(COCO_CLASSES),
+        "input": {"channels": 3, "channel_order": "bgr",
+                  "mean": [103.53, 116.28, 123.675], "std": [57.375, 57.12, 58.395],
+                  "resize": {"short_side": long_side, "max_long_side": long_side},
+                  "size_divisor": 32},
+    }
