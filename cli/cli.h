@@ -40,6 +40,7 @@ enum cli_opt_type {
 	CLI_OPT_SIZE,    /* "HxW"; stores int[2], each side within [min, max] */
 	CLI_OPT_CHOICE,  /* one of choices[]; stores the int index of the match */
 	CLI_OPT_BUDGET,  /* "dense" (1), "auto" (0) or a number in (0, 1]; stores double */
+	CLI_OPT_FRACTION, /* a number in [0, 1]; stores double */
 	CLI_OPT_STRING   /* any non-empty text; stores const char * (into argv) */
 };
 
@@ -88,12 +89,18 @@ int cli_read_image(const char *path, uint8_t **rgb, struct image_info *info, cha
 double cli_now_ms(void);
 void cli_sort_ms(double *ms, int n);
 
-/* The model in models/CLI_DEFAULT_MODEL of a repository: commands whose MODEL
- * is optional use it (default-model.c). */
-#define CLI_DEFAULT_MODEL "stipple-r18-detseg"
-/* The default model's file into buf (and returns buf), or NULL if none is
- * found. */
-const char *cli_default_model(char *buf, size_t n);
+/* Detections `stipple detect` shows by default: scoring at least this, as
+ * stippled's /detect (server/params.c) returns them. */
+#define CLI_SCORE_THRESHOLD 0.3
+
+/* The models commands whose MODEL is optional use, from a repository
+ * (default-model.c): `detect` the COCO detector; `segment` and `eval` (of
+ * the Stipple dataset) the synthetic ResNet-18 detector + segmenter. */
+#define CLI_DETECT_MODEL "nanodet-g"
+#define CLI_DATASET_MODEL "stipple-r18-detseg"
+/* The file of the repository model `name` into buf (and returns buf), or
+ * NULL if none is found. */
+const char *cli_default_model(const char *name, char *buf, size_t n);
 
 /* Prints "stipple CMD: MESSAGE" on one line to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...)

@@ -28,6 +28,7 @@ struct task_opts {
 	int mode;
 	int seed;
 	int json;
+	double score_threshold; /* detect: detections scoring less are not shown */
 	const char *output;    /* segment: the label PNG */
 	const char *overlay;   /* segment: the overlay PNG */
 };
@@ -49,7 +50,13 @@ static const char *const mode_choices[] = {"deterministic", "stochastic", NULL};
 	{"json", CLI_OPT_FLAG, NULL, 0, 0, NULL, offsetof(struct task_opts, json),            \
 	 "print one JSON object instead of text", 0}
 
-static const struct cli_option detect_options[] = {COMMON_OPTIONS};
+static const struct cli_option detect_options[] = {
+	COMMON_OPTIONS,
+	{"score-threshold", CLI_OPT_FRACTION, "T", 0, 0, NULL,
+	 offsetof(struct task_opts, score_threshold),
+	 "show detections scoring at least T (default 0.3, as stippled; 0: all the model "
+	 "keeps)", 0},
+};
 static const struct cli_option segment_options[] = {
 	COMMON_OPTIONS,
 	{"output", CLI_OPT_STRING, "FILE", 0, 0, NULL, offsetof(struct task_opts, output),
@@ -63,6 +70,7 @@ static void task_defaults(void *p)
 	struct task_opts *o = p;
 
 	o->threads = 1;
+	o->score_threshold = CLI_SCORE_THRESHOLD;
 }
 
 /* A colour per label: 0 black, the others spread over the hue circle. */
@@ -189,7 +197,8 @@ static int run_task(const char *cmd, unsigned task, const char *const *args,
 {
 	const struct stp_run_options ro = {o->budget, (enum stp_sampling)o->mode, (uint64_t)o->seed};
 	char fallback[4096], err[512];
-	const char *path = args[0] ? args[0] : cli_default_model(fallback, sizeof(fallback));
+	const char *name = task == STP_TASK_DETECT ? CLI_DETECT_MODEL : CLI_DATASET_MODEL;
+	const char *path = args[0] ? args[0] : cli_default_model(name, fallback, sizeof(fallback));
 	stp_engine *engine = NULL;
 	stp_model *model = NULL;
 	stp_session *session = NULL;
@@ -203,7 +212,7 @@ static int run_task(const char *cmd, unsigned task, const char *const *args,
 
 	if (!path) {
 		cli_error(cmd, "no MODEL given and no default model found (set STIPPLE_MODEL or "
-			  "install one under models/%s)", CLI_DEFAULT_MODEL);
+			  "install one under models/%s)", name);
 		return CLI_EXIT_FAIL;
 	}
 	if (task == STP_TASK_SEGMENT && !o->output) {
@@ -240,6 +249,8 @@ static int run_task(const char *cmd, unsigned task, const char *const *args,
 	}
 	if (task == STP_TASK_DETECT) {
 		ndet = stp_session_detections(session, &dets);
+		while (ndet > 0 && dets[ndet - 1].score < o->score_threshold)
+			ndet--;  /* by descending score */
 	} else {
 		stp_session_semantic(session, &labels, &lh, &lw);
 		rc = write_png(cmd, o->output, labels, lw, lh, 1);

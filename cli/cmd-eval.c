@@ -285,7 +285,9 @@ static int eval_run(const char *const *args, const void *p)
 	const struct eval_opts *o = p;
 	const struct stp_run_options ro = {o->budget, (enum stp_sampling)o->mode, (uint64_t)o->seed};
 	char fallback[4096], err[512] = "", path[4096];
-	const char *model_path = args[0] ? args[0] : cli_default_model(fallback, sizeof(fallback));
+	const char *model_path = args[0] ? args[0]
+					 : cli_default_model(CLI_DATASET_MODEL, fallback,
+							     sizeof(fallback));
 	stp_engine *engine = NULL;
 	stp_model *model = NULL;
 	stp_session *session = NULL;

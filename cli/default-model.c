@@ -5,7 +5,7 @@
  * $STIPPLE_MODELS; of the installed repository (pkgdatadir/models); of the
  * source tree's models/ (so a build tree works before `make install`). In a
  * repository (MODELS/name/version/model.stp, as stippled reads it) the
- * default model is CLI_DEFAULT_MODEL at its highest numeric version.
+ * default model is the command's (cli.h) at its highest numeric version.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -23,14 +23,14 @@
 #endif
 
 /* The highest numeric version folder of repo/name holding model.stp. */
-static int find_in_repository(const char *repo, char *out, size_t n)
+static int find_in_repository(const char *repo, const char *name, char *out, size_t n)
 {
 	char dir[4096];
 	struct dirent *e;
 	DIR *d;
 	long best = -1;
 
-	snprintf(dir, sizeof(dir), "%s/%s", repo, CLI_DEFAULT_MODEL);
+	snprintf(dir, sizeof(dir), "%s/%s", repo, name);
 	if (!(d = opendir(dir)))
 		return 0;
 	while ((e = readdir(d))) {
@@ -51,7 +51,7 @@ static int find_in_repository(const char *repo, char *out, size_t n)
 	return best >= 0;
 }
 
-const char *cli_default_model(char *buf, size_t n)
+const char *cli_default_model(const char *name, char *buf, size_t n)
 {
 	const char *env = getenv("STIPPLE_MODEL");
 	const char *repos[3] = {getenv("STIPPLE_MODELS"), STIPPLE_MODEL_DIR,
@@ -62,7 +62,7 @@ const char *cli_default_model(char *buf, size_t n)
 		return buf;
 	}
 	for (int i = 0; i < 3; i++)
-		if (repos[i] && *repos[i] && find_in_repository(repos[i], buf, n))
+		if (repos[i] && *repos[i] && find_in_repository(repos[i], name, buf, n))
 			return buf;
 	return NULL;
 }

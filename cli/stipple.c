@@ -186,6 +186,17 @@ static enum parse_result set_option(const struct cli_command *cmd,
 		*(double *)field = rho;
 		return PARSE_OK;
 	}
+	case CLI_OPT_FRACTION: {
+		char *end;
+		const double f = strtod(value, &end);
+		if (end == value || *end != '\0' || !(f >= 0 && f <= 1)) {
+			cli_error(cmd->name, "--%s wants a number in [0, 1], got '%s'", o->name,
+				  value);
+			return PARSE_USAGE;
+		}
+		*(double *)field = f;
+		return PARSE_OK;
+	}
 	case CLI_OPT_STRING:
 		if (!*value) {
 			cli_error(cmd->name, "--%s wants a non-empty %s", o->name, o->metavar);

@@ -2,13 +2,14 @@
 # demo.sh - the README's main job: install the dependencies, build Stipple,
 # and run stippled in the foreground on the default model until Ctrl-C.
 #
-# The model repository is models/, where the trained default model ships
-# (stipple-r18-detseg); in a tree without it, build/models/, where this script
-# exports a sparse ResNet-18-FPN detector + segmenter with random weights
-# (train/, PyTorch). Once it is ready, try (from another shell):
+# The model repository is models/, where the bundled models ship (nanodet-g,
+# the COCO detector /detect uses, and stipple-r18-detseg, the synthetic
+# detector + segmenter /segment uses); in a tree without them, build/models/,
+# where this script exports a sparse ResNet-18-FPN detector + segmenter with
+# random weights (train/, PyTorch). Once it is ready, try (from another shell):
 #   curl -s localhost:8080/v2/health/ready
-#   curl -s --data-binary @examples/scene.jpg -H 'Content-Type: image/jpeg' \
-#        'localhost:8080/detect?budget=0.5'
+#   curl -s --data-binary @examples/street.jpg -H 'Content-Type: image/jpeg' \
+#        localhost:8080/detect
 #   curl -s -H 'Content-Type: application/json' --data-binary @build/scene-request.json \
 #        localhost:8080/v2/models/stipple-r18-detseg/infer
 #

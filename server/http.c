@@ -316,9 +316,13 @@ static enum MHD_Result on_query_arg(void *cls, enum MHD_ValueKind kind, const ch
 
 int request_acquire_model(struct request *r)
 {
-	enum repo_status st = repo_acquire(r->srv->repo, r->route.model[0] ? r->route.model : NULL,
-					   &r->model);
-	const char *name = r->route.model[0] ? r->route.model : repo_default_name(r->srv->repo);
+	const unsigned tasks = r->route.kind == ROUTE_DETECT ? STP_TASK_DETECT :
+			       r->route.kind == ROUTE_SEGMENT ? STP_TASK_SEGMENT : 0;
+	enum repo_status st = repo_acquire_for(r->srv->repo,
+					       r->route.model[0] ? r->route.model : NULL, tasks,
+					       &r->model);
+	const char *name = r->route.model[0] ? r->route.model
+			   : r->model ? r->model->name : repo_default_name(r->srv->repo);
 
 	if (st == REPO_NOT_FOUND) {
 		request_reply_error(r, 404, "no model named '%s'", name);

@@ -14,7 +14,7 @@
 void params_defaults(struct infer_params *p)
 {
 	memset(p, 0, sizeof(*p));
-	p->score_threshold = -1;
+	p->score_threshold = PARAMS_DEFAULT_SCORE_THRESHOLD;
 }
 
 static int parse_double(const char *s, double *out)

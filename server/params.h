@@ -11,11 +11,17 @@
 #include <jansson.h>
 #include <stdint.h>
 
+/* Detections a request gets unless it sets score_threshold: those a served
+ * detector shows (NanoDet's demo draws above 0.35; COCO evaluation wants all,
+ * score_threshold=0). `stipple detect` has the same default. */
+#define PARAMS_DEFAULT_SCORE_THRESHOLD 0.3
+
 struct infer_params {
 	double budget;           /* (0, 1]; 0 = "auto": the model's trained masks */
 	int stochastic;          /* sampling = stochastic */
 	uint64_t seed;
-	double score_threshold;  /* detections below are dropped; < 0: the model's */
+	double score_threshold;  /* detections below are dropped (default
+				  * PARAMS_DEFAULT_SCORE_THRESHOLD; 0: all the model keeps) */
 	int max_detections;      /* <= 0: the model's */
 	int timeout_ms;          /* 0: the server's default */
 	int return_masks;        /* add the sampled cells of each mask as PNGs */

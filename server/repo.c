@@ -22,6 +22,7 @@ struct repo_entry {
 struct repo {
 	char *dir;
 	char default_name[REPO_NAME_MAX];
+	int default_explicit;   /* named by the configuration, not picked */
 	stp_engine *engine;
 	pthread_mutex_t lock;           /* entries, refs */
 	pthread_mutex_t load_lock;      /* one load at a time */
@@ -348,6 +349,7 @@ int repo_open(const char *dir, const char *default_name, stp_engine *engine, str
 	}
 	repo_reload_all(repo);
 	snprintf(repo->default_name, REPO_NAME_MAX, "%s", *default_name ? default_name : first_ready(repo));
+	repo->default_explicit = *default_name != '\0';
 	*out = repo;
 	return 0;
 }
@@ -368,7 +370,20 @@ void repo_close(struct repo *repo)
 
 /* ---- references and sessions ------------------------------------------ */
 
+/* Whether a loaded model can run the STP_TASK_* bits `tasks`. */
+static int can_do(const struct served_model *m, unsigned tasks)
+{
+	return m && (!(tasks & STP_TASK_DETECT) || m->can_detect) &&
+	       (!(tasks & STP_TASK_SEGMENT) || m->can_segment);
+}
+
 enum repo_status repo_acquire(struct repo *repo, const char *name, struct served_model **out)
+{
+	return repo_acquire_for(repo, name, 0, out);
+}
+
+enum repo_status repo_acquire_for(struct repo *repo, const char *name, unsigned tasks,
+				  struct served_model **out)
 {
 	struct repo_entry *e;
 	enum repo_status st = REPO_OK;
@@ -376,6 +391,12 @@ enum repo_status repo_acquire(struct repo *repo, const char *name, struct served
 	*out = NULL;
 	pthread_mutex_lock(&repo->lock);
 	e = find_entry(repo, name ? name : repo->default_name);
+	if (!name && !repo->default_explicit && e && e->current && !can_do(e->current, tasks))
+		for (int i = 0; i < repo->nentries; i++)
+			if (can_do(repo->entries[i].current, tasks)) {
+				e = &repo->entries[i];
+				break;
+			}
 	if (!e)
 		st = REPO_NOT_FOUND;
 	else if (!e->current)

@@ -58,6 +58,13 @@ enum repo_status { REPO_OK = 0, REPO_NOT_FOUND, REPO_NOT_READY, REPO_LOAD_FAILED
 
 /* A reference to the loaded version of name (NULL: the default model). */
 enum repo_status repo_acquire(struct repo *repo, const char *name, struct served_model **out);
+/* The same for a request needing STP_TASK_* bits `tasks`. With no name and
+ * a default picked by the repository (not configured), a loaded default
+ * that cannot do them gives way to the first loaded model by name that can:
+ * a repository may hold a detector and a segmenter. A configured default is
+ * always the one served. */
+enum repo_status repo_acquire_for(struct repo *repo, const char *name, unsigned tasks,
+				  struct served_model **out);
 void served_model_release(struct repo *repo, struct served_model *m);
 
 /* A session of m bound to engine, from m's free list or new; give it back

@@ -46,7 +46,8 @@ static const struct config_row config_table[] = {
 	 "model repository: one folder per model, numbered version folders inside (an uninstalled "
 	 "build tree falls back to the source tree's models/)"},
 	{"default_model", CFG_STRING, F(default_model), 0, 0, "", NULL,
-	 "model served by /detect and /segment (empty: the first, by name, that loads)"},
+	 "model served by /detect and /segment when none is named (empty: the first, by name, "
+	 "that loads, and a route whose task it lacks takes the first loaded model that has it)"},
 	{"workers", CFG_INT, F(workers), 0, 256, "0", NULL,
 	 "inference workers, each running one request at a time (0: fit the machine)"},
 	{"threads_per_worker", CFG_INT, F(threads_per_worker), 0, 256, "0", NULL,

@@ -118,7 +118,7 @@ cp "$tmp"/data/images/* "$tmp/self/images/"
 ok=1
 for i in 1 2 3; do
 	f=$(printf '%06d' $i)
-	"$stipple" detect "$tmp/m.stp" "$tmp/self/images/$f.jpg" --budget 0.5 --json \
+	"$stipple" detect "$tmp/m.stp" "$tmp/self/images/$f.jpg" --budget 0.5 --score-threshold 0 --json \
 		>"$tmp/self/det$i.json" &&
 		"$stipple" segment "$tmp/m.stp" "$tmp/self/images/$f.jpg" --budget 0.5 \
 			-o "$tmp/self/semantic/$f.png" >/dev/null || ok=0

@@ -252,7 +252,7 @@ def test_tasks(d):
         check(len(doc["masks"]) == 16 and doc["parameters"]["seed"] == 9 and
               doc["masks"][0]["density"] == doc["cost"]["mask_densities"][0],
               "masks returned with the stochastic run")
-    st, _, _, doc = d.request("POST", "/v1/models/ds/detect?budget=0.5", img,
+    st, _, _, doc = d.request("POST", "/v1/models/ds/detect?budget=0.5&score_threshold=0", img,
                               {"Content-Type": "image/jpeg"})
     if check(st == 200, "detect: %d %r" % (st, doc)):
         dets = doc["detections"]
@@ -264,7 +264,8 @@ def test_tasks(d):
         check(all(b["class"] == "c%d" % b["label"] for b in dets), "class names")
         if len(dets) >= 3:
             cut = (dets[1]["score"] + dets[2]["score"]) / 2 if dets[1]["score"] > dets[2]["score"] else None
-            st, _, _, few = d.request("POST", "/v1/models/ds/detect?budget=0.5&max_detections=2",
+            st, _, _, few = d.request("POST", "/v1/models/ds/detect?budget=0.5&max_detections=2"
+                                      "&score_threshold=0",
                                       img, {"Content-Type": "image/jpeg"})
             check(st == 200 and few["detections"] == dets[:2], "max_detections 2")
             if cut is not None:
@@ -454,16 +455,27 @@ def test_queue_full_and_drain(repo):
 
 
 def test_bundled_default_model():
-    # the interface the README relies on: no --models, the bundled default
-    # model (installed, or the source tree's models/ from a build tree)
+    # the interface the README relies on: no --models, the bundled models
+    # (installed, or the source tree's models/ from a build tree): /detect on
+    # the COCO detector, showing detections from score 0.3 by default, and
+    # /segment on the model that can segment
     d = Daemon(None)
     try:
+        with open(os.path.join(TOP_SRCDIR, "examples", "street.jpg"), "rb") as f:
+            street = f.read()
         with open(os.path.join(TOP_SRCDIR, "examples", "scene.jpg"), "rb") as f:
-            img = f.read()
-        st, _, _, doc = d.request("POST", "/detect?budget=0.5", img, {"Content-Type": "image/jpeg"})
-        check(st == 200 and doc["model"]["name"] == "stipple-r18-detseg" and len(doc["detections"]) > 0,
-              "no --models: /detect on the bundled model: %d, %s, %d detections" % (
-                  st, doc and doc["model"]["name"], len((doc or {}).get("detections", []))))
+            scene = f.read()
+        st, _, _, doc = d.request("POST", "/detect", street, {"Content-Type": "image/jpeg"})
+        dets = (doc or {}).get("detections", [])
+        people = [b for b in dets if b["class"] == "person"]
+        check(st == 200 and doc["model"]["name"] == "nanodet-g" and len(people) >= 5 and
+              all(b["score"] >= 0.3 for b in dets),
+              "no --models: /detect on the bundled detector: %d, %s, %d people of %d detections" % (
+                  st, doc and doc["model"]["name"], len(people), len(dets)))
+        st, _, _, doc = d.request("POST", "/segment?budget=0.5", scene, {"Content-Type": "image/jpeg"})
+        check(st == 200 and doc["model"]["name"] == "stipple-r18-detseg",
+              "no --models: /segment on the bundled segmenter: %d, %s" % (
+                  st, doc and doc["model"]["name"]))
         check(d.stop() == 0, "bundled model daemon exits 0")
     finally:
         if d.proc.poll() is None:

@@ -196,3 +196,13 @@ def test_decode_boxes_scores_and_class_aware_nms():
     for b, s, (eb, el, _) in zip(boxes, scores, expect):
         assert torch.allclose(b, torch.tensor(eb), atol=1e-4), (b, eb)
         assert abs(float(s) - float(torch.sigmoid(torch.tensor(el)))) < 1e-6
+
+
+def test_shipped_model_is_the_import(tmp_path):
+    """models/nanodet-g is rebuilt byte for byte by the importer (its NOTICE
+    says how)."""
+    _need_graph()
+    path = tmp_path / "m.stp"
+    assert tfjs_import.main([GRAPH, "-o", str(path)]) == 0
+    shipped = os.path.join(ROOT, "models", "nanodet-g", "1", "model.stp")
+    assert open(path, "rb").read() == open(shipped, "rb").read()

@@ -1,0 +1,61 @@
+#!/bin/sh
+# run-nanodet-golden.sh - the bundled COCO detector (models/nanodet-g: CSP
+# backbone, PAN, GFL head) against its PyTorch reference
+# (train/stipple_train/nanodet.py), end to end through the CLI: `stipple
+# detect --score-threshold 0 --json` against task_golden.py on the same
+# model file and pixels, at every ISA level the CPU has, on 1 and 2 threads.
+#
+# Images: examples/street.jpg (768 x 576) and two crops of it, a portrait
+# (500 x 300) and a small one (120 x 160, scaled up); the model at its own
+# input rule (long side 416) and at long sides 640 and 256 (set_input.py),
+# so padded sizes, level sizes and bilinear PAN resizes vary. A case needs 30
+# detections in the reference; compare_task.py decides (same labels and
+# order, boxes within 1e-3 relative, scores 1e-4).
+#
+# Environment (set by make check): top_srcdir, top_builddir, PYTHON_TORCH;
+# the setup is golden-env.sh's.
+# Exit: 0 pass, 1 a comparison failed, 77 no torch, 99 harness error.
+
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/golden/golden-env.sh"
+golden_setup nanodet-golden
+
+model=$srcdir/models/nanodet-g/1/model.stp
+[ -f "$model" ] || harness_error "$model is missing"
+"$py" - "$srcdir/examples/street.jpg" "$tmp" <<'PY' || harness_error "cannot cut the crops"
+import sys
+from PIL import Image
+im = Image.open(sys.argv[1]).convert("RGB")
+im.save(sys.argv[2] + "/street.png")
+im.crop((300, 60, 600, 560)).save(sys.argv[2] + "/portrait.png")
+im.crop((640, 40, 768, 200)).resize((120, 160), Image.BILINEAR).save(sys.argv[2] + "/small.png")
+PY
+
+for side in 416 640 256; do
+	m=$model
+	if [ "$side" != 416 ]; then
+		m=$tmp/side$side.stp
+		cp "$model" "$m"
+		"$py" -m stipple_train.set_input "$m" --short-side "$side" --max-long-side "$side" ||
+			harness_error "set_input $side"
+	fi
+	for img in street portrait small; do
+		"$py" -m stipple_train.task_golden --model "$m" --image "$tmp/$img.png" \
+			-o "$tmp/ref.json" || harness_error "reference $side $img"
+		for isa in scalar avx2 avx512; do
+			for threads in 1 2; do
+				printf 'long side %s %s %s %dt: ' "$side" "$img" "$isa" "$threads"
+				if "$stipple" detect "$m" "$tmp/$img.png" --threads $threads --isa $isa \
+					--score-threshold 0 --json >"$tmp/c.json" 2>"$tmp/err"; then
+					"$py" "$srcdir/tests/golden/compare_task.py" detect "$tmp/ref.json" \
+						"$tmp/c.json" 30 || failed=1
+				elif grep -q "cannot create an engine.*unsupported" "$tmp/err"; then
+					echo "skipped: this CPU has no $isa"
+				else
+					echo "FAIL: stipple detect failed: $(cat "$tmp/err")"
+					failed=1
+				fi
+			done
+		done
+	done
+done
+exit $failed
