@@ -152,30 +152,47 @@ static void print_text(const char *path, const stp_model *model, const json_t *a
 	if (arch == NULL) {
 		printf("architecture (not parseable JSON)\n");
 	} else {
-		printf("backbone     %s-%lld, %s blocks ", get_str(bb, "kind"),
-		       get_int(bb, "depth"), get_str(bb, "block"));
-		print_list(json_object_get(bb, "layers"), "-");
-		printf(", stem %lld, widths ", get_int(bb, "stem_width"));
-		print_list(json_object_get(bb, "widths"), "-");
-		printf("\n");
+		if (!strcmp(get_str(bb, "kind"), "cspnet")) {
+			json_t *stages = json_object_get(bb, "stages"), *st;
+			size_t i;
+			printf("backbone     cspnet, stem %lld, stages (channels x blocks / stride)",
+			       get_int(bb, "stem_width"));
+			json_array_foreach(stages, i, st)
+				printf(" %lldx%lld/%lld", get_int(st, "channels"),
+				       get_int(st, "blocks"), get_int(st, "stride"));
+			printf(", LeakyReLU %g\n",
+			       json_number_value(json_object_get(bb, "negative_slope")));
+		} else {
+			printf("backbone     %s-%lld, %s blocks ", get_str(bb, "kind"),
+			       get_int(bb, "depth"), get_str(bb, "block"));
+			print_list(json_object_get(bb, "layers"), "-");
+			printf(", stem %lld, widths ", get_int(bb, "stem_width"));
+			print_list(json_object_get(bb, "widths"), "-");
+			printf("\n");
+		}
 		print_sparse(json_object_get(bb, "sparse"));
 		if (json_is_object(neck)) {
 			printf("neck         %s, in ", get_str(neck, "kind"));
 			print_list(json_object_get(neck, "in_channels"), "-");
-			printf(", out %lld, extra block %s\n", get_int(neck, "out_channels"),
-			       get_str(neck, "extra_block"));
+			printf(", out %lld", get_int(neck, "out_channels"));
+			if (json_object_get(neck, "extra_block"))
+				printf(", extra block %s", get_str(neck, "extra_block"));
+			printf("\n");
 		} else {
 			printf("neck         none\n");
 		}
 		if (classes > 0)
 			printf("classes      %lld (classifier head), %zu named\n", classes,
 			       json_array_size(json_object_get(arch, "classes")));
-		else if (stp_model_tasks(model))
-			printf("heads        %s%s, %d classes, %zu named\n",
-			       stp_model_tasks(model) & STP_TASK_DETECT ? "faster_rcnn " : "",
-			       stp_model_tasks(model) & STP_TASK_SEGMENT ? "semantic_fpn" : "",
-			       stp_model_class_count(model),
+		else if (stp_model_tasks(model)) {
+			json_t *h;
+			size_t i;
+			printf("heads       ");
+			json_array_foreach(json_object_get(arch, "heads"), i, h)
+				printf(" %s", get_str(h, "kind"));
+			printf(", %d classes, %zu named\n", stp_model_class_count(model),
 			       json_array_size(json_object_get(arch, "classes")));
+		}
 		else
 			printf("classes      0 (feature extractor), %zu named\n",
 			       json_array_size(json_object_get(arch, "classes")));

@@ -11,7 +11,8 @@
  *          stride, from the cell centre (x + center_offset) * stride, gives a
  *          box clipped to the network input; every (location, class) pair
  *          scoring above score_thresh is a candidate, in (location, class)
- *          order; NMS per class; the best detections_per_img, scaled back
+ *          order (with multi_label off, only each location's best class,
+ *          ties to the lower class); NMS per class; the best detections_per_img, scaled back
  *          to the original image and clipped to it.
  * Buffers live in the state and only grow.
  */
@@ -153,9 +154,12 @@ static int level_candidates(const struct stp_gfl_head *h, const struct stp_tenso
 				      cy - expected_bin(bins + nbins, nbins) * stride,
 				      cx + expected_bin(bins + 2 * nbins, nbins) * stride,
 				      cy + expected_bin(bins + 3 * nbins, nbins) * stride};
-		int boxed = 0;
+		int boxed = 0, best = 0;
 
-		for (int k = 0; k < c->num_classes; k++) {
+		for (int k = 1; !c->multi_label && k < c->num_classes; k++)
+			best = logit[k] > logit[best] ? k : best;
+		for (int k = c->multi_label ? 0 : best; k < (c->multi_label ? c->num_classes : best + 1);
+		     k++) {
 			const float score = sigmoid(logit[k]);
 			if (!(score > c->score_thresh))
 				continue;

@@ -37,8 +37,8 @@ static const char *const semantic_keys[] = {"kind", "num_classes", "in_features"
 					    NULL};
 static const char *const gfl_keys[] = {"kind", "num_classes", "in_features", "strides",
 				       "feat_channels", "stacked_convs", "reg_max",
-				       "center_offset", "nms_pre", "score_thresh", "nms_thresh",
-				       "detections_per_img", NULL};
+				       "center_offset", "nms_pre", "multi_label", "score_thresh",
+				       "nms_thresh", "detections_per_img", NULL};
 
 /* A number in [lo, hi] (hi_open: [lo, hi)); lo_open excludes lo. */
 static enum stp_status get_float(struct stp_json_ctx *c, json_t *obj, const char *prefix,
@@ -52,6 +52,19 @@ static enum stp_status get_float(struct stp_json_ctx *c, json_t *obj, const char
 				     "architecture: %s%s must be a number in %s%g, %g]", prefix,
 				     key, lo_open ? "(" : "[", lo, hi);
 	*out = f;
+	return STP_OK;
+}
+
+/* true or false. */
+static enum stp_status get_bool(struct stp_json_ctx *c, json_t *obj, const char *prefix,
+				const char *key, int *out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!json_is_boolean(v))
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: %s%s must be true or false", prefix, key);
+	*out = json_is_true(v);
 	return STP_OK;
 }
 
@@ -168,7 +181,6 @@ static enum stp_status parse_rpn(struct stp_json_ctx *c, const struct stp_arch *
 static enum stp_status parse_roi(struct stp_json_ctx *c, const struct stp_arch *a, json_t *roi,
 				 const char *p, struct stp_arch_faster_rcnn *d)
 {
-	json_t *aligned = json_object_get(roi, "aligned");
 	enum stp_status st;
 
 	if ((st = get_features(c, a, roi, p, 1, d->roi_levels, &d->roi_nlevels)) ||
@@ -176,12 +188,9 @@ static enum stp_status parse_roi(struct stp_json_ctx *c, const struct stp_arch *
 	    (st = stp_json_int(c, roi, p, "sampling_ratio", 1, 16, &d->sampling_ratio)) ||
 	    (st = get_float(c, roi, p, "canonical_scale", 0, 1, 1e6f, &d->canonical_scale)) ||
 	    (st = stp_json_int(c, roi, p, "canonical_level", 0, 16, &d->canonical_level)) ||
-	    (st = get_float(c, roi, p, "eps", 0, 0, 1, &d->level_eps)))
+	    (st = get_float(c, roi, p, "eps", 0, 0, 1, &d->level_eps)) ||
+	    (st = get_bool(c, roi, p, "aligned", &d->aligned)))
 		return st;
-	if (!json_is_boolean(aligned))
-		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
-				     "architecture: %saligned must be true or false", p);
-	d->aligned = json_is_true(aligned);
 	return STP_OK;
 }
 
@@ -279,6 +288,7 @@ static enum stp_status parse_gfl(struct stp_json_ctx *c, const struct stp_arch *
 	    (st = stp_json_int(c, h, p, "reg_max", 0, 64, &g->reg_max)) ||
 	    (st = get_float(c, h, p, "center_offset", 0, 0, 1, &g->center_offset)) ||
 	    (st = stp_json_int(c, h, p, "nms_pre", 1, MAX_TOP_N, &g->nms_pre)) ||
+	    (st = get_bool(c, h, p, "multi_label", &g->multi_label)) ||
 	    (st = get_float(c, h, p, "score_thresh", 0, 0, 1, &g->score_thresh)) ||
 	    (st = get_float(c, h, p, "nms_thresh", 0, 0, 1, &g->nms_thresh)) ||
 	    (st = stp_json_int(c, h, p, "detections_per_img", 1, MAX_DETECTIONS,

@@ -110,6 +110,8 @@ struct stp_arch_gfl {
 	int feat_channels, stacked_convs, reg_max;
 	float center_offset;         /* cell centres at (x + offset) * stride */
 	int nms_pre;                 /* locations kept per level before NMS */
+	int multi_label;             /* 1: every class above score_thresh is a candidate
+				      * at a location; 0: only its best class */
 	float score_thresh, nms_thresh;
 	int detections_per_img;
 };

@@ -137,6 +137,14 @@ if run info-default 0 info "$top_srcdir/models/stipple-r18-detseg/1/model.stp"; 
 	expect "info of the default model: $(grep sparse "$tmp/out")" \
 		grep -q '^sparse *variant b, rbf kernel 7x7, grid stride 11; budget shares calibrated (16 masks' "$tmp/out"
 fi
+# the bundled COCO detector: a one-stage network, described as such
+if run info-detector 0 info "$top_srcdir/models/nanodet-g/1/model.stp"; then
+	expect "info of nanodet-g: $(head -4 "$tmp/out")" sh -c "
+		grep -q '^backbone *cspnet, stem 32, stages (channels x blocks / stride) 32x1/1 64x2/2 128x2/2 256x3/2, LeakyReLU 0.1' '$tmp/out' &&
+		grep -q '^neck *pan, in 128-256-512, out 128\$' '$tmp/out' &&
+		grep -q '^heads *gfl, 80 classes, 80 named' '$tmp/out' &&
+		grep -q '^parameters *3786068 ' '$tmp/out'"
+fi
 
 # ---- bench ------------------------------------------------------------------------------
 if run bench-json 0 bench "$model" --size 64x64 --threads 1 --runs 3 --warmup 1 --json; then

@@ -8,7 +8,9 @@
 # Images: examples/street.jpg (768 x 576) and two crops of it, a portrait
 # (500 x 300) and a small one (120 x 160, scaled up); the model at its own
 # input rule (long side 416) and at long sides 640 and 256 (set_input.py),
-# so padded sizes, level sizes and bilinear PAN resizes vary. A case needs 30
+# so padded sizes, level sizes and bilinear PAN resizes vary, and at 416
+# with the head's multi_label on (every class above the threshold a
+# candidate, NanoDet's own decoding). A case needs 30
 # detections in the reference; compare_task.py decides (same labels and
 # order, boxes within 1e-3 relative, scores 1e-4).
 #
@@ -30,9 +32,18 @@ im.crop((300, 60, 600, 560)).save(sys.argv[2] + "/portrait.png")
 im.crop((640, 40, 768, 200)).resize((120, 160), Image.BILINEAR).save(sys.argv[2] + "/small.png")
 PY
 
-for side in 416 640 256; do
+for side in 416 640 256 multi-label; do
 	m=$model
-	if [ "$side" != 416 ]; then
+	if [ "$side" = multi-label ]; then
+		m=$tmp/multi.stp
+		"$py" - "$model" "$m" <<'PY' || harness_error "multi_label model"
+import sys
+from stipple_train.export import load_model, save_model
+model = load_model(sys.argv[1])
+model.arch["heads"][0]["multi_label"] = True
+save_model(model, sys.argv[2], "F16")
+PY
+	elif [ "$side" != 416 ]; then
 		m=$tmp/side$side.stp
 		cp "$model" "$m"
 		"$py" -m stipple_train.set_input "$m" --short-side "$side" --max-long-side "$side" ||

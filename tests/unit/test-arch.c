@@ -63,7 +63,8 @@ static const char nanodet_g[] =
 	"\"heads\": [{\"kind\": \"gfl\", \"num_classes\": 2, "
 	"\"in_features\": [\"p3\", \"p4\", \"p5\"], \"strides\": [8, 16, 32], "
 	"\"feat_channels\": 128, \"stacked_convs\": 1, \"reg_max\": 10, "
-	"\"center_offset\": 0.5, \"nms_pre\": 1000, \"score_thresh\": 0.05, "
+	"\"center_offset\": 0.5, \"nms_pre\": 1000, \"multi_label\": false, "
+	"\"score_thresh\": 0.05, "
 	"\"nms_thresh\": 0.6, \"detections_per_img\": 100}], "
 	"\"classes\": [\"person\", \"bicycle\"], "
 	"\"input\": {\"channels\": 3, \"channel_order\": \"bgr\", "
@@ -495,6 +496,7 @@ static void test_one_stage(void)
 	CHECK(a.gfl.enabled && a.gfl.num_classes == 2 && a.gfl.nlevels == 3 &&
 	      a.gfl.levels[2] == 5 && a.gfl.strides[2] == 32 && a.gfl.reg_max == 10 &&
 	      a.gfl.center_offset == 0.5f && a.gfl.nms_pre == 1000 && a.gfl.nms_thresh == 0.6f &&
+	      a.gfl.multi_label == 0 &&
 	      !a.detect.enabled && a.bgr == 1, "nanodet-g head and input fields");
 	stp_arch_clear(&a);
 	/* channel_order is optional; "rgb" is the default. */
@@ -522,6 +524,8 @@ static void test_one_stage(void)
 	       "in_features[2] must name an output of the neck (p3..p5)");
 	expect(b, "[8, 16, 32]", "[8, 16, 30]", F, "strides[2] is 30, but p5 has stride 32");
 	expect(b, "\"center_offset\": 0.5", "\"center_offset\": 2", F, "center_offset");
+	expect(b, "\"multi_label\": false", "\"multi_label\": 0", F,
+	       "heads[0].multi_label must be true or false");
 	expect(b, "\"kind\": \"gfl\"", "\"kind\": \"semantic_fpn\"", F,
 	       "needs an FPN neck");
 	expect(b, "\"classes\": [\"person\", \"bicycle\"]", "\"classes\": [\"person\"]", F,

@@ -193,15 +193,18 @@ def model_from_checkpoint(path):
     return model.eval()
 
 
-class _TupleOutputs(nn.Module):
-    """Returns the outputs as a tuple, in order, for torch.onnx.export."""
+class TupleOutputs(nn.Module):
+    """Returns the outputs as a tuple, in order (a StippleNet's named
+    outputs, or a NanoDet's per-level head outputs), for torch.onnx.export
+    and torch.jit.trace."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
 
     def forward(self, x):
-        return tuple(self.model(x).values())
+        out = self.model(x)
+        return tuple(out.values()) if isinstance(out, dict) else tuple(out)
 
 
 def export_onnx(model, path, height, width):
@@ -209,7 +212,7 @@ def export_onnx(model, path, height, width):
     x = torch.randn(1, model.arch["input"]["channels"], height, width)
     with torch.no_grad():
         names = list(model(x).keys())
-        torch.onnx.export(_TupleOutputs(model), x, path, opset_version=13,
+        torch.onnx.export(TupleOutputs(model), x, path, opset_version=13,
                           input_names=["input"], output_names=names)
 
 
