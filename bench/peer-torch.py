@@ -36,20 +36,8 @@ import time
 
 import torch
 
-from torch import nn
 
-from stipple_train.export import export_onnx, load_model
-
-
-class TupleOutputs(nn.Module):
-    """The model's ordered outputs as a tuple, which torch.jit.trace accepts."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return tuple(self.model(x).values())
+from stipple_train.export import TupleOutputs, export_onnx, load_model
 
 
 def parse_size(text):

@@ -211,7 +211,9 @@ def export_onnx(model, path, height, width):
     model.eval()
     x = torch.randn(1, model.arch["input"]["channels"], height, width)
     with torch.no_grad():
-        names = list(model(x).keys())
+        out = model(x)
+        names = list(out.keys()) if isinstance(out, dict) else \
+            ["level%d" % i for i in range(len(out))]
         torch.onnx.export(TupleOutputs(model), x, path, opset_version=13,
                           input_names=["input"], output_names=names)
 
