@@ -24,6 +24,9 @@ static const struct stp_kernels avx2_kernels = {
 static const struct stp_kernels avx512_kernels = {
 	.isa = STP_ISA_AVX512,
 	.igemm = {6, 64, stp_f32_igemm_ukernel_6x64__avx512},
+	.igemm_narrow = {{12, 32, stp_f32_igemm_ukernel_12x32__avx512},
+			 {14, 16, stp_f32_igemm_ukernel_14x16__avx512}},
+	.nnarrow = 2,
 	.dotconv = stp_f32_dotconv_ukernel_8xN__avx512,
 	.gather = stp_f32_gather_ukernel__avx512,
 };
@@ -39,4 +42,14 @@ const struct stp_kernels *stp_kernels_for(enum stp_isa isa)
 #endif
 	(void)isa;
 	return &scalar_kernels;
+}
+
+struct stp_igemm_kernel stp_kernels_igemm_for(const struct stp_kernels *k, int cout_g)
+{
+	struct stp_igemm_kernel best = k->igemm;
+
+	for (int i = 0; i < k->nnarrow; i++)
+		if ((int)k->igemm_narrow[i].nr >= cout_g)
+			best = k->igemm_narrow[i];
+	return best;
 }

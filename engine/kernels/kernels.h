@@ -92,14 +92,24 @@ typedef void (*stp_gather_ukernel_fn)(size_t c, size_t n, const float *const *sr
 #define STP_DOTCONV_MR 8
 #define STP_DOTCONV_MAX_NC 4
 
+#define STP_IGEMM_MAX_NARROW 2
+#define STP_IGEMM_MAX_MR 16   /* the largest mr of any IGEMM kernel */
+
 struct stp_kernels {
 	enum stp_isa isa;
 	struct stp_igemm_kernel igemm;
+	/* Narrower IGEMM variants, widest first (nr below igemm.nr): a conv
+	 * with at most nr output channels per group runs the narrowest that
+	 * fits, so that no lane idles (stp_kernels_igemm_for). */
+	struct stp_igemm_kernel igemm_narrow[STP_IGEMM_MAX_NARROW];
+	int nnarrow;
 	stp_dotconv_ukernel_fn dotconv;
 	stp_gather_ukernel_fn gather;
 };
 
 const struct stp_kernels *stp_kernels_for(enum stp_isa isa);
+/* The IGEMM kernel for a conv of cout_g output channels per group. */
+struct stp_igemm_kernel stp_kernels_igemm_for(const struct stp_kernels *k, int cout_g);
 
 /* Per-ISA variants; defined in igemm-<isa>.c. */
 void stp_f32_igemm_ukernel_4x16__scalar(size_t, size_t, size_t, size_t,
@@ -109,6 +119,12 @@ void stp_f32_igemm_ukernel_6x16__avx2(size_t, size_t, size_t, size_t,
 	const float *const *, size_t, const float *, const float *,
 	float *const *, const float *const *, unsigned, float);
 void stp_f32_igemm_ukernel_6x64__avx512(size_t, size_t, size_t, size_t,
+	const float *const *, size_t, const float *, const float *,
+	float *const *, const float *const *, unsigned, float);
+void stp_f32_igemm_ukernel_12x32__avx512(size_t, size_t, size_t, size_t,
+	const float *const *, size_t, const float *, const float *,
+	float *const *, const float *const *, unsigned, float);
+void stp_f32_igemm_ukernel_14x16__avx512(size_t, size_t, size_t, size_t,
 	const float *const *, size_t, const float *, const float *,
 	float *const *, const float *const *, unsigned, float);
 
