@@ -26,7 +26,7 @@
 
 #include "conv-impl.h"
 
-#define MAX_MR 8
+#define MAX_MR STP_IGEMM_MAX_MR
 #define MAX_TAPS 64  /* 7x7 = 49 is the largest kernel we build */
 /* Row patches for convs with fewer input channels than this, whose kernel
  * rows span at most ROW_PATCH_MAX floats. */
@@ -160,7 +160,7 @@ enum stp_status stp_conv_create(const struct stp_conv_desc *desc,
 	conv->cin_g = desc->cin / desc->groups;
 	conv->cout_g = desc->cout / desc->groups;
 	conv->ks = (size_t)desc->kh * desc->kw;
-	conv->ukernel = kernels->igemm;
+	conv->ukernel = stp_kernels_igemm_for(kernels, conv->cout_g);
 	if (is_depthwise(desc))
 		st = pack_depthwise(conv, weight, bias);
 	else if (is_few_channels(desc))
@@ -234,6 +234,8 @@ struct igemm_job {
 				    * 0) one tap cut into channel ranges of: */
 	size_t chans_per_slice;
 	const float *zero;
+	ptrdiff_t tap_off[MAX_TAPS]; /* floats from a window's first tap to tap t, for
+				      * windows wholly inside the input */
 	const float **scratch;     /* per thread: the chunk's pointer tables */
 	size_t scratch_per_thread; /* pointers */
 };
@@ -284,18 +286,39 @@ static void build_tile(const struct igemm_job *job, size_t tile, size_t g, size_
 	const size_t out_off = g * (size_t)conv->cout_g + b * nr;
 	const size_t p0 = tile * mr_max;
 	const size_t mr = job->npixels - p0 < mr_max ? job->npixels - p0 : mr_max;
+	const int last_y = (d->kh - 1) * d->dh, last_x = (d->kw - 1) * d->dw;
+	int oy = 0, ox = 0;
 
+	if (!job->pixels) {  /* consecutive pixels: one division per tile */
+		oy = (int)(p0 / (size_t)out->w);
+		ox = (int)(p0 % (size_t)out->w);
+	}
 	for (size_t i = 0; i < mr_max; i++) {
 		const size_t q = p0 + (i < mr ? i : mr - 1);
 		const size_t p = job->pixels ? (size_t)job->pixels[q] : q;
-		const int oy = (int)(p / (size_t)out->w), ox = (int)(p % (size_t)out->w);
-		const int iy0 = oy * d->sh - d->ph, ix0 = ox * d->sw - d->pw;
+		int iy0, ix0;
 		size_t t = 0;
+
+		if (job->pixels) {
+			oy = (int)(p / (size_t)out->w);
+			ox = (int)(p % (size_t)out->w);
+		} else if (i > 0 && i < mr && ++ox == out->w) {
+			ox = 0;
+			oy++;
+		}
+		iy0 = oy * d->sh - d->ph;
+		ix0 = ox * d->sw - d->pw;
 		c[i] = out->data + p * out->c_stride + out_off;
 		if (job->residual)
 			r[i] = job->residual->data + p * job->residual->c_stride + out_off;
 		if (job->patches) {
 			row_patch_taps(job, oy, ox, i, a, patch + i * job->taps * job->tap_floats);
+			continue;
+		}
+		if (iy0 >= 0 && ix0 >= 0 && iy0 + last_y < in->h && ix0 + last_x < in->w) {
+			const float *base = in->data + ((size_t)iy0 * in->w + ix0) * in->c_stride + in_off;
+			for (t = 0; t < conv->ks; t++)
+				a[t * mr_max + i] = base + job->tap_off[t];
 			continue;
 		}
 		for (int ky = 0; ky < d->kh; ky++) {
@@ -407,6 +430,10 @@ void stp_conv_run(const struct stp_conv *conv, const struct stp_tensor *in,
 	job.conv = conv;
 	job.in = in;
 	job.out = out;
+	for (int ky = 0, t = 0; ky < d->kh; ky++)
+		for (int kx = 0; kx < d->kw; kx++, t++)
+			job.tap_off[t] = ((ptrdiff_t)ky * d->dh * in->w + (ptrdiff_t)kx * d->dw) *
+					 in->c_stride;
 	job.residual = residual;
 	job.pixels = pixels;
 	job.npixels = npixels;
