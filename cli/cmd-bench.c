@@ -175,7 +175,7 @@ static int print_json(const char *path, const struct bench_opts *o,
 	int rc = CLI_EXIT_OK;
 
 	root = json_pack("{s:s, s:[ii], s:i, s:s, s:i, s:i, s:f, s:f, s:f,"
-			 " s:f, s:f, s:f, s:f, s:i, s:s, s:i, s:f, s:f, s:f, s:f}",
+			 " s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:s, s:i, s:f, s:f, s:f, s:f}",
 			 "model", path,
 			 "size", o->size[0], o->size[1],
 			 "threads", r->threads,
@@ -187,6 +187,8 @@ static int print_json(const char *path, const struct bench_opts *o,
 			 "mean_ms", r4(r->mean_ms),
 			 "backbone_gmacs", r4(r->report.backbone_macs / 1e9),
 			 "dense_backbone_gmacs", r4(r->report.dense_backbone_macs / 1e9),
+			 "network_gmacs", r4(r->report.network_macs / 1e9),
+			 "dense_network_gmacs", r4(r->report.dense_network_macs / 1e9),
 			 "density", r4(r->report.mean_density),
 			 "budget", r4(o->budget),
 			 "masks", r->report.nmasks,

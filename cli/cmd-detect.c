@@ -138,9 +138,11 @@ static json_t *cost_json(const stp_session *s, double budget)
 	struct stp_run_report r;
 
 	stp_session_report(s, &r);
-	return json_pack("{s:f, s:f, s:f, s:f, s:i}", "budget", budget, "density", r.mean_density,
-			 "backbone_gmacs", r.backbone_macs / 1e9, "dense_backbone_gmacs",
-			 r.dense_backbone_macs / 1e9, "masks", r.nmasks);
+	return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:i}", "budget", budget, "density",
+			 r.mean_density, "backbone_gmacs", r.backbone_macs / 1e9,
+			 "dense_backbone_gmacs", r.dense_backbone_macs / 1e9, "network_gmacs",
+			 r.network_macs / 1e9, "dense_network_gmacs", r.dense_network_macs / 1e9,
+			 "masks", r.nmasks);
 }
 
 static void print_detections(const stp_model *m, const struct stp_detection *d, int n)
@@ -292,8 +294,9 @@ static int run_task(const char *cmd, unsigned task, const char *const *args,
 			printf("labels       %s (%dx%d)\n", o->output, lw, lh);
 			class_fractions(model, labels, lw, lh, NULL);
 		}
-		printf("cost         backbone %.2f of %.2f GMACs, density %.3f\n",
-		       r.backbone_macs / 1e9, r.dense_backbone_macs / 1e9, r.mean_density);
+		printf("cost         network %.2f of %.2f GMACs, backbone %.2f of %.2f, density %.3f\n",
+		       r.network_macs / 1e9, r.dense_network_macs / 1e9, r.backbone_macs / 1e9,
+		       r.dense_backbone_macs / 1e9, r.mean_density);
 		printf("time         decode %.1f ms, infer %.1f ms\n", decode_ms, infer_ms);
 	}
 out:

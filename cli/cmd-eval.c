@@ -14,7 +14,9 @@
  * section 6). A progress bar goes to stderr when it is a terminal. The
  * report is text, or one JSON object with --json: ap, ap50, ap75, ap_small,
  * ap_medium, ap_large (detecting models), miou (segmenting models),
- * backbone_gmacs, dense_backbone_gmacs, density, latency_ms (mean),
+ * backbone_gmacs, dense_backbone_gmacs, network_gmacs, dense_network_gmacs
+ * (every conv: what a budget caps on a model with masks on any conv; means
+ * over images), density, latency_ms (mean),
  * latency_ms_p50, backbone_ms (mean time of the backbone alone, from the
  * engine's report), images, budget (a number, "dense" or "auto"), mode, seed.
  * --detections FILE also writes every detection in COCO's results format
@@ -89,6 +91,7 @@ static void progress(int done, int total, double mean_ms)
 
 struct totals {
 	double gmacs, dense_gmacs, density, backbone_ms;
+	double network_gmacs, dense_network_gmacs;
 	double *latency;
 	int images;
 	json_t *results;        /* --detections: COCO results, or NULL */
@@ -136,6 +139,8 @@ static int eval_image(stp_session *s, const stp_model *m, unsigned tasks,
 	stp_session_report(s, &rep);
 	t->gmacs += rep.backbone_macs / 1e9;
 	t->dense_gmacs += rep.dense_backbone_macs / 1e9;
+	t->network_gmacs += rep.network_macs / 1e9;
+	t->dense_network_gmacs += rep.dense_network_macs / 1e9;
 	t->density += rep.mean_density;
 	t->backbone_ms += rep.backbone_ms;
 	t->images++;
@@ -242,6 +247,9 @@ static void report(const struct eval_opts *o, const char *path, unsigned tasks,
 					 "latency_ms_p50", median(t->latency, n), "backbone_ms",
 					 t->backbone_ms / n);
 
+		json_object_set_new(root, "network_gmacs", json_real(t->network_gmacs / n));
+		json_object_set_new(root, "dense_network_gmacs",
+				    json_real(t->dense_network_gmacs / n));
 		if (tasks & STP_TASK_DETECT) {
 			json_object_set_new(root, "ap", json_real(ap->ap));
 			json_object_set_new(root, "ap50", json_real(ap->ap50));

@@ -124,9 +124,17 @@ static void print_sparse(const json_t *sp)
 
 	if (!json_is_object(sp))
 		return;
-	printf("sparse       variant %s, %s kernel %lldx%lld, grid stride %lld; budget shares ",
-	       get_str(sp, "variant"), get_str(sp, "kernel"), get_int(sp, "window"),
-	       get_int(sp, "window"), get_int(sp, "grid_stride"));
+	if (json_object_get(sp, "variant")) {
+		printf("sparse       variant %s, ", get_str(sp, "variant"));
+	} else {   /* a one-stage detector: masks on flagged stages and head levels */
+		printf("sparse       masks on stages ");
+		print_list(json_object_get(sp, "stages"), "");
+		printf(" and head levels ");
+		print_list(json_object_get(sp, "head"), "");
+		printf(", ");
+	}
+	printf("%s kernel %lldx%lld, grid stride %lld; budget shares ", get_str(sp, "kernel"),
+	       get_int(sp, "window"), get_int(sp, "window"), get_int(sp, "grid_stride"));
 	if (json_array_size(cal) == 0) {
 		printf("equal (no calibration)\n");
 		return;

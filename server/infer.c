@@ -357,6 +357,8 @@ static void reply_v2(struct infer_ctx *c, stp_session *s, const struct stp_run_r
 	json_object_set_new(params, "density", json_real(rep->mean_density));
 	json_object_set_new(params, "backbone_gmacs", json_real(rep->backbone_macs / 1e9));
 	json_object_set_new(params, "dense_backbone_gmacs", json_real(rep->dense_backbone_macs / 1e9));
+	json_object_set_new(params, "network_gmacs", json_real(rep->network_macs / 1e9));
+	json_object_set_new(params, "dense_network_gmacs", json_real(rep->dense_network_macs / 1e9));
 	json_object_set_new(params, "queue_ms", json_real((double)(r->t_start_ns - r->t_arrival_ns) / 1e6));
 	json_object_set_new(params, "decode_ms", json_real(r->decode_ms));
 	json_object_set_new(params, "infer_ms", json_real(r->infer_ms));
@@ -444,12 +446,14 @@ static json_t *cost_json(const struct request *r, stp_session *s, const struct s
 
 	for (int i = 0; i < rep->nmasks; i++)
 		json_array_append_new(densities, json_real(stp_session_mask_density(s, i)));
-	return json_pack("{s:o, s:f, s:o, s:f, s:f, s:f}", "budget",
+	return json_pack("{s:o, s:f, s:o, s:f, s:f, s:f, s:f, s:f}", "budget",
 			 r->params.budget > 0 ? json_real(r->params.budget) : json_string("auto"),
 			 "density", rep->mean_density, "mask_densities", densities, "backbone_gmacs",
 			 rep->backbone_macs / 1e9, "dense_backbone_gmacs",
 			 rep->dense_backbone_macs / 1e9, "cost_ratio",
-			 rep->dense_backbone_macs > 0 ? rep->backbone_macs / rep->dense_backbone_macs : 1.0);
+			 rep->dense_backbone_macs > 0 ? rep->backbone_macs / rep->dense_backbone_macs : 1.0,
+			 "network_gmacs", rep->network_macs / 1e9, "dense_network_gmacs",
+			 rep->dense_network_macs / 1e9);
 }
 
 /* The /detect and /segment reply (TaskResponse). */

@@ -14,6 +14,8 @@
  *          order (with multi_label off, only each location's best class,
  *          ties to the lower class); NMS per class; the best detections_per_img, scaled back
  *          to the original image and clipped to it.
+ * A sparse level (a mask on its convs) decodes only its sampled cells: the
+ * others were not computed.
  * Buffers live in the state and only grow.
  */
 #include <math.h>
@@ -26,6 +28,7 @@
 struct stp_gfl_head {
 	struct stp_arch_gfl cfg;
 	int out[STP_ARCH_MAX_LEVELS];   /* plan values: the levels' raw outputs */
+	int mask[STP_ARCH_MAX_LEVELS];  /* the level's mask, -1: dense (every cell) */
 };
 
 struct stp_gfl_state {
@@ -53,18 +56,30 @@ enum stp_status stp_gfl_head_build(struct stp_net_builder *b, const struct stp_a
 		return stp_set_error(b->err, b->errlen, STP_ERR_NOMEM, "out of memory");
 	h->cfg = *cfg;
 	for (int l = 0; l < cfg->nlevels; l++) {
-		int v = neck->p[cfg->levels[l] - 2], c = b->arch->fpn_out_channels;
+		int v = neck->p[cfg->levels[l] - 2], c = b->arch->fpn_out_channels, logits = -1;
+		h->mask[l] = -1;
+		if (b->arch->sparse.enabled && b->arch->csp.sparse_head[l]) {
+			snprintf(name, sizeof(name), "head.masks.%d", l);
+			logits = stp_net_mask(b, name, v, c, 1, &h->mask[l], &st);
+			v = logits < 0 ? -1 : v;
+		}
 		for (int j = 0; j < cfg->stacked_convs && v >= 0; j++) {
 			struct stp_conv_desc d = stp_net_conv_desc(c, cfg->feat_channels, 3, 1, 1);
 			d.slope = b->arch->csp.slope;
 			snprintf(name, sizeof(name), "head.convs.%d.%d", l, j);
 			v = stp_net_conv(b, name, NULL, 1, v, -1, &d, 0, 0, &st);
+			if (v >= 0 && logits >= 0 &&
+			    (st = stp_net_gate(b, v, h->mask[l], logits, NULL)) != STP_OK)
+				v = -1;
 			c = cfg->feat_channels;
 		}
 		if (v >= 0) {
 			struct stp_conv_desc d = stp_net_conv_desc(c, k, 1, 1, 0);
 			snprintf(name, sizeof(name), "head.out.%d", l);
 			v = stp_net_conv(b, name, NULL, 1, v, -1, &d, 0, 0, &st);
+			if (v >= 0 && logits >= 0 &&
+			    (st = stp_net_gate(b, v, h->mask[l], logits, NULL)) != STP_OK)
+				v = -1;
 		}
 		if (v < 0 || (st = stp_plan_keep(b->plan, v)) != STP_OK) {
 			free(h);
@@ -122,31 +137,38 @@ static float expected_bin(const float *x, int n)
 	return acc;
 }
 
-/* Candidates of one level, appended at st->cand[*ncand]. */
+/* Candidates of one level, appended at st->cand[*ncand]. A sparse level
+ * computed only the cells of its mask: only those are candidates (cells is
+ * their row-major list, ncells their count; NULL: every cell). The top-k
+ * rule applies when the level has more than nms_pre cells in all, as in
+ * the reference, whose other cells score 0. */
 static int level_candidates(const struct stp_gfl_head *h, const struct stp_tensor *t, int l,
+			    const int32_t *cells, size_t ncells,
 			    const struct stp_image_geometry *g, struct stp_gfl_state *st,
 			    size_t *ncand)
 {
 	const struct stp_arch_gfl *c = &h->cfg;
-	const size_t n = (size_t)t->h * t->w, kept = n > (size_t)c->nms_pre ? (size_t)c->nms_pre : n;
+	const size_t n = (size_t)t->h * t->w;
+	const size_t kept = n > (size_t)c->nms_pre && ncells > (size_t)c->nms_pre
+				    ? (size_t)c->nms_pre : ncells;
 	const int nbins = c->reg_max + 1;
 	const float stride = (float)c->strides[l];
 
 	if (GROW(st, 0, max_score, n) || GROW(st, 1, work_v, n) || GROW(st, 2, order, n) ||
 	    GROW(st, 3, scratch, 2 * n))
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		const float *logit = t->data + i * t->c_stride;
+	for (size_t j = 0; j < ncells; j++) {
+		const float *logit = t->data + (cells ? (size_t)cells[j] : j) * t->c_stride;
 		float m = logit[0];
 		for (int k = 1; k < c->num_classes; k++)
 			m = logit[k] > m ? logit[k] : m;
-		st->max_score[i] = sigmoid(m);
-		st->order[i] = (uint32_t)i;
+		st->max_score[j] = sigmoid(m);
+		st->order[j] = (uint32_t)j;
 	}
-	if (kept < n)
-		stp_topk_desc(st->max_score, n, kept, st->order, st->scratch, st->work_v);
+	if (n > (size_t)c->nms_pre)
+		stp_topk_desc(st->max_score, ncells, kept, st->order, st->scratch, st->work_v);
 	for (size_t r = 0; r < kept; r++) {
-		const size_t i = st->order[r];
+		const size_t i = cells ? (size_t)cells[st->order[r]] : st->order[r];
 		const float *logit = t->data + i * t->c_stride, *bins = logit + c->num_classes;
 		const float cx = ((float)(i % (size_t)t->w) + c->center_offset) * stride;
 		const float cy = ((float)(i / (size_t)t->w) + c->center_offset) * stride;
@@ -202,7 +224,12 @@ enum stp_status stp_gfl_head_run(const struct stp_gfl_head *head, const struct s
 		return STP_ERR_NOMEM;
 	for (int l = 0; l < c->nlevels; l++) {
 		const struct stp_tensor t = stp_session_value(s, head->out[l]);
-		if (level_candidates(head, &t, l, g, st, &ncand))
+		const int32_t *cells = NULL;
+		size_t ncells = (size_t)t.h * t.w;
+		if (head->mask[l] >= 0 &&
+		    stp_session_mask_cells(s, head->mask[l], &cells, &ncells) != STP_OK)
+			return STP_ERR_INTERNAL;
+		if (level_candidates(head, &t, l, cells, ncells, g, st, &ncand))
 			return STP_ERR_NOMEM;
 	}
 	if (GROW(st, 3, scratch, 9 * ncand))

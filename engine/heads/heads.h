@@ -36,6 +36,10 @@ struct stp_fpn_values {
 
 /* A float view of plan value v of the session's last run. */
 struct stp_tensor stp_session_value(const struct stp_session *s, int v);
+/* The sampled cells of plan-level mask m in the last run, row-major, and
+ * their count (the cells after them are the others). */
+enum stp_status stp_session_mask_cells(const struct stp_session *s, int m, const int32_t **cells,
+				       size_t *n);
 /* The pool the session runs on. */
 struct stp_threadpool *stp_session_pool(const struct stp_session *s);
 

@@ -172,6 +172,9 @@ struct stp_run_report {
 	double dense_backbone_macs;  /* the same network run densely */
 	double backbone_ms;          /* wall time from the run's start (budget solve
 					included) to the end of the last backbone op */
+	double network_macs;         /* every conv of the plan (backbone, neck, head),
+					mask convs and interpolation included */
+	double dense_network_macs;   /* the same network run densely */
 };
 STP_API enum stp_status stp_session_report(const stp_session *session,
 					   struct stp_run_report *out);
@@ -205,7 +208,7 @@ enum stp_phase {
 /* One op of the execution plan in the last profiled run. */
 struct stp_op_profile {
 	const char *kind;     /* "conv", "maxpool", "add", "resize", "avgpool", "sparse_block",
-				 "resize_bilinear", "concat" */
+				 "resize_bilinear", "concat", "mask" */
 	int h, w, c;          /* its output */
 	double ms;            /* wall time */
 	double phase_ms[STP_PHASE_COUNT];  /* sparse blocks only; 0 elsewhere */

@@ -3,7 +3,8 @@
  * neck ("pan") of an architecture (proto/model-format.md, "One-stage
  * detectors").
  *
- * The CSP backbone's stages chain: stage 0 reads the stem's stem_width
+ * A sparse cspnet (backbone.sparse) flags the stages and the head levels
+ * that have a mask; its kernel is "rbf". The CSP backbone's stages chain: stage 0 reads the stem's stem_width
  * channels, every stage of C channels outputs 2C, so stage i + 1 must have
  * 2C channels; each stage's output is level i + 2 (c2, c3, ...). The PAN
  * reads consecutive backbone levels whose widths must match its
@@ -22,6 +23,64 @@ static const char *const cspnet_keys[] = {"kind", "stem_width", "kernel_size", "
 static const char *const stage_keys[] = {"channels", "blocks", "stride", NULL};
 static const char *const pan_keys[] = {"kind", "in_features", "in_channels", "out_channels",
 				       NULL};
+static const char *const sparse_keys[] = {"kernel", "window", "grid_stride", "stages", "head",
+					  "temperature", NULL};
+static const char *const sparse_optional[] = {"calibration", NULL};
+
+/* A list of 0/1 flags, n of them (n < 0: 1..5, its length into *n). */
+static enum stp_status get_flags(struct stp_json_ctx *c, json_t *v, const char *what,
+				 unsigned char *out, int *n)
+{
+	const size_t len = json_array_size(v);
+	int ok = json_is_array(v) && (*n >= 0 ? len == (size_t)*n : len >= 1 && len <= 5);
+
+	for (size_t i = 0; ok && i < len; i++) {
+		json_t *f = json_array_get(v, i);
+		ok = json_is_integer(f) && (json_integer_value(f) == 0 || json_integer_value(f) == 1);
+		if (ok)
+			out[i] = (unsigned char)json_integer_value(f);
+	}
+	if (!ok)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: backbone.sparse.%s must be a list of %s0/1 flags",
+				     what, *n >= 0 ? "one-per-stage " : "1..5 ");
+	*n = (int)len;
+	return STP_OK;
+}
+
+/* backbone.sparse of a cspnet: proto/model-format.md, "Sparse one-stage
+ * detectors". */
+static enum stp_status parse_sparse(struct stp_json_ctx *c, json_t *sp, struct stp_arch *a)
+{
+	static const char *const kernels[1] = {"rbf"};
+	const char *p = "backbone.sparse.";
+	struct stp_arch_sparse *out = &a->sparse;
+	enum stp_status st;
+	int kernel, n = a->csp.nstages;
+
+	if ((st = stp_json_object_opt(c, sp, "backbone.sparse", sparse_keys, sparse_optional)) ||
+	    (st = stp_json_choice(c, sp, p, "kernel", kernels, 1, &kernel)) ||
+	    (st = stp_json_int(c, sp, p, "window", 1, 15, &out->window)) ||
+	    (st = stp_json_int(c, sp, p, "grid_stride", 1, 64, &out->grid_stride)))
+		return st;
+	if (out->window % 2 == 0)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: %swindow must be odd", p);
+	if (!stp_json_number(json_object_get(sp, "temperature"), &out->temperature) ||
+	    !(out->temperature > 0))
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: %stemperature must be a number > 0", p);
+	if ((st = get_flags(c, json_object_get(sp, "stages"), "stages", a->csp.sparse_stages, &n)))
+		return st;
+	n = -1;
+	if ((st = get_flags(c, json_object_get(sp, "head"), "head", a->csp.sparse_head, &n)))
+		return st;
+	a->csp.nsparse_head = n;
+	out->kernel = STP_INTERP_RBF;
+	out->variant = 'b';
+	out->enabled = 1;
+	return stp_arch_parse_calibration(c, json_object_get(sp, "calibration"), out);
+}
 
 static enum stp_status parse_stage(struct stp_json_ctx *c, json_t *st, int i,
 				   struct stp_arch_cspnet *csp)
@@ -78,11 +137,12 @@ enum stp_status stp_arch_parse_cspnet(struct stp_json_ctx *c, json_t *bb, struct
 	for (int i = 0; i < csp->nstages; i++)
 		if ((st = parse_stage(c, json_array_get(stages, (size_t)i), i, csp)) != STP_OK)
 			return st;
-	if (!json_is_null(json_object_get(bb, "sparse")))
-		return stp_set_error(c->err, c->errlen, STP_ERR_UNSUPPORTED,
-				     "architecture: backbone.sparse must be null (a \"cspnet\" "
-				     "backbone has no sparse form in this version)");
 	a->backbone = STP_BACKBONE_CSPNET;
+	if (json_is_object(json_object_get(bb, "sparse")))
+		return parse_sparse(c, json_object_get(bb, "sparse"), a);
+	if (!json_is_null(json_object_get(bb, "sparse")))
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: backbone.sparse must be null or an object");
 	return STP_OK;
 }
 

@@ -294,6 +294,11 @@ static enum stp_status parse_gfl(struct stp_json_ctx *c, const struct stp_arch *
 	    (st = stp_json_int(c, h, p, "detections_per_img", 1, MAX_DETECTIONS,
 			       &g->detections_per_img)))
 		return st;
+	if (a->sparse.enabled && a->backbone == STP_BACKBONE_CSPNET &&
+	    a->csp.nsparse_head != g->nlevels)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: backbone.sparse.head has %d flags, the head %d "
+				     "levels", a->csp.nsparse_head, g->nlevels);
 	for (int i = 0; i < g->nlevels; i++)
 		if (g->strides[i] != 1 << g->levels[i])
 			return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,

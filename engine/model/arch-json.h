@@ -39,6 +39,10 @@ struct stp_arch;
 /* The "cspnet" backbone and the "pan" neck (arch-cspnet.c). */
 enum stp_status stp_arch_parse_cspnet(struct stp_json_ctx *c, json_t *bb, struct stp_arch *a);
 enum stp_status stp_arch_parse_pan(struct stp_json_ctx *c, json_t *neck, struct stp_arch *a);
+/* backbone.sparse.calibration (arch.c): absent, null or 1..max densities. */
+struct stp_arch_sparse;
+enum stp_status stp_arch_parse_calibration(struct stp_json_ctx *c, json_t *cal,
+					   struct stp_arch_sparse *out);
 /* heads (arch-heads.c): after the backbone, neck, classes and input. */
 enum stp_status stp_arch_parse_heads(json_t *heads, struct stp_arch *a, char *err,
 				     size_t errlen);

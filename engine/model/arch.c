@@ -52,8 +52,8 @@ static const char *const dcn_keys[] = {"stages", "deform_groups", "modulated", N
 /* backbone.sparse.calibration: absent, null, or 1..STP_ARCH_MAX_MASKS
  * densities in (0, 1] (the count is checked against the built network's
  * masks in model.c). */
-static enum stp_status parse_calibration(struct stp_json_ctx *c, json_t *cal,
-					 struct stp_arch_sparse *out)
+enum stp_status stp_arch_parse_calibration(struct stp_json_ctx *c, json_t *cal,
+					   struct stp_arch_sparse *out)
 {
 	const size_t n = json_array_size(cal);
 
@@ -128,7 +128,7 @@ static enum stp_status parse_sparse(struct stp_json_ctx *c, json_t *sp, struct s
 		}
 	}
 	out->enabled = 1;
-	return parse_calibration(c, json_object_get(sp, "calibration"), out);
+	return stp_arch_parse_calibration(c, json_object_get(sp, "calibration"), out);
 }
 
 /* backbone.dcn: see proto/model-format.md, "Deformable convolutions". */

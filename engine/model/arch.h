@@ -67,6 +67,11 @@ struct stp_arch_cspnet {
 	int blocks[STP_ARCH_MAX_STAGES];    /* tiny residual blocks, 1..16 */
 	int strides[STP_ARCH_MAX_STAGES];   /* of the stage's in_conv, 1 or 2 */
 	float slope;                 /* LeakyReLU negative slope, [0, 1] */
+	/* backbone.sparse (arch->sparse holds its kernel, window, grid and
+	 * calibration): stages and head levels with a mask. */
+	unsigned char sparse_stages[STP_ARCH_MAX_STAGES];
+	unsigned char sparse_head[5];
+	int nsparse_head;            /* entries of sparse_head (the head's levels) */
 };
 
 /* heads[] (proto/model-format.md, "Heads"), parsed by arch-heads.c. Feature

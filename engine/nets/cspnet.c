@@ -8,7 +8,10 @@
  * out_conv (C -> C), and outputs cat(out_conv, in_conv): 2C channels. Every
  * conv has a bias (BatchNorm folded by the exporter) and LeakyReLU fused.
  * Concatenations cost nothing: both halves are convs that store straight
- * into their channel range of the result (stp_plan_concat).
+ * into their channel range of the result (stp_plan_concat). In a sparse
+ * stage, a mask op on the stage input (its stride) gates every conv of the
+ * stage, each interpolated where it did not compute (gate.c); the stem stays
+ * dense.
  *
  * PAN: 1x1 laterals with bias; top-down, each finer lateral adds the
  * bilinear resize (align_corners=False, to its size) of the coarser merged
@@ -19,14 +22,28 @@
 
 #include "nets.h"
 
-/* A k x k conv of the backbone with bias and LeakyReLU. */
+/* The stage's mask, when it has one: mask number and logits value. */
+struct stage_mask {
+	int mask, logits;   /* logits -1: a dense stage */
+};
+
+/* A k x k conv of the backbone with bias and LeakyReLU; in a sparse stage,
+ * run at the mask's cells and interpolated elsewhere ("NAME.interp"). */
 static int csp_conv(struct stp_net_builder *b, const char *name, int in, int cin, int cout,
-		    int k, int stride, int out_stride, enum stp_status *st)
+		    int k, int stride, int out_stride, const struct stage_mask *sm,
+		    enum stp_status *st)
 {
 	struct stp_conv_desc d = stp_net_conv_desc(cin, cout, k, stride, 1);
+	char interp[112];
+	int v;
 
 	d.slope = b->arch->csp.slope;
-	return stp_net_conv(b, name, NULL, 1, in, -1, &d, 1, out_stride, st);
+	v = stp_net_conv(b, name, NULL, 1, in, -1, &d, 1, out_stride, st);
+	if (v < 0 || sm->logits < 0)
+		return v;
+	snprintf(interp, sizeof(interp), "%s.interp", name);
+	*st = stp_net_gate(b, v, sm->mask, sm->logits, interp);
+	return *st == STP_OK ? v : -1;
 }
 
 static int concat(struct stp_net_builder *b, int first, int second, enum stp_status *st)
@@ -44,27 +61,34 @@ static int csp_stage(struct stp_net_builder *b, int i, int in, int *out_stride,
 {
 	const struct stp_arch_cspnet *csp = &b->arch->csp;
 	const int c = csp->channels[i], k = csp->kernel_size;
+	struct stage_mask sm = {0, -1};
 	char name[96];
 	int x, y;
 
 	*out_stride *= csp->strides[i];
+	if (b->arch->sparse.enabled && csp->sparse_stages[i]) {
+		snprintf(name, sizeof(name), "backbone.stages.%d.mask", i);
+		sm.logits = stp_net_mask(b, name, in, c, csp->strides[i], &sm.mask, st);
+		if (sm.logits < 0)
+			return -1;
+	}
 	snprintf(name, sizeof(name), "backbone.stages.%d.in_conv", i);
-	x = csp_conv(b, name, in, c, c, k, csp->strides[i], *out_stride, st);
+	x = csp_conv(b, name, in, c, c, k, csp->strides[i], *out_stride, &sm, st);
 	y = x;
 	for (int j = 0; j < csp->blocks[i] && y >= 0; j++) {
 		int t, m;
 		snprintf(name, sizeof(name), "backbone.stages.%d.blocks.%d.in_conv", i, j);
-		t = csp_conv(b, name, y, c, c / 2, k, 1, *out_stride, st);
+		t = csp_conv(b, name, y, c, c / 2, k, 1, *out_stride, &sm, st);
 		if (t < 0)
 			return -1;
 		snprintf(name, sizeof(name), "backbone.stages.%d.blocks.%d.mid_conv", i, j);
-		m = csp_conv(b, name, t, c / 2, c / 2, k, 1, *out_stride, st);
+		m = csp_conv(b, name, t, c / 2, c / 2, k, 1, *out_stride, &sm, st);
 		y = m < 0 ? -1 : concat(b, m, t, st);
 	}
 	if (y < 0)
 		return -1;
 	snprintf(name, sizeof(name), "backbone.stages.%d.out_conv", i);
-	y = csp_conv(b, name, y, c, c, k, 1, *out_stride, st);
+	y = csp_conv(b, name, y, c, c, k, 1, *out_stride, &sm, st);
 	return y < 0 ? -1 : concat(b, y, x, st);
 }
 
@@ -73,10 +97,12 @@ enum stp_status stp_net_build_cspnet(struct stp_net_builder *b, int levels[4])
 	const struct stp_arch_cspnet *csp = &b->arch->csp;
 	struct stp_op pool = {.kind = STP_OP_MAXPOOL, .in2 = -1, .k = 3, .s = 2, .p = 1,
 			      .backbone = 1, .out_stride = 4};
+	const struct stage_mask dense = {0, -1};
 	enum stp_status st = STP_OK;
 	int x, out_stride = 4;
 
-	x = csp_conv(b, "backbone.stem", 0, b->arch->in_channels, csp->stem_width, 3, 2, 2, &st);
+	x = csp_conv(b, "backbone.stem", 0, b->arch->in_channels, csp->stem_width, 3, 2, 2, &dense,
+		     &st);
 	if (x < 0)
 		return st;
 	pool.in = x;

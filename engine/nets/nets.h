@@ -61,6 +61,17 @@ int stp_net_sparse_block(struct stp_net_builder *b, int stage, int index, int in
 /* Backbone: returns STP_OK and the values of c2..c5 (levels[0..3]) and,
  * with a classifier, the logits value in *logits. */
 enum stp_status stp_net_build_resnet(struct stp_net_builder *b, int levels[4], int *logits);
+/* Masks on any conv (gate.c): appends the sampling module `name` (3x3 conv
+ * with bias, cin -> 1, stride, on value in) as an STP_OP_MASK op, numbers
+ * its mask (*mask) and returns the logits' value, or -1 with *status. */
+int stp_net_mask(struct stp_net_builder *b, const char *name, int in, int cin, int stride,
+		 int *mask, enum stp_status *status);
+/* Makes the conv that wrote value run only at mask's cells (logits: the
+ * mask op's value); interp (or NULL) names the RBF module ("NAME.a") that
+ * fills the other cells. */
+enum stp_status stp_net_gate(struct stp_net_builder *b, int value, int mask, int logits,
+			     const char *interp);
+
 /* CSP backbone (cspnet.c): the values of its stages' outputs c2.. in
  * levels[0..nstages). */
 enum stp_status stp_net_build_cspnet(struct stp_net_builder *b, int levels[4]);

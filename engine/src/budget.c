@@ -1,6 +1,9 @@
 /*
  * budget.c - budget mode: how many cells each mask may keep so that a run
- * costs at most rho x the dense backbone (METHOD.md section 6 rules).
+ * costs at most rho x the dense backbone (METHOD.md section 6 rules), or,
+ * for networks with masks on any conv (STP_OP_MASK ops: the budget then
+ * caps the whole network), at most rho x the dense network's every conv
+ * (cost.c, stp_cost_network: mask convs and interpolation included).
  *
  * Policy: mask i gets target density min(1, s * share_i), where share_i is
  * its calibrated density (backbone.sparse.calibration: how densely the
@@ -29,18 +32,45 @@ static double share(const struct stp_arch_sparse *sp, uint32_t i)
 	return sp->ncalibration ? (double)sp->calibration[i] : 1.0;
 }
 
+/* Cells each plan-level mask keeps at scale d, and the whole network's
+ * cost then. density: nmasks doubles of scratch. */
+static double network_cost_at(const struct stp_session *s, double d, size_t *topk,
+			      double *density)
+{
+	const struct stp_plan *plan = &s->model->plan;
+	const struct stp_arch_sparse *sp = &s->model->arch.sparse;
+
+	for (int i = 0; i < plan->nops; i++) {
+		const struct stp_op *op = &plan->ops[i];
+		const int m = op->mask;
+		size_t cells, grid, keep;
+		if (op->kind != STP_OP_MASK)
+			continue;
+		cells = (size_t)s->mask_h[m] * s->mask_w[m];
+		grid = stp_mask_grid_cells(s->mask_h[m], s->mask_w[m], op->grid);
+		keep = (size_t)floor(fmin(1.0, d * share(sp, (uint32_t)m)) * (double)cells);
+		keep = keep < grid ? grid : keep > cells ? cells : keep;
+		topk[m] = keep;
+		density[m] = cells ? (double)keep / (double)cells : 1.0;
+	}
+	return stp_cost_network(s, density, NULL);
+}
+
 /* Cells each mask keeps at scale d, and the network's cost then. */
-static double cost_at(const struct stp_session *s, double d, size_t *topk, double dense_total)
+static double cost_at(const struct stp_session *s, double d, size_t *topk, double dense_total,
+		      double *density)
 {
 	const struct stp_plan *plan = &s->model->plan;
 	const struct stp_arch_sparse *sp = &s->model->arch.sparse;
 	double macs = dense_total;
 
+	if (s->model->gated)
+		return network_cost_at(s, d, topk, density);
 	for (int i = 0; i < plan->nops; i++) {
 		const struct stp_op *op = &plan->ops[i];
 		const struct stp_shape *in = &s->shapes[op->in];
 		const struct stp_sparse_block *sb = op->sparse;
-		double density[STP_BLOCK_MAX_MASKS];
+		double block_density[STP_BLOCK_MAX_MASKS];
 		if (op->kind != STP_OP_SPARSE_BLOCK)
 			continue;
 		for (int m = 0; m < sb->nmasks; m++) {
@@ -56,29 +86,22 @@ static double cost_at(const struct stp_session *s, double d, size_t *topk, doubl
 			if (keep > cells)
 				keep = cells;
 			topk[sb->mask_index + (uint32_t)m] = keep;
-			density[m] = cells ? (double)keep / (double)cells : 1.0;
+			block_density[m] = cells ? (double)keep / (double)cells : 1.0;
 		}
-		macs += stp_cost_sparse_block(sb, s->h, s->w, op->out_stride, density) -
+		macs += stp_cost_sparse_block(sb, s->h, s->w, op->out_stride, block_density) -
 			stp_cost_dense_block(sb, s->h, s->w, op->out_stride);
 	}
 	return macs;
 }
 
-enum stp_status stp_budget_solve(const struct stp_session *s, double rho, size_t *topk,
-				 double *min_rho)
+static enum stp_status solve(const struct stp_session *s, double rho, size_t *topk,
+			     double *min_rho, double reference, double *density,
+			     const struct stp_arch_sparse *sp)
 {
-	const struct stp_arch_sparse *sp = &s->model->arch.sparse;
-	struct stp_cost dense;
-	double lo = 0, hi, cap, floor_cost, d_max = 1, step;
-	enum stp_status st = stp_model_cost(s->model, s->h, s->w, &dense);
+	double lo = 0, hi, cap = rho * reference, floor_cost, d_max = 1, step;
 
-	if (st != STP_OK)
-		return st;
-	if (dense.backbone_macs <= 0)
-		return STP_ERR_INVALID_ARG;
-	cap = rho * dense.backbone_macs;
-	floor_cost = cost_at(s, 0, topk, dense.backbone_macs);
-	*min_rho = floor_cost / dense.backbone_macs;
+	floor_cost = cost_at(s, 0, topk, reference, density);
+	*min_rho = floor_cost / reference;
 	if (floor_cost > cap)
 		return STP_ERR_INVALID_ARG;
 	for (int i = 0; i < sp->ncalibration; i++)   /* the scale where every mask is dense */
@@ -86,17 +109,38 @@ enum stp_status stp_budget_solve(const struct stp_session *s, double rho, size_t
 	step = d_max / SCAN_STEPS;
 	for (int i = SCAN_STEPS; i >= 0; i--) {
 		lo = i * step;
-		if (cost_at(s, lo, topk, dense.backbone_macs) <= cap)
+		if (cost_at(s, lo, topk, reference, density) <= cap)
 			break;
 	}
 	hi = lo + step;
 	for (int i = 0; i < BISECTION_STEPS && hi <= d_max; i++) {
 		const double mid = (lo + hi) / 2;
-		if (cost_at(s, mid, topk, dense.backbone_macs) <= cap)
+		if (cost_at(s, mid, topk, reference, density) <= cap)
 			lo = mid;
 		else
 			hi = mid;
 	}
 	/* Leave topk as chosen for lo (the last call may have been another d). */
-	return cost_at(s, lo, topk, dense.backbone_macs) <= cap ? STP_OK : STP_ERR_INTERNAL;
+	return cost_at(s, lo, topk, reference, density) <= cap ? STP_OK : STP_ERR_INTERNAL;
+}
+
+enum stp_status stp_budget_solve(const struct stp_session *s, double rho, size_t *topk,
+				 double *min_rho)
+{
+	const struct stp_arch_sparse *sp = &s->model->arch.sparse;
+	struct stp_cost dense;
+	double reference, *density;
+	enum stp_status st = stp_model_cost(s->model, s->h, s->w, &dense);
+
+	if (st != STP_OK)
+		return st;
+	reference = s->model->gated ? stp_cost_network(s, NULL, NULL) : dense.backbone_macs;
+	if (reference <= 0)
+		return STP_ERR_INVALID_ARG;
+	density = calloc((size_t)s->model->plan.nmasks + 1, sizeof(double));
+	if (!density)
+		return STP_ERR_NOMEM;
+	st = solve(s, rho, topk, min_rho, reference, density, sp);
+	free(density);
+	return st;
 }

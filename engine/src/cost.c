@@ -194,11 +194,21 @@ out:
 	return st;
 }
 
+/* Masks the plan samples with STP_OP_MASK ops (not inside sparse blocks). */
+static int plan_masks(const struct stp_plan *plan)
+{
+	int n = 0;
+
+	for (int i = 0; i < plan->nops; i++)
+		n += plan->ops[i].kind == STP_OP_MASK;
+	return n;
+}
+
 enum stp_status stp_session_report(const stp_session *s, struct stp_run_report *out)
 {
 	const struct stp_plan *plan;
 	struct stp_cost dense;
-	double macs, density_sum = 0;
+	double macs, density_sum = 0, plan_backbone, *d;
 	enum stp_status st;
 
 	if (!s || !out || !s->ran)
@@ -207,26 +217,88 @@ enum stp_status stp_session_report(const stp_session *s, struct stp_run_report *
 	st = stp_model_cost(s->model, s->h, s->w, &dense);
 	if (st != STP_OK)
 		return st;
+	d = calloc((size_t)plan->nmasks + 1, sizeof(double));
+	if (!d)
+		return STP_ERR_NOMEM;
+	for (int m = 0; m < plan->nmasks; m++) {
+		d[m] = stp_session_mask_density(s, m);
+		density_sum += d[m];
+	}
 	macs = dense.backbone_macs;
 	for (int i = 0; i < plan->nops; i++) {
 		const struct stp_op *op = &plan->ops[i];
-		double d[STP_BLOCK_MAX_MASKS];
 		if (op->kind != STP_OP_SPARSE_BLOCK || s->ran_dense)
 			continue;
-		for (int m = 0; m < op->sparse->nmasks; m++)
-			d[m] = stp_session_mask_density(s, (int)op->sparse->mask_index + m);
-		macs += stp_cost_sparse_block(op->sparse, s->h, s->w, op->out_stride, d) -
+		macs += stp_cost_sparse_block(op->sparse, s->h, s->w, op->out_stride,
+					      d + op->sparse->mask_index) -
 			stp_cost_dense_block(op->sparse, s->h, s->w, op->out_stride);
 		/* A deformable block's offset conv runs where conv2 runs. */
 		macs += offset_macs(&s->model->arch, stp_conv_get_desc(op->sparse->conv[0])->cin,
-				    op->out_stride, s->h, s->w, d[op->sparse->mask_of[1]] - 1);
+				    op->out_stride, s->h, s->w,
+				    d[op->sparse->mask_index + (uint32_t)op->sparse->mask_of[1]] - 1);
 	}
-	for (int m = 0; m < plan->nmasks; m++)
-		density_sum += stp_session_mask_density(s, m);
+	out->network_macs = stp_cost_network(s, s->ran_dense ? NULL : d, &plan_backbone);
+	out->dense_network_macs = stp_cost_network(s, NULL, NULL);
+	if (plan_masks(plan) && !s->ran_dense)
+		macs = plan_backbone;   /* gated backbone convs ran at their masks' cells */
+	free(d);
 	out->nmasks = plan->nmasks;
 	out->mean_density = plan->nmasks ? density_sum / plan->nmasks : 1.0;
 	out->backbone_macs = macs;
 	out->dense_backbone_macs = dense.backbone_macs;
 	out->backbone_ms = s->backbone_ms;
 	return STP_OK;
+}
+
+/* k*k*C*HW*d(1-d): the interpolation's cost, METHOD.md section 6. */
+static double interp_macs(int k, int c, double cells, double d)
+{
+	return (double)k * k * c * cells * d * (1 - d);
+}
+
+double stp_cost_network(const struct stp_session *s, const double *density, double *backbone)
+{
+	const struct stp_plan *plan = &s->model->plan;
+	double total = 0, bb = 0;
+
+	for (int i = 0; i < plan->nops; i++) {
+		const struct stp_op *op = &plan->ops[i];
+		const struct stp_shape *o = &s->shapes[op->out];
+		const double cells = (double)o->h * o->w;
+		double real, official, d = 1;
+
+		if (op->kind == STP_OP_SPARSE_BLOCK) {
+			double db[STP_BLOCK_MAX_MASKS];
+			for (int m = 0; m < op->sparse->nmasks; m++)
+				db[m] = density ? density[op->sparse->mask_index + (uint32_t)m] : 1;
+			official = density ? stp_cost_sparse_block(op->sparse, s->h, s->w,
+								   op->out_stride, db)
+					   : stp_cost_dense_block(op->sparse, s->h, s->w,
+								  op->out_stride);
+			total += official;
+			bb += official;
+			continue;
+		}
+		if (op->kind != STP_OP_CONV && op->kind != STP_OP_MASK)
+			continue;
+		if (op->kind == STP_OP_MASK && !density)
+			continue;   /* a dense run computes no mask */
+		if (op->kind == STP_OP_CONV && op->gated && density)
+			d = density[op->mask];
+		real = real_macs(op->conv, o) * d;
+		if (op->fill)
+			real += interp_macs(op->fill->k, o->c, cells, d);
+		total += real;
+		if (op->backbone && op->out_stride > 0) {
+			const struct stp_conv_desc *cd = stp_conv_get_desc(op->conv);
+			const double px = (double)(s->h / op->out_stride) * (double)(s->w / op->out_stride);
+			official = (double)cd->kh * cd->kw * (cd->cin / cd->groups) * cd->cout * px * d;
+			if (op->fill)
+				official += interp_macs(op->fill->k, o->c, px, d);
+			bb += official;
+		}
+	}
+	if (backbone)
+		*backbone = bb;
+	return total;
 }

@@ -15,6 +15,12 @@ double stp_cost_sparse_block(const struct stp_sparse_block *block, int h, int w,
 double stp_cost_dense_block(const struct stp_sparse_block *block, int h, int w,
 			    int block_stride);
 
+/* The plan's whole cost in MACs (every conv at its real output size; mask
+ * convs and interpolation counted as METHOD.md section 6 counts them) and,
+ * into *backbone, its backbone cost by the official rules, for the masks'
+ * densities density[mask index] (NULL: the dense network, no mask convs). */
+double stp_cost_network(const struct stp_session *s, const double *density, double *backbone);
+
 /* Budget mode: fills topk[mask index] (cells each mask keeps) so that the
  * run's backbone cost is at most rho x the dense cost, using one target
  * density for every mask (the grid always kept; see docs/sparse.md).

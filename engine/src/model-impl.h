@@ -19,6 +19,8 @@ struct stp_model {
 	struct stp_arch arch;
 	struct stp_plan plan;
 	uint64_t parameters;
+	int gated;                   /* masks on any conv (STP_OP_MASK ops): the budget
+				      * caps the whole network */
 	struct stp_detect_head *detect;    /* NULL without a faster_rcnn head */
 	struct stp_segment_head *segment;  /* NULL without a semantic_fpn head */
 	struct stp_gfl_head *gfl;          /* NULL without a gfl head */
@@ -39,6 +41,9 @@ struct stp_session {
 	size_t *sampled, *cells;     /* [plan.nmasks]: the last run's masks */
 	size_t *topk;                /* [plan.nmasks]: budget mode's cells per mask */
 	uint8_t *mask_store;         /* every mask of the last run, one after another */
+	int32_t *list_store;         /* plan-level masks (STP_OP_MASK): per mask, at its
+				      * mask_offset, its sampled cells then the others */
+	float *mask_rank;            /* top-k scratch of plan-level masks (largest mask) */
 	size_t *mask_offset;         /* [plan.nmasks]: where mask i starts in it */
 	int *mask_h, *mask_w;        /* [plan.nmasks]: its size */
 	double min_budget;           /* the last budget solve's grid-only cost ratio */

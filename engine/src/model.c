@@ -82,6 +82,8 @@ built:
 	if (st != STP_OK)
 		return st == STP_ERR_NOMEM ? stp_set_error(err, errlen, st, "out of memory") : st;
 	m->parameters = b.parameters;
+	for (int i = 0; i < m->plan.nops; i++)
+		m->gated |= m->plan.ops[i].kind == STP_OP_MASK;
 	return stp_st_check_all_taken(file, err, errlen);
 }
 

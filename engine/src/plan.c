@@ -32,6 +32,7 @@ void stp_plan_clear(struct stp_plan *plan)
 		if (!plan->ops[i].conv_borrowed)
 			stp_conv_destroy(plan->ops[i].conv);
 		stp_sparse_block_destroy(plan->ops[i].sparse);
+		free(plan->ops[i].fill);
 	}
 	for (int i = 0; i < plan->noutputs; i++)
 		free(plan->output_names[i]);
@@ -109,6 +110,7 @@ error:
 	if (!op->conv_borrowed)
 		stp_conv_destroy(op->conv);
 	stp_sparse_block_destroy(op->sparse);
+	free(op->fill);
 	return -1;
 }
 
@@ -193,6 +195,7 @@ enum stp_status stp_plan_shapes(const struct stp_plan *plan, int h, int w,
 		out->c = plan->value_channels[op->out];
 		switch (op->kind) {
 		case STP_OP_CONV:
+		case STP_OP_MASK:
 			if (!stp_conv_output_size(stp_conv_get_desc(op->conv), in->h, in->w,
 						  &out->h, &out->w))
 				return STP_ERR_INVALID_ARG;
@@ -235,6 +238,9 @@ enum stp_status stp_plan_shapes(const struct stp_plan *plan, int h, int w,
 			break;
 		}
 		}
+		if (op->kind == STP_OP_CONV && op->gated &&
+		    (shapes[op->mask_logits].h != out->h || shapes[op->mask_logits].w != out->w))
+			return STP_ERR_INVALID_ARG;
 		if (op->in2 >= 0 &&
 		    (op->kind == STP_OP_ADD || op->kind == STP_OP_CONV || op->kind == STP_OP_CONCAT) &&
 		    (shapes[op->in2].h != out->h || shapes[op->in2].w != out->w))

@@ -13,6 +13,15 @@
  * can store into a slice (convs); the concat op itself then does nothing.
  * A view has no memory of its own: it lives in its root value, whose
  * lifetime is stretched over the lifetimes of its views.
+ *
+ * Masks on any conv (METHOD.md's sampling and interpolation as values of
+ * the plan): a MASK op computes its mask conv's logits (its output value)
+ * and samples mask number `mask` from them (the session keeps the cells);
+ * a CONV op with `gated` runs only at that mask's cells (its output has the
+ * mask's size) and, with `fill`, interpolates its output at every other
+ * cell, so that any reader sees a whole map. Without fill the other cells
+ * hold nothing: only readers of the same cells may follow (a 1x1 conv under
+ * the same mask, a head that decodes the sampled cells).
  */
 #ifndef STP_PLAN_H
 #define STP_PLAN_H
@@ -30,8 +39,9 @@ enum stp_op_kind {
 	STP_OP_GLOBAL_AVGPOOL,
 	STP_OP_SPARSE_BLOCK,    /* a whole sparse residual block (sparse/block.h) */
 	STP_OP_RESIZE_BILINEAR, /* in resized to in2's spatial size, align_corners=False */
-	STP_OP_CONCAT           /* channels of in, then of in2; nothing to do when both
+	STP_OP_CONCAT,          /* channels of in, then of in2; nothing to do when both
 				 * are views of out (stp_plan_concat) */
+	STP_OP_MASK             /* conv's logits of in, sampled into mask `mask` */
 };
 
 #define STP_OP_MAX_TEMPS 4
@@ -47,6 +57,12 @@ struct stp_op {
 	int backbone;           /* counts towards the backbone cost (METHOD.md section 6) */
 	int out_stride;         /* output stride w.r.t. the input image, for that cost */
 	struct stp_sparse_block *sparse;  /* owned; STP_OP_SPARSE_BLOCK only */
+	int mask;               /* STP_OP_MASK: the mask it samples; a gated conv: its mask */
+	int gated;              /* STP_OP_CONV: runs at mask `mask`'s cells only */
+	int grid;               /* STP_OP_MASK: the grid prior's stride */
+	int mask_logits;        /* a gated conv: the value of its MASK op (the mask's size) */
+	struct stp_interp_kernel *fill;  /* owned; a gated conv's interpolation of the
+					  * cells it did not compute, or NULL */
 	int ntemps;             /* values the op uses as scratch, dead after it */
 	int temps[STP_OP_MAX_TEMPS];
 };

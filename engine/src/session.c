@@ -11,6 +11,7 @@
 #include "../ops/ops.h"
 #include "../heads/heads.h"
 #include "cost.h"
+#include "gated.h"
 
 enum stp_status stp_session_create(const stp_model *model, stp_session **out)
 {
@@ -102,13 +103,25 @@ static enum stp_status size_sparse_scratch(struct stp_session *s, size_t cells)
 static enum stp_status size_mask_store(struct stp_session *s)
 {
 	const struct stp_plan *plan = &s->model->plan;
-	size_t total = 0;
+	size_t total = 0, largest = 0;
 	uint8_t *store;
+	int32_t *lists;
+	float *rank;
 
 	for (int i = 0; i < plan->nops; i++) {
 		const struct stp_op *op = &plan->ops[i];
 		const struct stp_shape *in = &s->shapes[op->in];
 		enum stp_status st;
+		if (op->kind == STP_OP_MASK) {
+			const struct stp_shape *o = &s->shapes[op->out];
+			s->mask_h[op->mask] = o->h;
+			s->mask_w[op->mask] = o->w;
+			s->mask_offset[op->mask] = total;
+			total += (size_t)o->h * o->w;
+			if ((size_t)o->h * o->w > largest)
+				largest = (size_t)o->h * o->w;
+			continue;
+		}
 		if (op->kind != STP_OP_SPARSE_BLOCK)
 			continue;
 		st = size_sparse_scratch(s, (size_t)in->h * in->w);
@@ -126,6 +139,14 @@ static enum stp_status size_mask_store(struct stp_session *s)
 	if (!store)
 		return STP_ERR_NOMEM;
 	s->mask_store = store;
+	lists = realloc(s->list_store, (total ? total : 1) * sizeof(int32_t));
+	if (!lists)
+		return STP_ERR_NOMEM;
+	s->list_store = lists;
+	rank = realloc(s->mask_rank, (largest ? largest : 1) * sizeof(float));
+	if (!rank)
+		return STP_ERR_NOMEM;
+	s->mask_rank = rank;
 	return STP_OK;
 }
 
@@ -148,6 +169,8 @@ void stp_session_destroy(stp_session *session)
 	free(session->cells);
 	free(session->topk);
 	free(session->mask_store);
+	free(session->list_store);
+	free(session->mask_rank);
 	free(session->mask_offset);
 	free(session->mask_h);
 	free(session->mask_w);
@@ -178,7 +201,7 @@ int stp_session_profile(const stp_session *session, const struct stp_op_profile 
 static const char *op_kind_name(enum stp_op_kind kind)
 {
 	static const char *const names[] = {"conv", "maxpool", "add", "resize", "avgpool",
-					    "sparse_block", "resize_bilinear", "concat"};
+					    "sparse_block", "resize_bilinear", "concat", "mask"};
 
 	return names[kind];
 }
@@ -347,8 +370,19 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 			in2 = stp_session_value(s, op->in2);
 		switch (op->kind) {
 		case STP_OP_CONV:
-			stp_conv_run(op->conv, &in, &out, op->in2 >= 0 ? &in2 : NULL, NULL, 0,
-				     s->zero, pool);
+			if (op->gated)
+				st = stp_run_gated_conv(s, op, &in, &out, op->in2 >= 0 ? &in2 : NULL,
+							&sparse_opts);
+			else
+				stp_conv_run(op->conv, &in, &out, op->in2 >= 0 ? &in2 : NULL, NULL, 0,
+					     s->zero, pool);
+			if (st != STP_OK)
+				return st;
+			break;
+		case STP_OP_MASK:
+			st = stp_run_mask(s, op, &sparse_opts);
+			if (st != STP_OK)
+				return st;
 			break;
 		case STP_OP_MAXPOOL:
 			stp_maxpool2d(&in, &out, op->k, op->s, op->p, pool);

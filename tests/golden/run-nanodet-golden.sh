@@ -10,7 +10,13 @@
 # input rule (long side 416) and at long sides 640 and 256 (set_input.py),
 # so padded sizes, level sizes and bilinear PAN resizes vary, and at 416
 # with the head's multi_label on (every class above the threshold a
-# candidate, NanoDet's own decoding). A case needs 30
+# candidate, NanoDet's own decoding).
+#
+# Sparse: the same weights with masks on every stage and head level
+# (random sampling modules and RBF scales, seeded), calibrated per image
+# by task_golden.py so that no logit lies near its threshold: the engine's
+# trained-mask run (deterministic) must equal PyTorch's, and its dense run
+# (--budget dense) the dense model's reference. A case needs 30
 # detections in the reference; compare_task.py decides (same labels and
 # order, boxes within 1e-3 relative, scores 1e-4).
 #
@@ -59,6 +65,52 @@ PY
 					--score-threshold 0 --json >"$tmp/c.json" 2>"$tmp/err"; then
 					"$py" "$srcdir/tests/golden/compare_task.py" detect "$tmp/ref.json" \
 						"$tmp/c.json" 30 || failed=1
+				elif grep -q "cannot create an engine.*unsupported" "$tmp/err"; then
+					echo "skipped: this CPU has no $isa"
+				else
+					echo "FAIL: stipple detect failed: $(cat "$tmp/err")"
+					failed=1
+				fi
+			done
+		done
+	done
+done
+# sparse: a model with random masks, its reference per image after calibration
+"$py" - "$model" "$tmp/sparse.stp" <<'PY' || harness_error "sparse model"
+import sys
+import torch
+from stipple_train import nanodet
+from stipple_train.export import load_model, save_model
+dense = load_model(sys.argv[1])
+model = nanodet.NanoDet(nanodet.sparse_arch(dense.arch))
+model.load_state_dict(dense.state_dict(), strict=False)
+gen = torch.Generator().manual_seed(5)
+with torch.no_grad():
+    for m in nanodet.masks_of(model):
+        m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * 0.05)
+        m.bias.zero_()
+    for name, p in model.named_parameters():
+        if name.endswith("interp.a"):
+            p.fill_(2.0 + 2.0 * float(torch.rand(1, generator=gen)))
+save_model(model, sys.argv[2], "F32")
+PY
+for img in street portrait small; do
+	"$py" -m stipple_train.task_golden --model "$tmp/sparse.stp" --image "$tmp/$img.png" \
+		--calibrated-model "$tmp/sparse-$img.stp" -o "$tmp/ref.json" ||
+		harness_error "sparse reference $img"
+	"$py" -m stipple_train.task_golden --model "$model" --image "$tmp/$img.png" \
+		-o "$tmp/dense-ref.json" || harness_error "dense reference $img"
+	for isa in scalar avx2 avx512; do
+		for threads in 1 2; do
+			for run in auto dense; do
+				ref=$tmp/ref.json
+				[ "$run" = dense ] && ref=$tmp/dense-ref.json
+				printf 'sparse %s budget %s %s %dt: ' "$img" "$run" "$isa" "$threads"
+				if "$stipple" detect "$tmp/sparse-$img.stp" "$tmp/$img.png" --budget "$run" \
+					--threads $threads --isa $isa --score-threshold 0 --json \
+					>"$tmp/c.json" 2>"$tmp/err"; then
+					"$py" "$srcdir/tests/golden/compare_task.py" detect "$ref" \
+						"$tmp/c.json" 5 || failed=1
 				elif grep -q "cannot create an engine.*unsupported" "$tmp/err"; then
 					echo "skipped: this CPU has no $isa"
 				else

@@ -514,7 +514,35 @@ static void test_one_stage(void)
 	       "unknown key 'dilation' in backbone.stages[0]");
 	expect(b, "\"stages\": [", "\"stages\": [{\"channels\": 32, \"blocks\": 1, "
 	       "\"stride\": 1}, ", F, "backbone.stages must be a list of 1..4");
-	expect(b, "\"sparse\": null}", "\"sparse\": {}}", U, "backbone.sparse must be null");
+	expect(b, "\"sparse\": null}", "\"sparse\": {}}", F, "backbone.sparse.kernel is missing");
+	/* masks on every stage and head level */
+	{
+		static const char sp[] = "\"sparse\": {\"kernel\": \"rbf\", \"window\": 7, "
+			"\"grid_stride\": 5, \"stages\": [1, 0, 1, 1], \"head\": [1, 1, 0], "
+			"\"temperature\": 0.05, \"calibration\": [0.5, 0.4, 0.3, 0.9, 0.8]}}";
+		char *json = mutate(b, "\"sparse\": null}", sp);
+		struct stp_arch s;
+		char e[256] = "";
+		CHECK(stp_arch_parse(json, &s, e, sizeof(e)) == STP_OK && s.sparse.enabled &&
+		      s.sparse.grid_stride == 5 && s.sparse.window == 7 &&
+		      s.csp.sparse_stages[0] == 1 && s.csp.sparse_stages[1] == 0 &&
+		      s.csp.nsparse_head == 3 && s.csp.sparse_head[2] == 0 &&
+		      s.sparse.ncalibration == 5, "sparse cspnet: %s", e);
+		stp_arch_clear(&s);
+		free(json);
+		expect(b, "\"sparse\": null}", "\"sparse\": {\"kernel\": \"learned\", \"window\": 7, "
+		       "\"grid_stride\": 5, \"stages\": [1, 1, 1, 1], \"head\": [1, 1, 1], "
+		       "\"temperature\": 1}}", F, "backbone.sparse.kernel");
+		expect(b, "\"sparse\": null}", "\"sparse\": {\"kernel\": \"rbf\", \"window\": 7, "
+		       "\"grid_stride\": 5, \"stages\": [1, 1, 1], \"head\": [1, 1, 1], "
+		       "\"temperature\": 1}}", F, "backbone.sparse.stages must be a list of one-per-stage");
+		expect(b, "\"sparse\": null}", "\"sparse\": {\"kernel\": \"rbf\", \"window\": 7, "
+		       "\"grid_stride\": 5, \"stages\": [1, 1, 1, 1], \"head\": [1, 1], "
+		       "\"temperature\": 1}}", F, "backbone.sparse.head has 2 flags, the head 3 levels");
+		expect(b, "\"sparse\": null}", "\"sparse\": {\"kernel\": \"rbf\", \"window\": 6, "
+		       "\"grid_stride\": 5, \"stages\": [1, 1, 1, 1], \"head\": [1, 1, 1], "
+		       "\"temperature\": 1}}", F, "window must be odd");
+	}
 	expect(b, "[\"c3\", \"c4\", \"c5\"]", "[\"c3\", \"c5\"]", F,
 	       "neck.in_features must be consecutive");
 	expect(b, "\"in_channels\": [128, 256, 512]", "\"in_channels\": [128, 256, 256]", F,

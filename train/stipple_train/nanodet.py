@@ -18,6 +18,17 @@ weights come that way), so each conv has a bias:
     head.convs.{l}.{k}        the level's stacked 3x3 convs + activation
     head.out.{l}              1x1 conv to num_classes + 4 * (reg_max + 1)
 
+Sparse form (backbone.sparse, proto/model-format.md "Sparse one-stage
+detectors"): each flagged CSP stage has a sampling module on its input
+(`backbone.stages.{i}.mask`, METHOD.md's MaskPredictor, at the stage's
+stride) whose mask every conv of the stage shares; each such conv runs
+(here: is kept) only at sampled cells and its output is interpolated
+everywhere else (`<conv>.interp`, the RBF module), after its activation.
+Each flagged head level has its own module on the PAN output
+(`head.masks.{l}`): the level's convs run only at its sampled cells, which
+alone become candidate detections (no interpolation: nothing reads the
+other cells). Mask numbers: the stages' in order, then the head levels'.
+
 forward() returns, per level, the raw head output (N, K + 4(R+1), H, W):
 class logits first, then four groups of R+1 distance bins (left, top,
 right, bottom). decode() turns them into detections as NanoDet's
@@ -34,43 +45,64 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import box_ops, transform
+from .sparse import Interpolation, MaskPredictor
 
 
 
 class ConvAct(nn.Conv2d):
     """A conv with bias and "same" padding, then LeakyReLU (slope) unless
-    slope is None."""
+    slope is None; in a sparse stage, then its interpolation module under
+    the stage's mask (forward's m)."""
 
-    def __init__(self, cin, cout, k, stride=1, slope=None):
+    def __init__(self, cin, cout, k, stride=1, slope=None, sparse=None):
         super().__init__(cin, cout, k, stride, (k - 1) // 2, bias=True)
         self.slope = slope
+        self.interp = Interpolation(sparse["kernel"], sparse["window"]) if sparse else None
 
-    def forward(self, x):
+    def forward(self, x, m=None):
         x = super().forward(x)
-        return x if self.slope is None else F.leaky_relu(x, self.slope)
+        x = x if self.slope is None else F.leaky_relu(x, self.slope)
+        return x if m is None else self.interp(x, m)
 
 
 class TinyResBlock(nn.Module):
-    def __init__(self, c, k, slope):
+    def __init__(self, c, k, slope, sparse=None):
         super().__init__()
-        self.in_conv = ConvAct(c, c // 2, k, 1, slope)
-        self.mid_conv = ConvAct(c // 2, c // 2, k, 1, slope)
+        self.in_conv = ConvAct(c, c // 2, k, 1, slope, sparse)
+        self.mid_conv = ConvAct(c // 2, c // 2, k, 1, slope, sparse)
 
-    def forward(self, x):
-        x = self.in_conv(x)
-        return torch.cat([self.mid_conv(x), x], 1)
+    def forward(self, x, m=None):
+        x = self.in_conv(x, m)
+        return torch.cat([self.mid_conv(x, m), x], 1)
 
 
 class CspStage(nn.Module):
-    def __init__(self, c, blocks, stride, k, slope):
+    """sparse: the backbone's sparse settings when this stage has a mask
+    (number mask_index), else None."""
+
+    def __init__(self, c, blocks, stride, k, slope, sparse=None, mask_index=0):
         super().__init__()
-        self.in_conv = ConvAct(c, c, k, stride, slope)
-        self.blocks = nn.Sequential(*[TinyResBlock(c, k, slope) for _ in range(blocks)])
-        self.out_conv = ConvAct(c, c, k, 1, slope)
+        self.in_conv = ConvAct(c, c, k, stride, slope, sparse)
+        self.blocks = nn.ModuleList(TinyResBlock(c, k, slope, sparse) for _ in range(blocks))
+        self.out_conv = ConvAct(c, c, k, 1, slope, sparse)
+        self.mask = (MaskPredictor(c, stride, sparse["grid_stride"], mask_index)
+                     if sparse else None)
+        self.probs, self.last_masks = [], []
 
     def forward(self, x):
-        x = self.in_conv(x)
-        return torch.cat([self.out_conv(self.blocks(x)), x], 1)
+        m = None
+        if self.mask is not None:
+            m, p = self.mask(x)
+            self.probs, self.last_masks = [p], [m]
+        x = self.in_conv(x, m)
+        y = x
+        for block in self.blocks:
+            y = block(y, m)
+        return torch.cat([self.out_conv(y, m), x], 1)
+
+
+def stage_flags(sparse, nstages):
+    return list(sparse["stages"]) if sparse else [0] * nstages
 
 
 class CspNet(nn.Module):
@@ -78,11 +110,14 @@ class CspNet(nn.Module):
 
     def __init__(self, cfg, in_channels):
         super().__init__()
-        slope = cfg["negative_slope"]
+        slope, sparse = cfg["negative_slope"], cfg.get("sparse")
+        flags = stage_flags(sparse, len(cfg["stages"]))
+        index = [sum(flags[:i]) for i in range(len(flags))]
         self.stem = ConvAct(in_channels, cfg["stem_width"], 3, 2, slope)
         self.stages = nn.ModuleList(
-            CspStage(s["channels"], s["blocks"], s["stride"], cfg["kernel_size"], slope)
-            for s in cfg["stages"])
+            CspStage(s["channels"], s["blocks"], s["stride"], cfg["kernel_size"], slope,
+                     sparse if flags[i] else None, index[i])
+            for i, s in enumerate(cfg["stages"]))
 
     def forward(self, x):
         x = F.max_pool2d(self.stem(x), 3, 2, 1)
@@ -116,9 +151,19 @@ class Pan(nn.Module):
 
 
 class GflHead(nn.Module):
-    def __init__(self, cfg, in_channels, slope):
+    """sparse: the backbone's sparse settings (head levels flagged in
+    sparse["head"] get a mask each, numbered from mask_base); forward keeps
+    each level's mask in self.last_masks (None where dense)."""
+
+    def __init__(self, cfg, in_channels, slope, sparse=None, mask_base=0):
         super().__init__()
         self.cfg = dict(cfg)
+        flags = list(sparse["head"]) if sparse else [0] * len(cfg["in_features"])
+        index = [mask_base + sum(flags[:i]) for i in range(len(flags))]
+        self.masks = nn.ModuleList(
+            MaskPredictor(in_channels, 1, sparse["grid_stride"], index[i]) if flags[i]
+            else nn.Identity() for i in range(len(flags)))
+        self.probs, self.last_masks = [], []
         fc, out = cfg["feat_channels"], cfg["num_classes"] + 4 * (cfg["reg_max"] + 1)
         self.convs = nn.ModuleList()
         for _ in cfg["in_features"]:
@@ -130,24 +175,41 @@ class GflHead(nn.Module):
         self.out = nn.ModuleList(nn.Conv2d(width, out, 1) for _ in cfg["in_features"])
 
     def forward(self, feats):
-        return [out(convs(feats[name])) for convs, out, name
-                in zip(self.convs, self.out, self.cfg["in_features"])]
+        outs, self.probs, self.last_masks = [], [], []
+        for convs, out, mask, name in zip(self.convs, self.out, self.masks,
+                                          self.cfg["in_features"]):
+            x = feats[name]
+            if isinstance(mask, MaskPredictor):
+                m, p = mask(x)
+                self.probs.append(p)
+                self.last_masks.append(m)
+            else:
+                self.last_masks.append(None)
+            outs.append(out(convs(x)))
+        return outs
 
 
-def level_outputs(cfg, out):
+def level_outputs(cfg, out, mask=None):
     """One level's raw head output (C, H, W) as NanoDet's exported graph
     gives it: class scores (H*W, K) after the sigmoid and distance logits
-    (H*W, 4 * (reg_max + 1)), locations row-major."""
+    (H*W, 4 * (reg_max + 1)), locations row-major. mask (H, W): cells
+    where it is 0 were not computed: their scores are 0, below any
+    threshold (and last in any top-k)."""
     c, h, w = out.shape
     flat = out.permute(1, 2, 0).reshape(h * w, c)
-    return torch.sigmoid(flat[:, :cfg["num_classes"]]), flat[:, cfg["num_classes"]:]
+    scores = torch.sigmoid(flat[:, :cfg["num_classes"]])
+    if mask is not None:
+        scores = scores * (mask.reshape(h * w, 1) > 0).to(scores.dtype)
+    return scores, flat[:, cfg["num_classes"]:]
 
 
-def gfl_decode(cfg, outputs, height, width):
+def gfl_decode(cfg, outputs, height, width, masks=None):
     """Detections of one image from its per-level head outputs ((C, H, W)
     each) on a height x width network input: boxes (D, 4) in input pixels,
-    scores (D,), labels (D,) 1..num_classes, by descending score."""
-    levels = [level_outputs(cfg, o) for o in outputs]
+    scores (D,), labels (D,) 1..num_classes, by descending score. masks:
+    per level (H, W) sampled cells, or None (all)."""
+    masks = masks or [None] * len(outputs)
+    levels = [level_outputs(cfg, o, m) for o, m in zip(outputs, masks)]
     sizes = [tuple(o.shape[1:]) for o in outputs]
     return gfl_detections(cfg, levels, sizes, height, width)
 
@@ -194,9 +256,11 @@ class NanoDet(nn.Module):
         super().__init__()
         self.arch = copy.deepcopy(arch)
         bb = arch["backbone"]
+        sparse = bb.get("sparse")
         self.backbone = CspNet(bb, arch["input"]["channels"])
         self.neck = Pan(arch["neck"])
-        self.head = GflHead(arch["heads"][0], arch["neck"]["out_channels"], bb["negative_slope"])
+        self.head = GflHead(arch["heads"][0], arch["neck"]["out_channels"], bb["negative_slope"],
+                            sparse, sum(stage_flags(sparse, len(bb["stages"]))))
 
     def forward(self, x):
         """Raw head outputs of a normalised NCHW batch, one per level."""
@@ -209,8 +273,9 @@ class NanoDet(nn.Module):
         for img in images:
             x, sizes, originals, _ = transform.preprocess([img], self.arch["input"])
             outs = self(x)
+            masks = [None if m is None else m[0, 0] for m in self.head.last_masks]
             boxes, scores, labels = gfl_decode(self.arch["heads"][0], [o[0] for o in outs],
-                                               x.shape[2], x.shape[3])
+                                               x.shape[2], x.shape[3], masks)
             (h, w), (rh, rw) = originals[0], sizes[0]
             boxes = box_ops.clip_boxes(transform.rescale_boxes(boxes, (rh, rw), (h, w)), (h, w))
             results.append({"boxes": boxes, "scores": scores, "labels": labels})
@@ -268,3 +333,73 @@ def nanodet_g_arch(long_side=416):
                   "resize": {"short_side": long_side, "max_long_side": long_side},
                   "size_divisor": 32},
     }
+
+
+def sparse_settings(stages=(1, 1, 1, 1), head=(1, 1, 1), kernel="rbf", window=7, grid_stride=5,
+                    temperature=1.0):
+    """A cspnet backbone.sparse dict: masks on the flagged stages and head
+    levels."""
+    return {"kernel": kernel, "window": window, "grid_stride": grid_stride,
+            "stages": list(stages), "head": list(head), "temperature": temperature}
+
+
+def sparse_arch(arch, **settings):
+    """arch with backbone.sparse set (a copy)."""
+    out = copy.deepcopy(arch)
+    out["backbone"]["sparse"] = sparse_settings(**settings)
+    return out
+
+
+def masks_of(model):
+    """The model's MaskPredictors in mask order (stages, then head levels)."""
+    stages = [s.mask for s in model.backbone.stages if s.mask is not None]
+    return stages + [m for m in model.head.masks if isinstance(m, MaskPredictor)]
+
+
+def _conv_macs(conv, h, w):
+    return conv.kernel_size[0] * conv.kernel_size[1] * conv.in_channels * conv.out_channels * h * w
+
+
+def mask_costs(model, height, width):
+    """(per-mask dense MACs of the convs each mask gates, MACs of everything
+    else) of a height x width input, multiples of 32: the weights of the
+    sparsity term over the whole network's cost."""
+    per_mask, other = [], 0.0
+    h, w = height // 2, width // 2
+    other += _conv_macs(model.backbone.stem, h, w)
+    h, w = h // 2, w // 2
+    sizes = {}
+    for i, st in enumerate(model.backbone.stages):
+        s = st.in_conv.stride[0]
+        h, w = h // s, w // s
+        sizes["c%d" % (i + 2)] = (h, w)
+        convs = [st.in_conv, st.out_conv] + [c for b in st.blocks for c in (b.in_conv, b.mid_conv)]
+        macs = sum(_conv_macs(c, h, w) for c in convs)
+        if st.mask is not None:
+            per_mask.append(macs)
+            other += 9.0 * st.in_conv.in_channels * h * w   # the mask conv
+        else:
+            other += macs
+    for conv, name in zip(model.neck.lateral, model.neck.in_features):
+        other += _conv_macs(conv, *sizes[name])
+    for convs, out, mask, name in zip(model.head.convs, model.head.out, model.head.masks,
+                                      model.head.cfg["in_features"]):
+        hw = sizes["c" + name[1:]]
+        macs = sum(_conv_macs(c, *hw) for c in convs) + _conv_macs(out, *hw)
+        if isinstance(mask, MaskPredictor):
+            per_mask.append(macs)
+            other += 9.0 * convs[0].in_channels * hw[0] * hw[1]   # the mask conv
+        else:
+            other += macs
+    return per_mask, other
+
+
+def expected_cost(model, costs):
+    """The network's expected cost over its dense cost, from the last
+    forward's mask probabilities (differentiable): sum of each mask's mean
+    probability times its convs' MACs, plus everything else, over the
+    dense total. costs: mask_costs()."""
+    per_mask, other = costs
+    probs = [s.probs[0] for s in model.backbone.stages if s.mask is not None] + model.head.probs
+    total = sum(per_mask) + other
+    return (sum(c * p.mean() for c, p in zip(per_mask, probs)) + other) / total
