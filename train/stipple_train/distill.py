@@ -1,0 +1,280 @@
+"""Masks for a one-stage detector, learned without labels: the sparse
+network (the same weights plus sampling and interpolation modules,
+nanodet.py) learns from the dense network itself on real photos.
+
+    python3 -m stipple_train.distill --teacher models/nanodet-g/1/model.stp \
+        --config train/recipes/nanodet-g-sparse.json -o RUN_DIR
+
+Photos (docs/dataset.md, "Photos for label-free training"): the
+wallpapers of the Debian packages mate-backgrounds and
+plasma-workspace-wallpapers and frames of opencv-doc's video vtest.avi,
+under $STIPPLE_ASSETS/photos (scripts/install-assets.sh; the frames need
+python3-opencv to decode). The stills of darknet, opencv-doc and
+python3-skimage are never used: they judge the result. Every tenth photo
+by name and the last fifth of the video are held out for validation.
+Samples: a photo scaled so that its long side is crop * U(0.8, 2), a random
+crop x crop window (mean-colour padding), a horizontal flip half the time,
+preprocessed by the model's input rule (BGR, mean / std).
+
+Loss per batch, the teacher (dense, frozen) and the student on the same
+input: class distillation, the binary cross-entropy of the student's
+scores times its head mask (a cell not sampled predicts nothing) against
+the teacher's scores, less the teacher's own entropy (0 when they agree),
+summed over classes, mean over cells; box
+distillation, the KL divergence of each side's distance-bin distribution,
+weighted by the teacher's best class score and the student's head mask;
+feature distillation, the relative squared distance of the PAN outputs;
+and the sparsity term lambda * |expected cost - target|, the expected cost
+being the whole network's (every conv, mask convs included) under the
+masks' probabilities over its dense cost (nanodet.expected_cost), the
+target falling linearly from 1 to --density-target over --ramp iterations.
+The Gumbel temperature decays from --t0 to --t1. Mask and interpolation
+parameters learn at --lr, conv weights at --conv-lr (0: frozen).
+
+Writes RUN_DIR/log.jsonl (one line per --log-every iterations), the
+checkpoint RUN_DIR/checkpoint.pt and the model RUN_DIR/model.stp, whose
+backbone.sparse.calibration holds each mask's mean density with its
+trained threshold on the validation photos (budget shares).
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from . import nanodet, transform
+from .dataset_assets import assets_dir
+from .export import load_model, save_model
+from .sparse import sampling_mode
+
+DEFAULTS = {"iters": 3000, "batch": 8, "crop": 320, "lr": 1e-3, "conv_lr": 2e-5,
+            "lam": 2.0, "density_target": 0.3, "ramp": 1500, "t0": 1.0, "t1": 0.1,
+            "box_weight": 1.0, "feature_weight": 1.0, "grid_stride": 5, "window": 7,
+            "stages": [1, 1, 1, 1], "head": [1, 1, 1], "seed": 1, "threads": 2,
+            "log_every": 50, "vtest_every": 4, "max_side": 832}
+VAL_EVERY = 10
+
+
+def _vtest_frames(every):
+    """Frames of vtest.avi as JPEG files in the asset cache (decoded once
+    with OpenCV); [] without python3-opencv."""
+    src = os.path.join(assets_dir(), "photos", "opencv", "vtest.avi")
+    out = os.path.join(assets_dir(), "vtest-frames")
+    if not os.path.exists(src):
+        return []
+    if not os.path.isdir(out) or not os.listdir(out):
+        try:
+            import cv2
+        except ImportError:
+            print("distill: no python3-opencv: vtest.avi's frames left out", file=sys.stderr)
+            return []
+        os.makedirs(out, exist_ok=True)
+        cap = cv2.VideoCapture(src)
+        i = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            cv2.imwrite(os.path.join(out, "%04d.jpg" % i), frame, [cv2.IMWRITE_JPEG_QUALITY, 92])
+            i += 1
+    return sorted(glob.glob(os.path.join(out, "*.jpg")))[::every]
+
+
+def training_photos(vtest_every=4):
+    """(train, validation) lists of photo paths."""
+    root = os.path.join(assets_dir(), "photos")
+    stills = sorted(glob.glob(os.path.join(root, "mate", "*.jpg")))
+    for theme in sorted(glob.glob(os.path.join(root, "plasma", "*"))):
+        images = glob.glob(os.path.join(theme, "contents", "images", "*.*"))
+        if images:   # the largest rendering of each wallpaper
+            stills.append(max(images, key=os.path.getsize))
+    train = [p for i, p in enumerate(stills) if i % VAL_EVERY != VAL_EVERY - 1]
+    val = [p for i, p in enumerate(stills) if i % VAL_EVERY == VAL_EVERY - 1]
+    frames = _vtest_frames(vtest_every)
+    cut = len(frames) * 4 // 5
+    return train + frames[:cut], val + frames[cut:]
+
+
+def load_photos(paths, max_side):
+    """(3, h, w) uint8 tensors, the long side at most max_side."""
+    out = []
+    for p in paths:
+        im = Image.open(p).convert("RGB")
+        im.thumbnail((max_side, max_side), Image.BILINEAR)
+        out.append(torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).contiguous())
+    return out
+
+
+def sample(photos, crop, input_cfg, rng):
+    """One augmented crop, preprocessed: (3, crop, crop)."""
+    img = photos[rng.randrange(len(photos))].float()
+    h, w = img.shape[1:]
+    scale = crop * rng.uniform(0.8, 2.0) / max(h, w)
+    rh, rw = max(1, int(h * scale)), max(1, int(w * scale))
+    x = img.flip(0) if input_cfg.get("channel_order") == "bgr" else img
+    x = transform.normalize(x, input_cfg["mean"], input_cfg["std"])
+    x = transform.resize(x, (rh, rw))
+    if rng.random() < 0.5:
+        x = x.flip(2)
+    out = torch.zeros(3, crop, crop)
+    y0, x0 = rng.randint(0, max(0, rh - crop)), rng.randint(0, max(0, rw - crop))
+    part = x[:, y0:y0 + crop, x0:x0 + crop]
+    out[:, :part.shape[1], :part.shape[2]] = part
+    return out
+
+
+def head_losses(cfg, student_outs, teacher_outs, masks):
+    """Class and box distillation (module docstring), summed over levels."""
+    k, r = cfg["num_classes"], cfg["reg_max"] + 1
+    cls_loss, box_loss = 0.0, 0.0
+    for s, t, m in zip(student_outs, teacher_outs, masks):
+        n, _, h, w = s.shape
+        keep = torch.ones(n, 1, h, w) if m is None else m
+        t_score = torch.sigmoid(t[:, :k])
+        s_score = (torch.sigmoid(s[:, :k]) * keep).clamp(1e-6, 1 - 1e-6)
+        # minus the teacher's own entropy: 0 when the student matches
+        t_clamped = t_score.clamp(1e-6, 1 - 1e-6)
+        cls_loss = cls_loss + (F.binary_cross_entropy(s_score, t_score, reduction="none") -
+                               F.binary_cross_entropy(t_clamped, t_score, reduction="none")
+                               ).sum(1).mean()
+        t_bins = F.softmax(t[:, k:].reshape(n, 4, r, h, w), 2)
+        s_logp = F.log_softmax(s[:, k:].reshape(n, 4, r, h, w), 2)
+        kl = (t_bins * (torch.log(t_bins + 1e-12) - s_logp)).sum(2).mean(1, keepdim=True)
+        weight = t_score.max(1, keepdim=True).values * keep
+        box_loss = box_loss + (kl * weight).sum() / weight.sum().clamp(min=1.0)
+    return cls_loss, box_loss
+
+
+def feature_loss(student, teacher):
+    return sum(((student[k] - teacher[k]) ** 2).sum() / (teacher[k] ** 2).sum().clamp(min=1e-6)
+               for k in teacher)
+
+
+def calibrate(model, photos, input_cfg):
+    """Each mask's mean density with its trained threshold (deterministic)
+    on the photos at the model's own input rule."""
+    model.eval()
+    sums = None
+    with torch.no_grad(), sampling_mode("deterministic"):
+        for img in photos:
+            x, _, _, _ = transform.preprocess([img.float()], input_cfg)
+            model(x)
+            masks = [s.last_masks[0] for s in model.backbone.stages if s.mask is not None] + \
+                [m for m in model.head.last_masks if m is not None]
+            d = [float(m.mean()) for m in masks]
+            sums = d if sums is None else [a + b for a, b in zip(sums, d)]
+    return [max(1e-3, min(1.0, v / len(photos))) for v in sums]
+
+
+def run(cfg, teacher_path, out_dir):
+    torch.manual_seed(cfg["seed"])
+    rng = random.Random(cfg["seed"])
+    torch.set_num_threads(cfg["threads"])
+    os.makedirs(out_dir, exist_ok=True)
+    teacher = load_model(teacher_path).float().eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    arch = nanodet.sparse_arch(teacher.arch, stages=cfg["stages"], head=cfg["head"],
+                               window=cfg["window"], grid_stride=cfg["grid_stride"],
+                               temperature=cfg["t0"])
+    student = nanodet.NanoDet(arch)
+    student.load_state_dict(teacher.state_dict(), strict=False)
+    gamma = (cfg["t1"] / cfg["t0"]) ** (1.0 / max(1, cfg["iters"]))
+    for m in nanodet.masks_of(student):
+        m.temperature.fill_(cfg["t0"])
+        m.gamma = gamma
+    sparse_params = [p for n, p in student.named_parameters()
+                     if ".mask." in n or ".masks." in n or ".interp." in n]
+    conv_params = [p for n, p in student.named_parameters()
+                   if not (".mask." in n or ".masks." in n or ".interp." in n)]
+    groups = [{"params": sparse_params, "lr": cfg["lr"]}]
+    if cfg["conv_lr"] > 0:
+        groups.append({"params": conv_params, "lr": cfg["conv_lr"]})
+    else:
+        for p in conv_params:
+            p.requires_grad_(False)
+    opt = torch.optim.Adam(groups)
+    train_paths, val_paths = training_photos(cfg["vtest_every"])
+    photos = load_photos(train_paths, cfg["max_side"])
+    val_photos = load_photos(val_paths, cfg["max_side"])
+    costs = nanodet.mask_costs(student, cfg["crop"], cfg["crop"])
+    head_cfg = arch["heads"][0]
+    log = open(os.path.join(out_dir, "log.jsonl"), "w")
+    log.write(json.dumps({"config": cfg, "train_photos": len(photos),
+                          "val_photos": len(val_photos)}) + "\n")
+    t_start = time.time()
+    for it in range(cfg["iters"]):
+        student.train()
+        x = torch.stack([sample(photos, cfg["crop"], arch["input"], rng)
+                         for _ in range(cfg["batch"])])
+        with torch.no_grad():
+            t_feats = teacher.neck(teacher.backbone(x))
+            t_outs = teacher.head(t_feats)
+        s_feats = student.neck(student.backbone(x))
+        s_outs = student.head(s_feats)
+        cls_l, box_l = head_losses(head_cfg, s_outs, t_outs, student.head.last_masks)
+        feat_l = feature_loss(s_feats, t_feats)
+        target = 1.0 - (1.0 - cfg["density_target"]) * min(1.0, (it + 1) / max(1, cfg["ramp"]))
+        cost = nanodet.expected_cost(student, costs)
+        loss = cls_l + cfg["box_weight"] * box_l + cfg["feature_weight"] * feat_l + \
+            cfg["lam"] * torch.abs(cost - target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if it % cfg["log_every"] == 0 or it == cfg["iters"] - 1:
+            rec = {"iter": it, "loss": float(loss), "cls": float(cls_l), "box": float(box_l),
+                   "feature": float(feat_l), "expected_cost": float(cost), "target": target,
+                   "temperature": float(nanodet.masks_of(student)[0].temperature),
+                   "minutes": (time.time() - t_start) / 60}
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            print("distill: %s" % json.dumps(rec), file=sys.stderr)
+    torch.save({"config": cfg, "arch": arch, "state": student.state_dict()},
+               os.path.join(out_dir, "checkpoint.pt"))
+    student.arch["backbone"]["sparse"]["temperature"] = float(
+        nanodet.masks_of(student)[0].temperature)
+    student.arch["backbone"]["sparse"]["calibration"] = calibrate(student, val_photos,
+                                                                  arch["input"])
+    save_model(student.eval(), os.path.join(out_dir, "model.stp"), "F16")
+    log.write(json.dumps({"done": True, "minutes": (time.time() - t_start) / 60,
+                          "calibration": student.arch["backbone"]["sparse"]["calibration"]})
+              + "\n")
+    log.close()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="stipple_train.distill", description=__doc__.split("\n")[0])
+    ap.add_argument("--teacher", required=True, help="the dense model file")
+    ap.add_argument("-o", "--output", required=True, help="the run directory")
+    ap.add_argument("--config", help="a JSON recipe; flags below override it")
+    for key, value in DEFAULTS.items():
+        if isinstance(value, list):
+            continue
+        ap.add_argument("--" + key.replace("_", "-"), type=type(value), default=None)
+    args = ap.parse_args(argv)
+    cfg = dict(DEFAULTS)
+    if args.config:
+        with open(args.config) as f:
+            recipe = json.load(f)
+        unknown = set(recipe) - set(DEFAULTS)
+        if unknown:
+            ap.error("%s: unknown keys %s" % (args.config, sorted(unknown)))
+        cfg.update(recipe)
+    for key in DEFAULTS:
+        v = getattr(args, key, None)
+        if v is not None:
+            cfg[key] = v
+    run(cfg, args.teacher, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
