@@ -69,7 +69,7 @@ enum stp_status stp_gfl_head_build(struct stp_net_builder *b, const struct stp_a
 			snprintf(name, sizeof(name), "head.convs.%d.%d", l, j);
 			v = stp_net_conv(b, name, NULL, 1, v, -1, &d, 0, 0, &st);
 			if (v >= 0 && logits >= 0 &&
-			    (st = stp_net_gate(b, v, h->mask[l], logits, NULL)) != STP_OK)
+			    (st = stp_net_gate(b, v, h->mask[l], logits, NULL, 0)) != STP_OK)
 				v = -1;
 			c = cfg->feat_channels;
 		}
@@ -78,7 +78,7 @@ enum stp_status stp_gfl_head_build(struct stp_net_builder *b, const struct stp_a
 			snprintf(name, sizeof(name), "head.out.%d", l);
 			v = stp_net_conv(b, name, NULL, 1, v, -1, &d, 0, 0, &st);
 			if (v >= 0 && logits >= 0 &&
-			    (st = stp_net_gate(b, v, h->mask[l], logits, NULL)) != STP_OK)
+			    (st = stp_net_gate(b, v, h->mask[l], logits, NULL, 0)) != STP_OK)
 				v = -1;
 		}
 		if (v < 0 || (st = stp_plan_keep(b->plan, v)) != STP_OK) {

@@ -10,8 +10,10 @@
  * Concatenations cost nothing: both halves are convs that store straight
  * into their channel range of the result (stp_plan_concat). In a sparse
  * stage, a mask op on the stage input (its stride) gates every conv of the
- * stage, each interpolated where it did not compute (gate.c); the stem stays
- * dense.
+ * stage, each interpolated where it did not compute (gate.c): the tiny
+ * blocks' convs, read only by the stage's 3x3 convs at the mask's cells,
+ * only on the ring around the sampled cells; in_conv and out_conv, whose
+ * outputs leave the stage, everywhere. The stem stays dense.
  *
  * PAN: 1x1 laterals with bias; top-down, each finer lateral adds the
  * bilinear resize (align_corners=False, to its size) of the coarser merged
@@ -28,9 +30,11 @@ struct stage_mask {
 };
 
 /* A k x k conv of the backbone with bias and LeakyReLU; in a sparse stage,
- * run at the mask's cells and interpolated elsewhere ("NAME.interp"). */
+ * run at the mask's cells and interpolated elsewhere ("NAME.interp"): on
+ * the ring around them only (near) when only the stage's own 3x3 convs
+ * read it. */
 static int csp_conv(struct stp_net_builder *b, const char *name, int in, int cin, int cout,
-		    int k, int stride, int out_stride, const struct stage_mask *sm,
+		    int k, int stride, int out_stride, const struct stage_mask *sm, int near,
 		    enum stp_status *st)
 {
 	struct stp_conv_desc d = stp_net_conv_desc(cin, cout, k, stride, 1);
@@ -42,7 +46,7 @@ static int csp_conv(struct stp_net_builder *b, const char *name, int in, int cin
 	if (v < 0 || sm->logits < 0)
 		return v;
 	snprintf(interp, sizeof(interp), "%s.interp", name);
-	*st = stp_net_gate(b, v, sm->mask, sm->logits, interp);
+	*st = stp_net_gate(b, v, sm->mask, sm->logits, interp, near && k == 3);
 	return *st == STP_OK ? v : -1;
 }
 
@@ -73,22 +77,22 @@ static int csp_stage(struct stp_net_builder *b, int i, int in, int *out_stride,
 			return -1;
 	}
 	snprintf(name, sizeof(name), "backbone.stages.%d.in_conv", i);
-	x = csp_conv(b, name, in, c, c, k, csp->strides[i], *out_stride, &sm, st);
+	x = csp_conv(b, name, in, c, c, k, csp->strides[i], *out_stride, &sm, 0, st);
 	y = x;
 	for (int j = 0; j < csp->blocks[i] && y >= 0; j++) {
 		int t, m;
 		snprintf(name, sizeof(name), "backbone.stages.%d.blocks.%d.in_conv", i, j);
-		t = csp_conv(b, name, y, c, c / 2, k, 1, *out_stride, &sm, st);
+		t = csp_conv(b, name, y, c, c / 2, k, 1, *out_stride, &sm, 1, st);
 		if (t < 0)
 			return -1;
 		snprintf(name, sizeof(name), "backbone.stages.%d.blocks.%d.mid_conv", i, j);
-		m = csp_conv(b, name, t, c / 2, c / 2, k, 1, *out_stride, &sm, st);
+		m = csp_conv(b, name, t, c / 2, c / 2, k, 1, *out_stride, &sm, 1, st);
 		y = m < 0 ? -1 : concat(b, m, t, st);
 	}
 	if (y < 0)
 		return -1;
 	snprintf(name, sizeof(name), "backbone.stages.%d.out_conv", i);
-	y = csp_conv(b, name, y, c, c, k, 1, *out_stride, &sm, st);
+	y = csp_conv(b, name, y, c, c, k, 1, *out_stride, &sm, 0, st);
 	return y < 0 ? -1 : concat(b, y, x, st);
 }
 
@@ -102,7 +106,7 @@ enum stp_status stp_net_build_cspnet(struct stp_net_builder *b, int levels[4])
 	int x, out_stride = 4;
 
 	x = csp_conv(b, "backbone.stem", 0, b->arch->in_channels, csp->stem_width, 3, 2, 2, &dense,
-		     &st);
+		     0, &st);
 	if (x < 0)
 		return st;
 	pool.in = x;

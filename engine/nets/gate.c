@@ -4,7 +4,8 @@
  * logit channel, the gated conv's stride, on the gated conv's input) and
  * that gate a conv already appended by a mask, with or without the
  * interpolation of the cells it does not compute (the RBF module of
- * METHOD.md section 4, its scale `a` taken from the file).
+ * METHOD.md section 4, its scale `a` taken from the file), everywhere or
+ * only on the ring around the sampled cells.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,7 @@ int stp_net_mask(struct stp_net_builder *b, const char *name, int in, int cin, i
 }
 
 enum stp_status stp_net_gate(struct stp_net_builder *b, int value, int mask, int logits,
-			     const char *interp)
+			     const char *interp, int near)
 {
 	struct stp_op *op = NULL;
 	enum stp_status st = STP_OK;
@@ -55,6 +56,10 @@ enum stp_status stp_net_gate(struct stp_net_builder *b, int value, int mask, int
 	op->gated = 1;
 	op->mask = mask;
 	op->mask_logits = logits;
+	op->fill_near = interp && near;
+	for (int i = 0; op->fill_near && i < b->plan->nops; i++)
+		if (b->plan->ops[i].kind == STP_OP_MASK && b->plan->ops[i].out == logits)
+			b->plan->ops[i].ring = 1;
 	if (interp) {
 		const int64_t shape[1] = {1};
 		const float *a = stp_net_take(b, interp, "a", shape, 1, &st);

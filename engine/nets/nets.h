@@ -68,9 +68,10 @@ int stp_net_mask(struct stp_net_builder *b, const char *name, int in, int cin, i
 		 int *mask, enum stp_status *status);
 /* Makes the conv that wrote value run only at mask's cells (logits: the
  * mask op's value); interp (or NULL) names the RBF module ("NAME.a") that
- * fills the other cells. */
+ * fills the other cells; near: only the cells next to sampled ones (every
+ * reader is a 3x3 stride-1 conv gated by the same mask). */
 enum stp_status stp_net_gate(struct stp_net_builder *b, int value, int mask, int logits,
-			     const char *interp);
+			     const char *interp, int near);
 
 /* CSP backbone (cspnet.c): the values of its stages' outputs c2.. in
  * levels[0..nstages). */

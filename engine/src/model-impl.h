@@ -39,6 +39,8 @@ struct stp_session {
 	struct stp_sparse_scratch sparse;  /* shared by the sparse blocks, in turn */
 	size_t sparse_cells;         /* cells the sparse scratch is sized for */
 	size_t *sampled, *cells;     /* [plan.nmasks]: the last run's masks */
+	size_t *ring;                /* [plan.nmasks]: plan-level masks: unsampled cells next
+				      * to a sampled one, listed first among the unsampled */
 	size_t *topk;                /* [plan.nmasks]: budget mode's cells per mask */
 	uint8_t *mask_store;         /* every mask of the last run, one after another */
 	int32_t *list_store;         /* plan-level masks (STP_OP_MASK): per mask, at its

@@ -19,9 +19,11 @@
  * and samples mask number `mask` from them (the session keeps the cells);
  * a CONV op with `gated` runs only at that mask's cells (its output has the
  * mask's size) and, with `fill`, interpolates its output at every other
- * cell, so that any reader sees a whole map. Without fill the other cells
- * hold nothing: only readers of the same cells may follow (a 1x1 conv under
- * the same mask, a head that decodes the sampled cells).
+ * cell, so that any reader sees a whole map; with `fill_near` too, only at
+ * the cells next to a sampled one (its 3x3 ring): enough when every reader
+ * is a 3x3 stride-1 conv gated by the same mask. Without fill the other
+ * cells hold nothing: only readers of the same cells may follow (a 1x1
+ * conv under the same mask, a head that decodes the sampled cells).
  */
 #ifndef STP_PLAN_H
 #define STP_PLAN_H
@@ -61,6 +63,9 @@ struct stp_op {
 	int gated;              /* STP_OP_CONV: runs at mask `mask`'s cells only */
 	int grid;               /* STP_OP_MASK: the grid prior's stride */
 	int mask_logits;        /* a gated conv: the value of its MASK op (the mask's size) */
+	int fill_near;          /* a gated conv: fill only the 3x3 ring of the sampled cells */
+	int ring;               /* STP_OP_MASK: some conv fills only the ring: sort the
+				 * unsampled cells into ring, then the rest */
 	struct stp_interp_kernel *fill;  /* owned; a gated conv's interpolation of the
 					  * cells it did not compute, or NULL */
 	int ntemps;             /* values the op uses as scratch, dead after it */

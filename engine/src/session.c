@@ -35,13 +35,14 @@ enum stp_status stp_session_create(const stp_model *model, stp_session **out)
 	s->zero = stp_calloc(model->plan.zero_floats + 64, sizeof(float));
 	s->sampled = calloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
 	s->cells = calloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
+	s->ring = calloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
 	s->topk = calloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
 	s->mask_offset = calloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
 	s->mask_h = calloc((size_t)model->plan.nmasks + 1, sizeof(int));
 	s->mask_w = calloc((size_t)model->plan.nmasks + 1, sizeof(int));
 	s->profile = calloc((size_t)model->plan.nops + 1, sizeof(*s->profile));
 	s->sparse.zero = s->zero;
-	if (!s->shapes || !s->offsets || !s->zero || !s->sampled || !s->cells || !s->topk ||
+	if (!s->shapes || !s->offsets || !s->zero || !s->sampled || !s->cells || !s->ring || !s->topk ||
 	    !s->mask_offset || !s->mask_h || !s->mask_w || !s->profile) {
 		stp_session_destroy(s);
 		return STP_ERR_NOMEM;
@@ -167,6 +168,7 @@ void stp_session_destroy(stp_session *session)
 	stp_free(session->zero);
 	free(session->sampled);
 	free(session->cells);
+	free(session->ring);
 	free(session->topk);
 	free(session->mask_store);
 	free(session->list_store);
