@@ -102,6 +102,11 @@ void cli_sort_ms(double *ms, int n);
  * NULL if none is found. */
 const char *cli_default_model(const char *name, char *buf, size_t n);
 
+/* Why a run failed, into buf: the status, or for STP_ERR_BUDGET the budget
+ * asked and the least the model accepts at that size. Returns buf. */
+const char *cli_run_failure(const stp_session *s, enum stp_status st, double budget, char *buf,
+			    size_t n);
+
 /* Prints "stipple CMD: MESSAGE" on one line to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

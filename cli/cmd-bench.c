@@ -328,8 +328,9 @@ static int bench_run(const char *const *args, const void *p)
 				       &r.profile);
 	}
 	if (st != STP_OK) {
+		char why[256];
 		cli_error("bench", "run at %dx%d failed: %s", o->size[0], o->size[1],
-			  stp_status_str(st));
+			  cli_run_failure(session, st, o->budget, why, sizeof(why)));
 		goto error;
 	}
 	r.workspace_mb = (double)stp_session_workspace_bytes(session) / (1024.0 * 1024.0);

@@ -138,7 +138,9 @@ static json_t *cost_json(const stp_session *s, double budget)
 	struct stp_run_report r;
 
 	stp_session_report(s, &r);
-	return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:i}", "budget", budget, "density",
+	return json_pack("{s:o, s:f, s:f, s:f, s:f, s:f, s:i}", "budget",
+			 budget == 0 ? json_string("auto") : budget == 1 ? json_string("dense")
+				     : json_real(budget), "density",
 			 r.mean_density, "backbone_gmacs", r.backbone_macs / 1e9,
 			 "dense_backbone_gmacs", r.dense_backbone_macs / 1e9, "network_gmacs",
 			 r.network_macs / 1e9, "dense_network_gmacs", r.dense_network_macs / 1e9,
@@ -245,7 +247,8 @@ static int run_task(const char *cmd, unsigned task, const char *const *args,
 					   (size_t)info.width * 3, &ro, task);
 	infer_ms = cli_now_ms() - t0;
 	if (st != STP_OK) {
-		cli_error(cmd, "the run failed: %s", stp_status_str(st));
+		cli_error(cmd, "the run failed: %s",
+			  cli_run_failure(session, st, o->budget, err, sizeof(err)));
 		rc = CLI_EXIT_FAIL;
 		goto out;
 	}

@@ -133,7 +133,9 @@ static int eval_image(stp_session *s, const stp_model *m, unsigned tasks,
 				   tasks);
 	t->latency[t->images] = cli_now_ms() - t0;
 	if (st != STP_OK) {
-		snprintf(err, errlen, "the run failed on %.300s: %s", path, stp_status_str(st));
+		char why[256];
+		snprintf(err, errlen, "the run failed on %.300s: %s", path,
+			 cli_run_failure(s, st, ro->budget, why, sizeof(why)));
 		goto out;
 	}
 	stp_session_report(s, &rep);

@@ -35,6 +35,17 @@ enum parse_result {
 	PARSE_USAGE    /* a bad argument: message printed, exit 2 */
 };
 
+const char *cli_run_failure(const stp_session *s, enum stp_status st, double budget, char *buf,
+			    size_t n)
+{
+	if (st == STP_ERR_BUDGET)
+		snprintf(buf, n, "budget %g is below this model's cheapest run at this size: %.3f "
+			 "(its grid prior and mask convs alone)", budget, stp_session_min_budget(s));
+	else
+		snprintf(buf, n, "%s", stp_status_str(st));
+	return buf;
+}
+
 void cli_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;

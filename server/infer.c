@@ -537,9 +537,10 @@ static void run_engine(struct infer_ctx *c, const uint8_t *rgb, const struct ima
 	} else if (st == STP_ERR_CANCELLED) {
 		request_reply_error(r, 504, "the deadline passed after %.0f ms; the work was abandoned",
 				    ms_since(r->t_arrival_ns));
-	} else if (st == STP_ERR_INVALID_ARG) {
-		request_reply_error(r, 400, "budget %g is below the cheapest run of this model (its grid alone costs more)",
-				    r->params.budget);
+	} else if (st == STP_ERR_BUDGET) {
+		request_reply_error(r, 400, "budget %g is below this model's cheapest run at this "
+				    "image's size: %.3f (its grid prior and mask convs alone)",
+				    r->params.budget, stp_session_min_budget(s));
 	} else {
 		request_reply_error(r, 500, "inference failed: %s", stp_status_str(st));
 	}

@@ -43,7 +43,10 @@ enum stp_status {
 	STP_ERR_FORMAT,        /* a model file is malformed */
 	STP_ERR_UNSUPPORTED,   /* valid, but not something this build can run */
 	STP_ERR_CANCELLED,     /* the run was cancelled by its abort callback */
-	STP_ERR_INTERNAL       /* a bug in libstipple */
+	STP_ERR_INTERNAL,      /* a bug in libstipple */
+	STP_ERR_BUDGET         /* a budget below the model's cheapest run at this input
+				* size (its grid prior and mask convs alone cost more):
+				* stp_session_min_budget() gives the least one */
 };
 
 /* The library version, "MAJOR.MINOR.PATCH". */
@@ -163,6 +166,10 @@ struct stp_run_options {
 /* stp_session_run with options (NULL: budget 0, deterministic). */
 STP_API enum stp_status stp_session_run_with(stp_session *session, const float *input,
 					     int h, int w, const struct stp_run_options *opts);
+
+/* The least budget a run at the last run's input size accepts, from the
+ * last budget-mode run (-1 when none ran): what STP_ERR_BUDGET refers to. */
+STP_API double stp_session_min_budget(const stp_session *session);
 
 /* What the last run computed. */
 struct stp_run_report {

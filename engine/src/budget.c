@@ -103,7 +103,7 @@ static enum stp_status solve(const struct stp_session *s, double rho, size_t *to
 	floor_cost = cost_at(s, 0, topk, reference, density);
 	*min_rho = floor_cost / reference;
 	if (floor_cost > cap)
-		return STP_ERR_INVALID_ARG;
+		return STP_ERR_BUDGET;
 	for (int i = 0; i < sp->ncalibration; i++)   /* the scale where every mask is dense */
 		d_max = fmax(d_max, 1.0 / sp->calibration[i]);
 	step = d_max / SCAN_STEPS;

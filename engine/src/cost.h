@@ -25,7 +25,7 @@ double stp_cost_network(const struct stp_session *s, const double *density, doub
  * run's backbone cost is at most rho x the dense cost, using one target
  * density for every mask (the grid always kept; see docs/sparse.md).
  * *min_rho receives the cost of the grid-only network over the dense one.
- * STP_ERR_INVALID_ARG when rho < *min_rho. Needs the session's shapes. */
+ * STP_ERR_BUDGET when rho < *min_rho. Needs the session's shapes. */
 enum stp_status stp_budget_solve(const struct stp_session *s, double rho, size_t *topk,
 				 double *min_rho);
 

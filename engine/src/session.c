@@ -186,6 +186,11 @@ void stp_session_destroy(stp_session *session)
 	free(session);
 }
 
+double stp_session_min_budget(const stp_session *session)
+{
+	return session && session->min_budget > 0 ? session->min_budget : -1;
+}
+
 void stp_session_set_profiling(stp_session *session, int on)
 {
 	if (session)

@@ -20,6 +20,7 @@ const char *stp_status_str(enum stp_status status)
 	case STP_ERR_UNSUPPORTED: return "unsupported";
 	case STP_ERR_CANCELLED: return "cancelled";
 	case STP_ERR_INTERNAL: return "internal error";
+	case STP_ERR_BUDGET: return "budget below the model's cheapest run";
 	}
 	return "unknown status";
 }

@@ -185,8 +185,17 @@ int main(void)
 		free(got);
 	}
 	struct stp_run_options tiny = {0.3, STP_SAMPLING_DETERMINISTIC, 0};  /* grid-only costs ~0.47 here */
-	got = run(sparse, x, h, w, &tiny, &rep, &st);
-	CHECK(st == STP_ERR_INVALID_ARG && got == NULL, "a budget below the grid-only cost is refused");
+	{
+		stp_session *s;
+		if (stp_session_create(sparse, &s) != STP_OK)
+			HARNESS_ERROR("session");
+		st = stp_session_run_with(s, x, h, w, &tiny);
+		CHECK(st == STP_ERR_BUDGET && stp_session_min_budget(s) > 0.3 &&
+		      stp_session_min_budget(s) < 1,
+		      "a budget below the grid-only cost is its own status, with the minimum "
+		      "(%d, %.3f)", (int)st, stp_session_min_budget(s));
+		stp_session_destroy(s);
+	}
 	struct stp_run_options bad = {1.5, STP_SAMPLING_DETERMINISTIC, 0};
 	got = run(sparse, x, h, w, &bad, &rep, &st);
 	CHECK(st == STP_ERR_INVALID_ARG, "budget 1.5 is refused");
