@@ -11,8 +11,12 @@
  *   3. non-zero bits left over in the last data character: its offset.
  * Thus exactly the canonical encoding of each byte string is accepted, and
  * base64_encode(base64_decode(text)) == text for every valid text.
+ * base64_decode_field() is the lenient entry for request fields: it strips
+ * a data: URI prefix and maps the URL-safe alphabet and missing padding
+ * onto a standard copy, then decodes that strictly.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "base64.h"
 
@@ -136,4 +140,44 @@ int base64_decode(const char *text, size_t len, uint8_t **out, size_t *out_len,
 	decode(text, n, *out);
 	*out_len = bytes;
 	return 0;
+}
+
+int base64_decode_field(const char *text, size_t len, uint8_t **out, size_t *out_len,
+			size_t *bad_offset)
+{
+	size_t start = 0, n, padded;
+	char *copy;
+	int rc;
+
+	*out = NULL;
+	*out_len = 0;
+	if (len >= 5 && !strncmp(text, "data:", 5)) {
+		const char *comma = memchr(text, ',', len);
+		if (!comma || comma - text < 12 || strncmp(comma - 7, ";base64", 7)) {
+			if (bad_offset)
+				*bad_offset = 0;
+			return -1;
+		}
+		start = (size_t)(comma - text) + 1;
+	}
+	n = len - start;
+	if (!memchr(text + start, '-', n) && !memchr(text + start, '_', n) && n % 4 == 0) {
+		rc = base64_decode(text + start, n, out, out_len, bad_offset);
+		if (rc == -1 && bad_offset)
+			*bad_offset += start;
+		return rc;
+	}
+	/* URL-safe or unpadded: translate into a padded standard copy */
+	padded = n + (4 - n % 4) % 4;
+	if (padded < n || !(copy = malloc(padded ? padded : 1)))
+		return -2;
+	for (size_t i = 0; i < n; i++)
+		copy[i] = text[start + i] == '-' ? '+' : text[start + i] == '_' ? '/' : text[start + i];
+	for (size_t i = n; i < padded; i++)
+		copy[i] = '=';
+	rc = base64_decode(copy, padded, out, out_len, bad_offset);
+	free(copy);
+	if (rc == -1 && bad_offset)
+		*bad_offset = start + (*bad_offset < n ? *bad_offset : n);
+	return rc;
 }

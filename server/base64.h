@@ -28,4 +28,12 @@ void base64_encode(const uint8_t *data, size_t n, char *out);
 int base64_decode(const char *text, size_t len, uint8_t **out, size_t *out_len,
 		  size_t *bad_offset);
 
+/* An image field of a JSON body as browsers and clients send it: plain
+ * base64 (as base64_decode), or the URL-safe alphabet ('-' and '_' for '+'
+ * and '/', RFC 4648 section 5) with or without its padding, optionally
+ * behind a data: URI prefix ("data:image/jpeg;base64,"; a data: URI that
+ * is not base64 is an error at offset 0). Offsets are into text. */
+int base64_decode_field(const char *text, size_t len, uint8_t **out, size_t *out_len,
+			size_t *bad_offset);
+
 #endif

@@ -53,7 +53,7 @@ static int abort_check(void *user)
 static int take_base64(struct infer_ctx *c, const char *text, const char *what)
 {
 	size_t bad;
-	int rc = base64_decode(text, strlen(text), &c->decoded, &c->image_len, &bad);
+	int rc = base64_decode_field(text, strlen(text), &c->decoded, &c->image_len, &bad);
 
 	if (rc == -2) {
 		request_reply_error(c->r, 500, "out of memory decoding base64");

@@ -252,6 +252,16 @@ def test_tasks(d):
         check(len(doc["masks"]) == 16 and doc["parameters"]["seed"] == 9 and
               doc["masks"][0]["density"] == doc["cost"]["mask_densities"][0],
               "masks returned with the stochastic run")
+    # the image field as browsers send it: a data: URI, URL-safe base64 without padding
+    png = image_bytes("PNG")
+    for field, what in (("data:image/png;base64," + base64.b64encode(png).decode(), "data: URI"),
+                        (base64.urlsafe_b64encode(png).decode().rstrip("="), "URL-safe base64")):
+        st, _, _, doc = d.request("POST", "/v1/models/ds/segment?budget=0.5",
+                                  json.dumps({"image": field}), JSON)
+        check(st == 200 and doc["segmentation"]["width"] > 0, "image field as %s: %d" % (what, st))
+    st, _, _, doc = d.request("POST", "/v1/models/ds/segment",
+                              json.dumps({"image": "data:image/png," + "x" * 8}), JSON)
+    check(st == 400 and "not valid base64" in doc["error"], "a data: URI that is not base64: %r" % doc)
     st, _, _, doc = d.request("POST", "/v1/models/ds/detect?budget=0.5&score_threshold=0", img,
                               {"Content-Type": "image/jpeg"})
     if check(st == 200, "detect: %d %r" % (st, doc)):

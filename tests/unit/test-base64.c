@@ -207,8 +207,50 @@ static void test_sizes(void)
 	CHECK(base64_encoded_size(SIZE_MAX / 4 * 3 + 1) == SIZE_MAX, "one over");
 }
 
+/* base64_decode_field: data: URIs, the URL-safe alphabet, missing padding. */
+static void field_is(const char *text, const char *want, const char *what)
+{
+	uint8_t *out = NULL;
+	size_t n = 0, bad = 0;
+	int rc = base64_decode_field(text, strlen(text), &out, &n, &bad);
+
+	CHECK(rc == 0 && n == strlen(want) && !memcmp(out, want, n), "%s: rc %d, %zu bytes", what,
+	      rc, n);
+	free(out);
+}
+
+static void field_fails_at(const char *text, size_t at, const char *what)
+{
+	uint8_t *out = NULL;
+	size_t n = 0, bad = 12345;
+	int rc = base64_decode_field(text, strlen(text), &out, &n, &bad);
+
+	CHECK(rc == -1 && bad == at && !out, "%s: rc %d, bad offset %zu (want %zu)", what, rc, bad,
+	      at);
+	free(out);
+}
+
+static void test_fields(void)
+{
+	/* "\xfb\xff\xbf?" is +/+/Pw== in the standard alphabet */
+	field_is("+/+/Pw==", "\xfb\xff\xbf?", "standard");
+	field_is("-_-_Pw==", "\xfb\xff\xbf?", "URL-safe");
+	field_is("-_-_Pw", "\xfb\xff\xbf?", "URL-safe unpadded");
+	field_is("Zm9vYg", "foob", "standard unpadded");
+	field_is("data:image/jpeg;base64,Zm9vYmFy", "foobar", "data: URI");
+	field_is("data:;base64,Zm8", "fo", "data: URI, no media type, unpadded");
+	field_is("", "", "empty");
+	field_fails_at("data:image/jpeg,Zm9v", 0, "data: URI without ;base64");
+	field_fails_at("data:image/jpeg;base64", 0, "data: URI without a comma");
+	field_fails_at("data:image/png;base64,Zm9v!mFy", 26, "bad character after a data: prefix");
+	field_fails_at("Zm9v-m!y", 6, "bad character in URL-safe text");
+	field_fails_at("Zm9vY", 5, "one character too many");
+	field_fails_at("Zm9vYm==Fy", 6, "padding before data");
+}
+
 int main(void)
 {
+	test_fields();
 	test_rfc_vectors();
 	test_round_trips();
 	test_every_byte();
