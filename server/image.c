@@ -18,6 +18,9 @@
  * 200 bytes could make an image of max_pixels. CMYK and YCCK files are
  * decompressed to CMYK and converted here the way libjpeg-turbo's own tools
  * do: Adobe-style inverted values, R = C * K / 255 (no colour management).
+ * An EXIF orientation (exif.h: phones store the sensor's rows and say how
+ * to turn them) is applied after decoding, so that sizes and boxes are the
+ * upright image's; image_probe reports the upright size.
  *
  * PNG goes through libpng's sequential (low-level) reader, from memory,
  * asked for 8-bit RGB: palette, grey, 1/2/4-bit and 16-bit (high byte) data
@@ -40,6 +43,7 @@
 #include <png.h>
 #include <turbojpeg.h>
 
+#include "exif.h"
 #include "image.h"
 
 #ifndef TJFLAG_LIMITSCANS
@@ -220,6 +224,37 @@ static unsigned jpeg_sof_marker(const unsigned char *p, size_t size)
 	return 0;
 }
 
+/* Applies the EXIF orientation: the upright size into info, and with rgb
+ * the upright pixels. */
+static enum image_status jpeg_upright(const unsigned char *p, size_t size, uint8_t **rgb,
+				      struct image_info *info, char *err, size_t errlen)
+{
+	const int o = exif_orientation(p, size);
+	uint8_t *up;
+
+	if (o == 1)
+		return IMAGE_OK;
+	if (!rgb) {
+		if (exif_swaps_axes(o)) {
+			const int w = info->width;
+			info->width = info->height;
+			info->height = w;
+		}
+		return IMAGE_OK;
+	}
+	up = exif_upright(*rgb, &info->width, &info->height, o);
+	if (!up) {
+		free(*rgb);
+		*rgb = NULL;
+		set_err(err, errlen, "out of memory turning a %dx%d jpeg upright", info->width,
+			info->height);
+		return IMAGE_ERR_NOMEM;
+	}
+	free(*rgb);
+	*rgb = up;
+	return IMAGE_OK;
+}
+
 /* rgb NULL: the header only. */
 static enum image_status jpeg_run(const unsigned char *p, size_t size, uint64_t max_pixels,
 				  uint8_t **rgb, struct image_info *info, char *err,
@@ -243,6 +278,8 @@ static enum image_status jpeg_run(const unsigned char *p, size_t size, uint64_t 
 		st = jpeg_pixels(tj, p, size, info, cs == TJCS_CMYK || cs == TJCS_YCCK, rgb, err,
 				 errlen);
 	tjDestroy(tj);
+	if (st == IMAGE_OK)
+		st = jpeg_upright(p, size, rgb, info, err, errlen);
 	return st;
 }
 

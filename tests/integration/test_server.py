@@ -259,6 +259,16 @@ def test_tasks(d):
         st, _, _, doc = d.request("POST", "/v1/models/ds/segment?budget=0.5",
                                   json.dumps({"image": field}), JSON)
         check(st == 200 and doc["segmentation"]["width"] > 0, "image field as %s: %d" % (what, st))
+    # a phone photo: stored 320 x 240 with EXIF orientation 6 (turn 90 degrees
+    # clockwise to display): everything in the upright 240 x 320 image
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.open(io.BytesIO(image_bytes("JPEG"))).save(buf, format="JPEG", exif=exif.tobytes())
+    st, _, _, doc = d.request("POST", "/v1/models/ds/segment?budget=0.5", buf.getvalue(),
+                              {"Content-Type": "image/jpeg"})
+    check(st == 200 and (doc["segmentation"]["width"], doc["segmentation"]["height"]) == (240, 320),
+          "EXIF orientation 6: the upright size: %d %r" % (st, doc.get("segmentation", {}).get("width")))
     st, _, _, doc = d.request("POST", "/v1/models/ds/segment",
                               json.dumps({"image": "data:image/png," + "x" * 8}), JSON)
     check(st == 400 and "not valid base64" in doc["error"], "a data: URI that is not base64: %r" % doc)
