@@ -10,8 +10,7 @@
 #   curl -s localhost:8080/v2/health/ready
 #   curl -s --data-binary @examples/street.jpg -H 'Content-Type: image/jpeg' \
 #        localhost:8080/detect
-#   curl -s -H 'Content-Type: application/json' --data-binary @build/scene-request.json \
-#        localhost:8080/v2/models/stipple-r18-detseg/infer
+#   (and the README's KServe v2 request)
 #
 #   LISTEN=HOST:PORT (default 127.0.0.1:8080); other stippled flags may follow:
 #   scripts/demo.sh --workers 2 --log_level debug
@@ -35,12 +34,5 @@ if ! ls models/*/*/model.stp >/dev/null 2>&1; then
 			--num-classes 20 --random-init --seed 1 -o "$model" >/dev/null
 	fi
 fi
-# A KServe v2 request holding the example image, asking for the small p6 output.
-{
-	printf '{"parameters": {"sparsity_budget": 0.5}, "outputs": [{"name": "p6"}], '
-	printf '"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": ["'
-	base64 -w0 examples/scene.jpg
-	printf '"]}]}'
-} >build/scene-request.json
 echo "demo: serving $repo on http://$listen (Ctrl-C stops); see the curl lines in scripts/demo.sh"
 exec build/stippled --listen "$listen" --models "$repo" "$@"

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "server.h"
+#include "v2-tasks.h"
 
 static void reply_v2_meta(struct request *r)
 {
@@ -52,8 +53,8 @@ static void reply_model_meta(struct request *r)
 	if (request_acquire_model(r))
 		return;
 	m = r->model;
-	outputs = json_array();
-	for (int k = 0; k < stp_model_output_count(m->model); k++)
+	outputs = v2_task_output_meta(m->model);   /* the task outputs first, */
+	for (int k = 0; k < stp_model_output_count(m->model); k++)   /* then feature maps */
 		json_array_append_new(outputs, json_pack("{s:s, s:s, s:[i,i,i,i]}", "name",
 							 stp_model_output_name(m->model, k),
 							 "datatype", "FP32", "shape", 1, -1, -1, -1));

@@ -7,7 +7,9 @@
  * thread. /detect and /segment answer the TaskResponse of
  * proto/openapi.yaml (the routes refuse them before the body is read for
  * models without the head); /v2/.../infer answers KServe v2 with the
- * network's feature outputs.
+ * outputs of the model's tasks (v2-tasks.c: boxes, scores, labels, classes;
+ * label_map, class_fractions), or of a model without heads its feature
+ * maps; feature maps are also there when asked for by name.
  *
  * Body forms: raw image bytes; {"image": "<base64>", "parameters": {...}};
  * the KServe v2 JSON request with one BYTES input holding the encoded image
@@ -21,6 +23,7 @@
 #include "base64.h"
 #include "image.h"
 #include "server.h"
+#include "v2-tasks.h"
 
 /* JSON outputs hold at most this many numbers; more need binary_data_output. */
 #define MAX_JSON_VALUES (1 << 22)
@@ -283,7 +286,7 @@ static int v2_outputs(struct infer_ctx *c, stp_session *s, json_t *outputs)
 
 	json_array_foreach(c->requested_outputs, i, o) {
 		const char *name = json_string_value(json_object_get(o, "name"));
-		int k, found = 0;
+		int k, found = name && v2_is_task_output(m, name);
 
 		for (k = 0; name && k < stp_model_output_count(m); k++)
 			found |= !strcmp(name, stp_model_output_name(m, k));
@@ -292,6 +295,9 @@ static int v2_outputs(struct infer_ctx *c, stp_session *s, json_t *outputs)
 			return -1;
 		}
 	}
+	/* A model with heads gives its task outputs unless feature maps are named. */
+	if (stp_model_tasks(m) && json_array_size(c->requested_outputs) == 0)
+		return 0;
 	for (int k = 0; k < stp_model_output_count(m); k++) {
 		const char *name = stp_model_output_name(m, k);
 		struct stp_tensor_view v;
@@ -341,13 +347,29 @@ static int v2_outputs(struct infer_ctx *c, stp_session *s, json_t *outputs)
 
 /* The KServe v2 reply: the outputs, and in its parameters what was applied,
  * what the run cost (METHOD.md section 6) and where the time went. */
-static void reply_v2(struct infer_ctx *c, stp_session *s, const struct stp_run_report *rep)
+static void reply_v2(struct infer_ctx *c, stp_session *s, const struct stp_run_report *rep,
+		     unsigned tasks)
 {
 	struct request *r = c->r;
 	json_t *outputs = json_array(), *params, *doc;
+	struct v2_tail tail;
+	int failed;
 
-	if (v2_outputs(c, s, outputs) ||
-	    (r->params.return_masks && v2_mask_outputs(r, s, rep, outputs))) {
+	if (v2_outputs(c, s, outputs)) {
+		json_decref(outputs);
+		return;
+	}
+	tail = (struct v2_tail){r->binary_tail, r->binary_tail_len};
+	failed = v2_task_outputs(r->model->model, s, tasks, &r->params, c->requested_outputs,
+				 outputs, &tail);
+	r->binary_tail = tail.data;
+	r->binary_tail_len = tail.len;
+	if (failed) {
+		request_reply_error(r, 500, "out of memory building the outputs");
+		json_decref(outputs);
+		return;
+	}
+	if (r->params.return_masks && v2_mask_outputs(r, s, rep, outputs)) {
 		json_decref(outputs);
 		return;
 	}
@@ -378,25 +400,19 @@ static void reply_v2(struct infer_ctx *c, stp_session *s, const struct stp_run_r
 static json_t *detections_json(const struct request *r, stp_session *s)
 {
 	const struct stp_detection *d;
-	const int n = stp_session_detections(s, &d);
+	const int n = v2_kept_detections(s, &r->params, &d);
 	json_t *list = json_array();
-	int kept = 0;
 
 	for (int i = 0; i < n && list; i++) {
 		const char *name = stp_model_class_name(r->model->model, d[i].label);
 		char fallback[16];
 
-		if (d[i].score < r->params.score_threshold)
-			continue;
-		if (r->params.max_detections > 0 && kept == r->params.max_detections)
-			break;
 		snprintf(fallback, sizeof(fallback), "%d", d[i].label);
 		json_array_append_new(list, json_pack("{s:[ffff], s:f, s:i, s:s}", "box",
 						      (double)d[i].x1, (double)d[i].y1,
 						      (double)d[i].x2, (double)d[i].y2, "score",
 						      (double)d[i].score, "label", d[i].label,
 						      "class", name ? name : fallback));
-		kept++;
 	}
 	return list;
 }
@@ -509,7 +525,8 @@ static void run_engine(struct infer_ctx *c, const uint8_t *rgb, const struct ima
 	struct stp_run_options opts = {r->params.budget, r->params.stochastic ?
 				       STP_SAMPLING_STOCHASTIC : STP_SAMPLING_DETERMINISTIC, r->params.seed};
 	const unsigned task = r->route.kind == ROUTE_DETECT ? STP_TASK_DETECT :
-			      r->route.kind == ROUTE_SEGMENT ? STP_TASK_SEGMENT : 0;
+			      r->route.kind == ROUTE_SEGMENT ? STP_TASK_SEGMENT :
+			      v2_tasks_needed(r->model->model, c->requested_outputs);
 	struct stp_run_report rep;
 	stp_session *s = NULL;
 	enum stp_status st;
@@ -528,10 +545,10 @@ static void run_engine(struct infer_ctx *c, const uint8_t *rgb, const struct ima
 	if (st == STP_OK) {
 		metrics_inference(r->srv->metrics, r->model->name, rep.mean_density,
 				  rep.backbone_macs / 1e9);
-		if (task)
+		if (r->route.kind == ROUTE_DETECT || r->route.kind == ROUTE_SEGMENT)
 			reply_task(r, s, &rep);
 		else
-			reply_v2(c, s, &rep);
+			reply_v2(c, s, &rep, task);
 	} else if (st == STP_ERR_CANCELLED && atomic_load(&r->srv->abort_all)) {
 		request_reply_error(r, 503, "the server shut down while this request ran");
 	} else if (st == STP_ERR_CANCELLED) {

@@ -224,6 +224,62 @@ def test_infer(d):
               "mask0 PNG matches its density: %r" % (m0.shape,))
 
 
+def test_v2_tasks(d):
+    """KServe v2 on "ds" (detector + segmenter): the task outputs by default,
+    the same boxes as /detect, binary data, feature maps by name, metadata."""
+    img = image_bytes("JPEG")
+    st, _, _, doc = d.request("POST", "/v2/models/ds/infer",
+                              v2_body(img, sparsity_budget=0.5, score_threshold=0), JSON)
+    if not check(st == 200, "v2 infer on a task model: %d %r" % (st, doc)):
+        return
+    out = {o["name"]: o for o in doc["outputs"]}
+    check(sorted(out) == ["boxes", "class_fractions", "classes", "label_map", "labels", "scores"],
+          "task outputs, no feature maps, by default: %r" % sorted(out))
+    n = out["scores"]["shape"][0]
+    check(out["boxes"]["shape"] == [n, 4] and out["labels"]["shape"] == [n] and
+          out["classes"]["shape"] == [n] and out["boxes"]["datatype"] == "FP32" and
+          out["labels"]["datatype"] == "INT32" and out["classes"]["datatype"] == "BYTES" and
+          out["label_map"]["shape"] == [240, 320] and out["label_map"]["datatype"] == "UINT8" and
+          out["class_fractions"]["shape"] == [6] and
+          abs(sum(out["class_fractions"]["data"]) - 1) < 1e-4, "shapes and types")
+    st, _, _, det = d.request("POST", "/v1/models/ds/detect?budget=0.5&score_threshold=0", img,
+                              {"Content-Type": "image/jpeg"})
+    boxes = np.array(out["boxes"]["data"], dtype=np.float32).reshape(-1, 4)
+    check(st == 200 and len(det["detections"]) == n and n > 0 and
+          np.allclose(boxes, [b["box"] for b in det["detections"]], atol=1e-3) and
+          out["classes"]["data"] == [b["class"] for b in det["detections"]],
+          "v2 boxes are /detect's: %d and %d" % (n, len(det.get("detections", []))))
+    header = json.dumps({"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
+                                     "parameters": {"binary_data_size": len(img) + 4}}],
+                         "parameters": {"sparsity_budget": 0.5, "score_threshold": 0,
+                                        "binary_data_output": True},
+                         "outputs": [{"name": "boxes"}, {"name": "classes"}]}).encode()
+    st, resp, data, doc2 = d.request("POST", "/v2/models/ds/infer",
+                                     header + struct.pack("<I", len(img)) + img,
+                                     {"Inference-Header-Content-Length": str(len(header)),
+                                      "Content-Type": "application/octet-stream"})
+    if check(st == 200 and [o["name"] for o in doc2["outputs"]] == ["boxes", "classes"],
+             "binary task outputs: %d" % st):
+        tail = data[int(resp.getheader("Inference-Header-Content-Length")):]
+        nb = doc2["outputs"][0]["parameters"]["binary_data_size"]
+        got = np.frombuffer(tail[:nb], dtype="<f4").reshape(-1, 4)
+        names, pos = [], nb
+        while pos < len(tail):
+            k = struct.unpack("<I", tail[pos:pos + 4])[0]
+            names.append(tail[pos + 4:pos + 4 + k].decode())
+            pos += 4 + k
+        check(np.array_equal(got, boxes) and names == out["classes"]["data"],
+              "binary boxes and length-prefixed classes equal the JSON ones")
+    st, _, _, doc = d.request("POST", "/v2/models/ds/infer",
+                              v2_body(img, ["p6", "scores"], sparsity_budget=0.5), JSON)
+    check(st == 200 and [o["name"] for o in doc["outputs"]] == ["p6", "scores"],
+          "a feature map by name beside a task output: %r" % [o["name"] for o in doc.get("outputs", [])])
+    st, _, _, meta = d.request("GET", "/v2/models/ds")
+    check(st == 200 and [o["name"] for o in meta["outputs"]][:6] ==
+          ["boxes", "scores", "labels", "classes", "label_map", "class_fractions"],
+          "metadata lists the task outputs first: %r" % [o["name"] for o in meta["outputs"]])
+
+
 def test_tasks(d):
     """/detect and /segment on "ds", a sparse detector + segmenter (random
     weights, 5 classes): TaskResponse replies, the request's limits applied."""
@@ -519,6 +575,7 @@ def main():
         test_infer(d)
         test_tasks_refused_without_heads(d)
         test_tasks(d)
+        test_v2_tasks(d)
         test_bad_input(d)
         test_metrics(d)
         test_admin(d, repo)
