@@ -544,7 +544,7 @@ static void run_engine(struct infer_ctx *c, const uint8_t *rgb, const struct ima
 		st = stp_session_report(s, &rep);
 	if (st == STP_OK) {
 		metrics_inference(r->srv->metrics, r->model->name, rep.mean_density,
-				  rep.backbone_macs / 1e9);
+				  rep.backbone_macs / 1e9, rep.network_macs / 1e9);
 		if (r->route.kind == ROUTE_DETECT || r->route.kind == ROUTE_SEGMENT)
 			reply_task(r, s, &rep);
 		else

@@ -1,19 +1,27 @@
 /*
  * metrics.c - see metrics.h. Rendering writes into an open_memstream buffer
- * under the lock; histograms are cumulative at render time.
+ * under the lock; histograms are cumulative at render time. Durations are
+ * in seconds (Prometheus' base unit); the process metrics follow the
+ * client libraries' names (process_resident_memory_bytes from
+ * /proc/self/statm, process_open_fds from /proc/self/fd,
+ * process_cpu_seconds_total from getrusage).
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "metrics.h"
+#include "stipple.h"
 
 #define MAX_SERIES 512
 #define NAME_LEN 64
 
-static const double latency_buckets[] = {1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500,
-					 5000, 10000, 30000};
+static const double latency_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+					 0.5, 1, 2.5, 5, 10, 30};
 #define NLAT (sizeof(latency_buckets) / sizeof(latency_buckets[0]))
 static const double density_buckets[] = {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1};
 #define NDEN (sizeof(density_buckets) / sizeof(density_buckets[0]))
@@ -34,7 +42,7 @@ struct request_series {
 
 struct model_series {
 	char model[NAME_LEN];
-	struct histogram queue, infer, total, density, gmacs;
+	struct histogram queue, infer, total, density, gmacs, network_gmacs;
 };
 
 struct metrics {
@@ -110,16 +118,17 @@ void metrics_request(struct metrics *m, const char *model, const char *endpoint,
 	ms = *model ? model_series(m, model) : NULL;
 	if (ms) {
 		if (queue_ms >= 0)
-			observe(&ms->queue, latency_buckets, NLAT, queue_ms);
+			observe(&ms->queue, latency_buckets, NLAT, queue_ms / 1e3);
 		if (infer_ms >= 0)
-			observe(&ms->infer, latency_buckets, NLAT, infer_ms);
+			observe(&ms->infer, latency_buckets, NLAT, infer_ms / 1e3);
 		if (total_ms >= 0)
-			observe(&ms->total, latency_buckets, NLAT, total_ms);
+			observe(&ms->total, latency_buckets, NLAT, total_ms / 1e3);
 	}
 	pthread_mutex_unlock(&m->lock);
 }
 
-void metrics_inference(struct metrics *m, const char *model, double density, double gmacs)
+void metrics_inference(struct metrics *m, const char *model, double density, double gmacs,
+		       double network_gmacs)
 {
 	struct model_series *ms;
 
@@ -128,6 +137,7 @@ void metrics_inference(struct metrics *m, const char *model, double density, dou
 	if (ms) {
 		observe(&ms->density, density_buckets, NDEN, density);
 		observe(&ms->gmacs, gmacs_buckets, NGM, gmacs);
+		observe(&ms->network_gmacs, gmacs_buckets, NGM, network_gmacs);
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -154,17 +164,51 @@ struct histogram_family {
 };
 
 static const struct histogram_family families[] = {
-	{"stipple_queue_duration_ms", "Time requests waited for a worker, in milliseconds.",
+	{"stipple_queue_duration_seconds", "Time requests waited for a worker.",
 	 offsetof(struct model_series, queue), latency_buckets, NLAT},
-	{"stipple_infer_duration_ms", "Decode and inference time, in milliseconds.",
+	{"stipple_infer_duration_seconds", "Decode and inference time.",
 	 offsetof(struct model_series, infer), latency_buckets, NLAT},
-	{"stipple_request_duration_ms", "Whole request time, in milliseconds.",
+	{"stipple_request_duration_seconds", "Whole request time.",
 	 offsetof(struct model_series, total), latency_buckets, NLAT},
 	{"stipple_mask_density", "Mean sampled fraction of the masks per inference.",
 	 offsetof(struct model_series, density), density_buckets, NDEN},
-	{"stipple_backbone_gmacs", "Backbone cost per inference, in GMACs (METHOD.md rules).",
+	{"stipple_backbone_gmacs", "Backbone cost per inference, in GMACs (the paper's rules).",
 	 offsetof(struct model_series, gmacs), gmacs_buckets, NGM},
+	{"stipple_network_gmacs", "Whole-network cost per inference (every conv), in GMACs.",
+	 offsetof(struct model_series, network_gmacs), gmacs_buckets, NGM},
 };
+
+/* The process metrics of the Prometheus client libraries. */
+static void render_process(FILE *f)
+{
+	struct rusage ru;
+	long pages = 0, resident = 0;
+	FILE *statm = fopen("/proc/self/statm", "r");
+	DIR *fds = opendir("/proc/self/fd");
+	int nfds = 0;
+
+	if (statm) {
+		if (fscanf(statm, "%ld %ld", &pages, &resident) != 2)
+			resident = 0;
+		fclose(statm);
+	}
+	if (fds) {
+		for (struct dirent *e; (e = readdir(fds));)
+			nfds += e->d_name[0] != '.';
+		closedir(fds);
+		nfds--;   /* the directory's own descriptor */
+	}
+	getrusage(RUSAGE_SELF, &ru);
+	fprintf(f, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+		   "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %.0f\n",
+		(double)resident * (double)sysconf(_SC_PAGESIZE));
+	fprintf(f, "# HELP process_open_fds Number of open file descriptors.\n"
+		   "# TYPE process_open_fds gauge\nprocess_open_fds %d\n", nfds);
+	fprintf(f, "# HELP process_cpu_seconds_total Total user and system CPU time spent in "
+		   "seconds.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.6f\n",
+		(double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+			ru.ru_stime.tv_usec / 1e6);
+}
 
 char *metrics_render(struct metrics *m, const struct metrics_gauges *g, size_t *len)
 {
@@ -175,6 +219,9 @@ char *metrics_render(struct metrics *m, const struct metrics_gauges *g, size_t *
 	if (!f)
 		return NULL;
 	pthread_mutex_lock(&m->lock);
+	fprintf(f, "# HELP stipple_build_info The running stippled's version.\n"
+		   "# TYPE stipple_build_info gauge\nstipple_build_info{version=\"%s\"} 1\n",
+		stp_version());
 	fprintf(f, "# HELP stipple_requests_total Requests answered, by model, endpoint and status.\n"
 		   "# TYPE stipple_requests_total counter\n");
 	for (int i = 0; i < m->nrequests; i++)
@@ -201,6 +248,7 @@ char *metrics_render(struct metrics *m, const struct metrics_gauges *g, size_t *
 		   "# TYPE stipple_models gauge\n");
 	for (int i = 0; i < 4; i++)
 		fprintf(f, "stipple_models{state=\"%s\"} %d\n", states[i], g->model_states[i]);
+	render_process(f);
 	if (fclose(f)) {
 		free(buf);
 		return NULL;

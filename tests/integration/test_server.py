@@ -484,10 +484,21 @@ def test_metrics(d):
         time.sleep(0.1)
     check(st == 200 and resp.getheader("Content-Type").startswith("text/plain"), "metrics")
     for needle in ('stipple_requests_total{model="r18",endpoint="infer",status="200"}',
-                   'stipple_infer_duration_ms_bucket{model="r18",le="+Inf"}',
-                   'stipple_mask_density_count{model="r18"}', "stipple_queue_depth 0\n",
-                   "stipple_in_flight 0\n", 'stipple_models{state="READY"} 3'):
+                   'stipple_infer_duration_seconds_bucket{model="r18",le="+Inf"}',
+                   'stipple_request_duration_seconds_bucket{model="r18",le="0.001"}',
+                   'stipple_mask_density_count{model="r18"}',
+                   'stipple_network_gmacs_count{model="r18"}', "stipple_queue_depth 0\n",
+                   "stipple_in_flight 0\n", 'stipple_models{state="READY"} 3',
+                   'stipple_build_info{version="'):
         check(needle in text, "metrics has " + needle)
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and line[0] != "#")
+    check(float(values["process_resident_memory_bytes"]) > 10e6 and
+          3 <= float(values["process_open_fds"]) < 1000 and
+          float(values["process_cpu_seconds_total"]) > 0, "process metrics: %r" % {
+              k: v for k, v in values.items() if k.startswith("process_")})
+    total = float(values['stipple_request_duration_seconds_sum{model="r18"}'])
+    count = float(values['stipple_request_duration_seconds_count{model="r18"}'])
+    check(0 < total / count < 30, "request durations in seconds: mean %.4f" % (total / count))
     check(len(d.access) > 10 and all(json.loads(line)["request_id"] for line in d.access),
           "JSON access log lines")
 

@@ -125,14 +125,20 @@ static void test_metrics(void)
 	metrics_request(m, "r18", "infer", 200, 1.5, 30, 32);
 	metrics_request(m, "r18", "infer", 200, 1.5, 30, 32);
 	metrics_request(m, "", "ready", 503, -1, -1, 0.1);
-	metrics_inference(m, "r18", 0.4, 3.2);
+	metrics_inference(m, "r18", 0.4, 3.2, 4.5);
 	text = metrics_render(m, &g, &len);
 	CHECK(text && strlen(text) == len, "rendered");
 	CHECK(strstr(text, "stipple_requests_total{model=\"r18\",endpoint=\"infer\",status=\"200\"} 2\n"),
 	      "counter");
-	CHECK(strstr(text, "stipple_infer_duration_ms_bucket{model=\"r18\",le=\"25\"} 0\n") &&
-	      strstr(text, "stipple_infer_duration_ms_bucket{model=\"r18\",le=\"50\"} 2\n"),
-	      "cumulative buckets");
+	CHECK(strstr(text, "stipple_infer_duration_seconds_bucket{model=\"r18\",le=\"0.025\"} 0\n") &&
+	      strstr(text, "stipple_infer_duration_seconds_bucket{model=\"r18\",le=\"0.05\"} 2\n"),
+	      "cumulative buckets, in seconds");
+	CHECK(strstr(text, "stipple_infer_duration_seconds_sum{model=\"r18\"} 0.060000\n"),
+	      "seconds summed");
+	CHECK(strstr(text, "stipple_network_gmacs_sum{model=\"r18\"} 4.5"), "network GMACs");
+	CHECK(strstr(text, "stipple_build_info{version=\"") &&
+	      strstr(text, "\nprocess_resident_memory_bytes ") && strstr(text, "\nprocess_open_fds ") &&
+	      strstr(text, "\nprocess_cpu_seconds_total "), "version and process metrics");
 	CHECK(strstr(text, "stipple_mask_density_sum{model=\"r18\"} 0.4"), "density sum");
 	CHECK(strstr(text, "stipple_queue_depth 2\n") && strstr(text, "stipple_models{state=\"READY\"} 1\n"),
 	      "gauges");
