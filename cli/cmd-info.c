@@ -26,7 +26,8 @@ struct info_opts {
 
 static const struct cli_option info_options[] = {
 	{"size", CLI_OPT_SIZE, "HxW", 1, CLI_SIZE_MAX, NULL, offsetof(struct info_opts, size),
-	 "input size for the cost and output shapes (default 800x1216)", 0},
+	 "input size for the cost and output shapes (default: the network input of a photo "
+	 "at the model's resize limits, short_side x max_long_side)", 0},
 	{"threads", CLI_OPT_INT, "N", 1, 256, NULL, offsetof(struct info_opts, threads),
 	 "threads used to load the model (default 1)", 0},
 	{"json", CLI_OPT_FLAG, NULL, 0, 0, NULL, offsetof(struct info_opts, json),
@@ -37,11 +38,11 @@ static void info_defaults(void *p)
 {
 	struct info_opts *o = p;
 
-	o->size[0] = CLI_DEFAULT_H;
-	o->size[1] = CLI_DEFAULT_W;
+	o->size[0] = o->size[1] = 0;   /* the model's own (info_run) */
 	o->threads = 1;
 	o->json = 0;
 }
+
 
 /* Prints the numbers of a JSON array joined by sep; "?" if not an array. */
 static void print_list(const json_t *arr, const char *sep)
@@ -143,6 +144,20 @@ static void print_sparse(const json_t *sp)
 		sum += json_number_value(json_array_get(cal, i));
 	printf("calibrated (%zu masks, mean density %.3f)\n", json_array_size(cal),
 	       sum / (double)json_array_size(cal));
+}
+
+/* The padded network input of a short_side x max_long_side photo by the
+ * model's input rule (its resize limits), into size; 800x1216 when the
+ * architecture lacks them. */
+static void model_size(const stp_model *model, const json_t *arch, int size[2])
+{
+	const json_t *resize = json_object_get(json_object_get(arch, "input"), "resize");
+	const long long lo = get_int(resize, "short_side"), hi = get_int(resize, "max_long_side");
+
+	size[0] = CLI_DEFAULT_H;
+	size[1] = CLI_DEFAULT_W;
+	if (lo > 0 && hi > 0 && lo <= hi && hi <= 65536)
+		stp_model_input_size(model, (int)lo, (int)hi, NULL, NULL, &size[0], &size[1]);
 }
 
 static void print_text(const char *path, const stp_model *model, const json_t *arch,
@@ -268,7 +283,7 @@ error:
 static int info_run(const char *const *args, const void *p)
 {
 	const char *path = args[0];
-	const struct info_opts *o = p;
+	struct info_opts opts = *(const struct info_opts *)p, *o = &opts;
 	stp_engine *engine = NULL;
 	stp_model *model = NULL;
 	json_t *arch = NULL;
@@ -284,6 +299,8 @@ static int info_run(const char *const *args, const void *p)
 		json_decref(arch);
 		arch = NULL;
 	}
+	if (o->size[0] == 0)
+		model_size(model, arch, o->size);
 	st = stp_model_cost(model, o->size[0], o->size[1], &cost);
 	if (st != STP_OK) {
 		cli_error("info", "cannot compute the cost at %dx%d: %s", o->size[0],

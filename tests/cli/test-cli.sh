@@ -143,7 +143,8 @@ if run info-detector 0 info "$top_srcdir/models/nanodet-g/1/model.stp"; then
 		grep -q '^backbone *cspnet, stem 32, stages (channels x blocks / stride) 32x1/1 64x2/2 128x2/2 256x3/2, LeakyReLU 0.1' '$tmp/out' &&
 		grep -q '^neck *pan, in 128-256-512, out 128\$' '$tmp/out' &&
 		grep -q '^heads *gfl, 80 classes, 80 named' '$tmp/out' &&
-		grep -q '^parameters *3786068 ' '$tmp/out'"
+		grep -q '^parameters *3786068 ' '$tmp/out' &&
+		grep -q '^cost *at 416x416: ' '$tmp/out'"
 fi
 
 # ---- bench ------------------------------------------------------------------------------
