@@ -1,15 +1,19 @@
 /*
  * image-input.c - an 8-bit RGB image to the network's input, by the model's
- * "input" rules, exactly as torchvision's GeneralizedRCNNTransform does in
- * eval mode (proto/model-format.md, "Input (task models)"):
- *   0. with input.channel_order "bgr", the channels in B, G, R order;
- *   1. normalise at the original size, float32: (pixel - mean) / std;
- *   2. scale = min(short / min(h, w), max_long / max(h, w)) in float32, the
+ * "input" rules (proto/model-format.md, "Input (task models)"), as
+ * train/stipple_train/transform.py computes it:
+ *   1. scale = min(short / min(h, w), max_long / max(h, w)) in float32, the
  *      divisions as torch does them (a multiplication by the reciprocal),
  *      rh = floor(h * scale), rw = floor(w * scale) in double; bilinear
- *      resize with align_corners=False (stp_resize_bilinear, PyTorch's
- *      arithmetic);
+ *      resize of the 8-bit pixels with align_corners=False (the taps of
+ *      stp_bilinear_taps, PyTorch's arithmetic), in float32;
+ *   2. normalise at the resized size: (v - mean) / std, the channels in B,
+ *      G, R order with input.channel_order "bgr";
  *   3. zero padding at the bottom and right to multiples of size_divisor.
+ * Resizing first (torchvision normalises first; both are linear, so they
+ * differ by float rounding only) reads the photo's bytes once and never
+ * holds it in floats: a 12-megapixel photo cost 144 MB of floats and a
+ * pass over them before. One task per output row, on the session's pool.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -53,12 +57,56 @@ enum stp_status stp_model_input_size(const stp_model *model, int h, int w, int *
 	return STP_OK;
 }
 
+struct input_job {
+	const uint8_t *rgb;
+	size_t stride;               /* bytes between the photo's rows */
+	int h, w, rh, rw, pw;
+	float scale_h, scale_w;
+	const int *ix0, *ix1;        /* [rw]: each output column's source columns */
+	const float *lx;             /* [rw]: the weight of ix1 */
+	int bgr;
+	const float *mean, *std;
+	float *out;                  /* ph x pw x 3 */
+};
+
+/* One output row: the bilinear blend of the photo's pixels (PyTorch's
+ * order: width first, then height), then (v - mean) / std. */
+static void input_row(void *ctx, size_t task, int thread)
+{
+	const struct input_job *j = ctx;
+	const int oy = (int)task;
+	int iy0, iy1;
+	float ly;
+	(void)thread;
+
+	stp_bilinear_taps(oy, j->scale_h, j->h, &iy0, &iy1, &ly);
+	{
+		const uint8_t *ra = j->rgb + (size_t)iy0 * j->stride;
+		const uint8_t *rb = j->rgb + (size_t)iy1 * j->stride;
+		const float h0 = 1.0f - ly, h1 = ly;
+		float *dst = j->out + (size_t)oy * j->pw * 3;
+
+		for (int ox = 0; ox < j->rw; ox++) {
+			const float w1 = j->lx[ox], w0 = 1.0f - w1;
+			const size_t o0 = (size_t)j->ix0[ox] * 3, o1 = (size_t)j->ix1[ox] * 3;
+			for (int c = 0; c < 3; c++) {
+				const int sc = j->bgr ? 2 - c : c;
+				const float v = ((float)ra[o0 + sc] * w0 + (float)ra[o1 + sc] * w1) * h0 +
+						((float)rb[o0 + sc] * w0 + (float)rb[o1 + sc] * w1) * h1;
+				dst[(size_t)ox * 3 + c] = (v - j->mean[c]) / j->std[c];
+			}
+		}
+	}
+}
+
 enum stp_status stp_image_input(struct stp_session *s, const uint8_t *rgb, int h, int w,
 				size_t stride, struct stp_image_geometry *g)
 {
 	const struct stp_arch *a = &s->model->arch;
-	struct stp_tensor norm, resized;
-	size_t need;
+	struct input_job job;
+	size_t need, cols;
+	int *taps;
+	float *weights;
 	enum stp_status st;
 
 	if (a->in_channels != 3)
@@ -71,37 +119,25 @@ enum stp_status stp_image_input(struct stp_session *s, const uint8_t *rgb, int h
 	if (st != STP_OK)
 		return st;
 	need = (size_t)g->ph * (size_t)g->pw * 3;
-	if (need > s->image_input_floats) {
+	cols = (size_t)g->rw;
+	if (need + 3 * cols > s->image_input_floats) {
 		free(s->image_input);
 		s->image_input_floats = 0;
-		s->image_input = malloc(need * sizeof(float));
+		s->image_input = malloc((need + 3 * cols) * sizeof(float));
 		if (!s->image_input)
 			return STP_ERR_NOMEM;
-		s->image_input_floats = need;
+		s->image_input_floats = need + 3 * cols;
 	}
-	norm = (struct stp_tensor){malloc((size_t)h * (size_t)w * 3 * sizeof(float)), h, w, 3, 3};
-	resized = (struct stp_tensor){malloc((size_t)g->rh * (size_t)g->rw * 3 * sizeof(float)),
-				      g->rh, g->rw, 3, 3};
-	if (!norm.data || !resized.data) {
-		free(norm.data);
-		free(resized.data);
-		return STP_ERR_NOMEM;
-	}
-	for (int y = 0; y < h; y++) {
-		const uint8_t *src = rgb + (size_t)y * stride;
-		float *dst = norm.data + (size_t)y * w * 3;
-
-		for (int x = 0; x < w; x++)
-			for (int c = 0; c < 3; c++)
-				dst[x * 3 + c] = ((float)src[x * 3 + (a->bgr ? 2 - c : c)] - a->mean[c]) /
-						 a->std[c];
-	}
-	stp_resize_bilinear(&norm, &resized, s->engine->pool);
-	memset(s->image_input, 0, need * sizeof(float));
-	for (int y = 0; y < g->rh; y++)
-		memcpy(s->image_input + (size_t)y * g->pw * 3, resized.data + (size_t)y * g->rw * 3,
-		       (size_t)g->rw * 3 * sizeof(float));
-	free(norm.data);
-	free(resized.data);
+	/* the column taps live after the image (ints and floats are both 4 bytes) */
+	taps = (int *)(s->image_input + need);
+	weights = s->image_input + need + 2 * cols;
+	job = (struct input_job){rgb, stride, h, w, g->rh, g->rw, g->pw,
+				 (float)h / (float)g->rh, (float)w / (float)g->rw, taps, taps + cols,
+				 weights, a->bgr, a->mean, a->std, s->image_input};
+	for (int ox = 0; ox < g->rw; ox++)
+		stp_bilinear_taps(ox, job.scale_w, w, &taps[ox], &taps[cols + (size_t)ox],
+				  &weights[ox]);
+	memset(s->image_input, 0, need * sizeof(float));   /* the padding: the mean colour */
+	stp_threadpool_parallel_for(s->engine->pool, (size_t)g->rh, input_row, &job);
 	return STP_OK;
 }

@@ -4,9 +4,9 @@
  *   - stp_model_input_size: torchvision's float32 scale (375 x 500 with
  *     800 / 1333 gives 799 x 1066, padded to 800 x 1088), the long-side cap,
  *     images too small to size;
- *   - the network input against a naive reference (normalise at the
- *     original size, bilinear with align_corners=False from the ratio
- *     in / out, zero padding), for upscaling and downscaling and a row stride
+ *   - the network input against a naive reference in double (bilinear
+ *     with align_corners=False from the ratio in / out and the
+ *     normalisation, which commute in exact arithmetic; zero padding), for upscaling and downscaling and a row stride
  *     wider than the image;
  *   - refusals: a task the model lacks, a short stride, results asked of a
  *     run that did not produce them.

@@ -1,13 +1,13 @@
 """Input preprocessing and output rescaling of the task heads: torchvision
 0.14's GeneralizedRCNNTransform in eval mode, with the rules of the model's
-"input" dict (proto/model-format.md).
+"input" dict (proto/model-format.md), except that the resize comes before
+the normalisation (both are linear: they differ by float rounding only,
+and the engine then never holds a large photo in floats).
 
 For an image of h x w pixels (float, 0-255 units, C x h x w, RGB):
  0. with "channel_order": "bgr", reverse the channels (the model was
     trained on BGR images; mean and std are listed in its order);
- 1. normalise first, at the original size: (pixel - mean[c]) / std[c] in
-    float32 (a subtraction, then a division);
- 2. resize (bilinear, align_corners=False, no antialiasing) by
+ 1. resize (bilinear, align_corners=False, no antialiasing) by
         scale = min(float32(short_side * float32(1 / float32(min(h, w)))),
                     float32(max_long_side / float32(max(h, w))))
     (float32 divisions), to
@@ -15,6 +15,8 @@ For an image of h x w pixels (float, 0-255 units, C x h x w, RGB):
     The float32 scale is torchvision's: 375 x 500 with short side 800 gives
     799 x 1066, not 800 x 1066. The bilinear source coordinates use the
     ratio in / out (PyTorch's upsample with an explicit size);
+ 2. normalise: (value - mean[c]) / std[c] in float32 (a subtraction, then
+    a division);
  3. pad with zeros (after normalisation, i.e. the mean colour) at the
     bottom and right to a multiple of size_divisor: H = ceil(rh / d) * d
     (a batch pads to the largest H and W of its images).
@@ -69,9 +71,8 @@ def preprocess(images, input_cfg, targets=None):
         x = img.to(torch.float32)
         if input_cfg.get("channel_order", "rgb") == "bgr":
             x = x.flip(0)
-        x = normalize(x, input_cfg["mean"], input_cfg["std"])
         rh, rw = resized_size(h, w, resize_cfg["short_side"], resize_cfg["max_long_side"])
-        x = resize(x, (rh, rw))
+        x = normalize(resize(x, (rh, rw)), input_cfg["mean"], input_cfg["std"])
         out.append(x)
         sizes.append((rh, rw))
         originals.append((h, w))
