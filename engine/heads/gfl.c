@@ -97,24 +97,8 @@ void stp_gfl_head_destroy(struct stp_gfl_head *head)
 	free(head);
 }
 
-/* Grows *buf (the state's buffer number slot) to n elements of size bytes. */
-static int grow(struct stp_gfl_state *s, int slot, void **buf, size_t n, size_t size)
-{
-	void *p;
-
-	if (n == 0)
-		n = 1;
-	if (n <= s->caps[slot])
-		return 0;
-	p = realloc(*buf, n * size);
-	if (!p)
-		return -1;
-	*buf = p;
-	s->caps[slot] = n;
-	return 0;
-}
-
-#define GROW(s, slot, field, n) grow((s), (slot), (void **)&(s)->field, (n), sizeof(*(s)->field))
+#define GROW(s, slot, field, n) \
+	stp_grow((void **)&(s)->field, &(s)->caps[slot], (n), sizeof(*(s)->field))
 
 static float sigmoid(float x)
 {

@@ -16,6 +16,8 @@
 #ifndef STP_HEADS_H
 #define STP_HEADS_H
 
+#include <stdlib.h>
+
 #include "../nets/nets.h"
 #include "../src/internal.h"
 #include "stipple.h"
@@ -33,6 +35,23 @@ struct stp_image_geometry {
 struct stp_fpn_values {
 	int p[5];
 };
+
+/* Grows *buf, of *cap elements, to at least n elements of size bytes (a
+ * head state's buffers only grow); 0, or -1 when out of memory (*buf kept). */
+static inline int stp_grow(void **buf, size_t *cap, size_t n, size_t size)
+{
+	void *p;
+
+	if (n == 0)
+		n = 1;
+	if (n <= *cap)
+		return 0;
+	if (n > SIZE_MAX / size || !(p = realloc(*buf, n * size)))
+		return -1;
+	*buf = p;
+	*cap = n;
+	return 0;
+}
 
 /* A float view of plan value v of the session's last run. */
 struct stp_tensor stp_session_value(const struct stp_session *s, int v);
