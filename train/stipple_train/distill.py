@@ -28,8 +28,12 @@ and the sparsity term lambda * |expected cost - target|, the expected cost
 being the whole network's (every conv, mask convs included) under the
 masks' probabilities over its dense cost (nanodet.expected_cost), the
 target falling linearly from 1 to --density-target over --ramp iterations.
-The Gumbel temperature decays from --t0 to --t1. Mask and interpolation
-parameters learn at --lr, conv weights at --conv-lr (0: frozen).
+The masks' temperature decays from --t0 to --t1; with "deterministic" (the
+default) they are sigmoid(logit / T) without Gumbel noise, so that at a
+low T they are what inference thresholds (logit >= 0): with noise at
+T = 0.5 the masks stay soft and the binary ones of inference broke the
+network (docs/detector.md). Mask and interpolation parameters learn at
+--lr, conv weights at --conv-lr (0: frozen).
 
 Writes RUN_DIR/log.jsonl (one line per --log-every iterations), the
 checkpoint RUN_DIR/checkpoint.pt and the model RUN_DIR/model.stp, whose
@@ -58,7 +62,8 @@ from .sparse import sampling_mode
 DEFAULTS = {"iters": 3000, "batch": 8, "crop": 320, "lr": 1e-3, "conv_lr": 2e-5,
             "lam": 2.0, "density_target": 0.3, "ramp": 1500, "t0": 1.0, "t1": 0.1,
             "box_weight": 1.0, "feature_weight": 1.0, "grid_stride": 5, "window": 7,
-            "stages": [1, 1, 1, 1], "head": [1, 1, 1], "seed": 1, "threads": 2,
+            "stages": [1, 1, 1, 1], "head": [1, 1, 1], "deterministic": True, "seed": 1,
+            "threads": 2,
             "log_every": 50, "vtest_every": 4, "max_side": 832}
 VAL_EVERY = 10
 
@@ -191,6 +196,7 @@ def run(cfg, teacher_path, out_dir):
     for m in nanodet.masks_of(student):
         m.temperature.fill_(cfg["t0"])
         m.gamma = gamma
+        m.noise_free = cfg["deterministic"]
     sparse_params = [p for n, p in student.named_parameters()
                      if ".mask." in n or ".masks." in n or ".interp." in n]
     conv_params = [p for n, p in student.named_parameters()
@@ -256,8 +262,8 @@ def main(argv=None):
     ap.add_argument("-o", "--output", required=True, help="the run directory")
     ap.add_argument("--config", help="a JSON recipe; flags below override it")
     for key, value in DEFAULTS.items():
-        if isinstance(value, list):
-            continue
+        if isinstance(value, (list, bool)):
+            continue   # lists and switches come from the recipe only
         ap.add_argument("--" + key.replace("_", "-"), type=type(value), default=None)
     args = ap.parse_args(argv)
     cfg = dict(DEFAULTS)
