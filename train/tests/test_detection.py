@@ -218,7 +218,10 @@ def test_preprocess_matches_torchvision():
     batch, sizes, originals, _ = transform.preprocess(imgs, inp)
     t = GeneralizedRCNNTransform(SHORT, LONG, inp["mean"], inp["std"]).eval()
     il, _ = t(imgs)
-    assert torch.equal(batch, il.tensors)
+    # we resize the 8-bit photo and then normalise, torchvision the other
+    # way round: both are linear, so only float rounding tells them apart
+    assert batch.shape == il.tensors.shape
+    assert torch.allclose(batch, il.tensors, atol=1e-5, rtol=0)
     assert sizes == [tuple(s) for s in il.image_sizes] and originals == [(100, 140), (90, 61)]
     assert batch.shape[-2] % 32 == 0 and batch.shape[-1] % 32 == 0
     boxes = torch.tensor([[1.0, 2.0, 50.5, 60.25]])
@@ -289,7 +292,8 @@ def test_detector_matches_torchvision(det_model):
         got = det_model.predict([img])[0]
         assert len(want["boxes"]) > 10
         assert torch.equal(got["labels"], want["labels"])
-        assert torch.allclose(got["boxes"], want["boxes"], atol=1e-4, rtol=0)
+        # inputs differ by rounding (resize before normalising, see above)
+        assert torch.allclose(got["boxes"], want["boxes"], atol=1e-3, rtol=0)
         # our fully connected layers run as 1x1 convs (roi_heads.Linear): the
         # sums come in another order than torchvision's matmul
         assert torch.allclose(got["scores"], want["scores"], atol=1e-5, rtol=0)
@@ -302,7 +306,7 @@ def test_detector_matches_torchvision(det_model):
         want = theirs(imgs)
     for got, w in zip(batched, want):
         assert torch.equal(got["labels"], w["labels"])
-        assert torch.allclose(got["boxes"], w["boxes"], atol=1e-4, rtol=0)
+        assert torch.allclose(got["boxes"], w["boxes"], atol=1e-3, rtol=0)
 
 
 def test_sparse_detector_runs():
