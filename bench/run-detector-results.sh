@@ -1,14 +1,14 @@
 #!/bin/sh
 # run-detector-results.sh - accuracy against latency of the COCO detector
 # (docs/results.md, "The COCO detector"), where no annotated photos exist:
-#   1. pseudo ground truth: the model's own dense detections at its input
+#   1. pseudo ground truth: the dense model's own detections at its input
 #      size, score >= 0.35, on every still of the held-out photo packages
 #      (stipple_train.pseudo_gt: darknet, opencv-doc, python3-skimage);
 #   2. every configuration scored against it by COCO's protocol with
 #      `stipple eval` (C), which also times stp_session_run_image per image
-#      (preprocessing, network, head; JPEG decoding excluded): the budget
-#      knob (1, 0.75, 0.5, 0.35, 0.25, the model's own masks) and uniform
-#      downscaling (the dense model at long sides 352 .. 192);
+#      (preprocessing, network, head; JPEG decoding excluded): the sparse
+#      model's budget knob (1, 0.75, 0.5, 0.35, 0.25, its own masks) and
+#      uniform downscaling (the dense model at long sides 352 .. 192);
 #   3. bench/plot-detector-results.py: the table and the plot of AP against
 #      milliseconds.
 # Each configuration runs REPEATS times, the passes interleaved (pass 1 of
@@ -16,15 +16,19 @@
 # over all; the table gives the min and median over passes of each pass's
 # median latency.
 #
-#   bench/run-detector-results.sh BUILD_DIR [MODEL]
+#   bench/run-detector-results.sh BUILD_DIR [MODEL [DENSE_MODEL]]
 #
-# MODEL defaults to models/nanodet-g/1/model.stp. Output: OUT.json,
+# MODEL (the budget knob's) defaults to the served models/nanodet-g, its
+# highest version; DENSE_MODEL (pseudo ground truth and downscaling) to
+# models/nanodet-g/1/model.stp, the import of the original. Output: OUT.json,
 # OUT-table.md, OUT.png, OUT by default docs/results-detector.
 # Environment: THREADS (default 2), REPEATS (default 3), OUT, PYTHON_TORCH.
 set -eu
 build=$1
 top=$(cd "$(dirname "$0")/.." && pwd)
-model=${2:-$top/models/nanodet-g/1/model.stp}
+dense=${3:-$top/models/nanodet-g/1/model.stp}
+latest=$(ls "$top/models/nanodet-g" | grep -E '^[0-9]+$' | sort -n | tail -1)
+model=${2:-$top/models/nanodet-g/$latest/model.stp}
 py=${PYTHON_TORCH:-/usr/bin/python3}
 threads=${THREADS:-2}
 repeats=${REPEATS:-3}
@@ -32,7 +36,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/stipple-detector-results.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 export PYTHONPATH=$top/train${PYTHONPATH:+:$PYTHONPATH}
 
-"$py" -m stipple_train.pseudo_gt --stipple "$build/stipple" --model "$model" -o "$tmp/data" \
+"$py" -m stipple_train.pseudo_gt --stipple "$build/stipple" --model "$dense" -o "$tmp/data" \
 	2>"$tmp/pseudo.log" >&2 || { cat "$tmp/pseudo.log" >&2; exit 1; }
 
 # configurations: kind|label|model file|budget
@@ -42,7 +46,7 @@ for rho in dense 0.75 0.5 0.35 0.25 auto; do
 	echo "budget|budget $rho|$model|$rho" >>"$configs"
 done
 for side in 352 320 288 256 224 192; do
-	cp "$model" "$tmp/side$side.stp"
+	cp "$dense" "$tmp/side$side.stp"
 	"$py" -m stipple_train.set_input "$tmp/side$side.stp" --short-side "$side" --max-long-side "$side"
 	echo "uniform|long side $side|$tmp/side$side.stp|dense" >>"$configs"
 done
