@@ -563,6 +563,12 @@ def test_bundled_default_model():
         check(st == 200 and doc["model"]["name"] == "stipple-r18-detseg",
               "no --models: /segment on the bundled segmenter: %d, %s" % (
                   st, doc and doc["model"]["name"]))
+        # what the container test asks of the image, on the same models
+        rt = subprocess.run([sys.executable, os.path.join(TOP_SRCDIR, "scripts", "container-roundtrip.py"),
+                             "http://127.0.0.1:%d" % d.port], capture_output=True, text=True, timeout=300)
+        check(rt.returncode == 0 and "FAIL" not in rt.stdout,
+              "scripts/container-roundtrip.py on the bundled models: exit %d\n%s"
+              % (rt.returncode, rt.stdout + rt.stderr))
         check(d.stop() == 0, "bundled model daemon exits 0")
     finally:
         if d.proc.poll() is None:
