@@ -85,6 +85,11 @@ extern const struct cli_command cli_cmd_eval;
 struct image_info;
 int cli_read_image(const char *path, uint8_t **rgb, struct image_info *info, char *err,
 		   size_t errlen);
+/* The same, except that a JPEG may decode at a reduced scale that still
+ * covers what `model` resizes it to (model NULL: full size): *info is the
+ * decoded size, *full the image's (stp_session_run_image_reduced). */
+int cli_read_image_for(const char *path, const stp_model *model, uint8_t **rgb,
+		       struct image_info *info, struct image_info *full, char *err, size_t errlen);
 /* timing.c: CLOCK_MONOTONIC in milliseconds; n times sorted ascending. */
 double cli_now_ms(void);
 void cli_sort_ms(double *ms, int n);

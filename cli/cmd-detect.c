@@ -208,7 +208,7 @@ static int run_task(const char *cmd, unsigned task, const char *const *args,
 	stp_session *session = NULL;
 	const struct stp_detection *dets;
 	const uint8_t *labels;
-	struct image_info info;
+	struct image_info info, full;
 	uint8_t *rgb = NULL;
 	double t0, decode_ms, infer_ms;
 	enum stp_status st;
@@ -233,7 +233,10 @@ static int run_task(const char *cmd, unsigned task, const char *const *args,
 		goto out;
 	}
 	t0 = cli_now_ms();
-	if (cli_read_image(args[1], &rgb, &info, err, sizeof(err))) {
+	/* detections only: a JPEG may decode at a reduced scale (the label map
+	 * and its overlay want every pixel) */
+	if (cli_read_image_for(args[1], task == STP_TASK_DETECT ? model : NULL, &rgb, &info, &full,
+			       err, sizeof(err))) {
 		cli_error(cmd, "%s", err);
 		rc = CLI_EXIT_FAIL;
 	}
@@ -243,8 +246,9 @@ static int run_task(const char *cmd, unsigned task, const char *const *args,
 	st = stp_session_create(model, &session);
 	t0 = cli_now_ms();
 	if (st == STP_OK)
-		st = stp_session_run_image(session, rgb, info.height, info.width,
-					   (size_t)info.width * 3, &ro, task);
+		st = stp_session_run_image_reduced(session, rgb, info.height, info.width,
+						   (size_t)info.width * 3, full.height, full.width,
+						   &ro, task);
 	infer_ms = cli_now_ms() - t0;
 	if (st != STP_OK) {
 		cli_error(cmd, "the run failed: %s",
@@ -266,7 +270,7 @@ static int run_task(const char *cmd, unsigned task, const char *const *args,
 	}
 	if (o->json) {
 		json_t *root = json_pack("{s:s, s:{s:i, s:i}, s:o, s:{s:f, s:f}}", "model", path,
-					 "image", "width", info.width, "height", info.height,
+					 "image", "width", full.width, "height", full.height,
 					 "cost", cost_json(session, o->budget), "timing_ms",
 					 "decode", decode_ms, "infer", infer_ms);
 

@@ -21,6 +21,10 @@
  * An EXIF orientation (exif.h: phones store the sensor's rows and say how
  * to turn them) is applied after decoding, so that sizes and boxes are the
  * upright image's; image_probe reports the upright size.
+ * image_decode_reduced lets libjpeg-turbo scale in the DCT domain (1/8
+ * steps: it skips most of the inverse DCT and the colour conversion and
+ * averages rather than drops pixels): a 4000x3000 photo for a 416-pixel
+ * network decodes at 1/8 in a fraction of the time.
  *
  * PNG goes through libpng's sequential (low-level) reader, from memory,
  * asked for 8-bit RGB: palette, grey, 1/2/4-bit and 16-bit (high byte) data
@@ -170,6 +174,27 @@ static uint8_t *shrink(uint8_t *buf, size_t size)
 	return p ? p : buf;
 }
 
+/* The DCT scaling (libjpeg-turbo: 1/8 steps) with the fewest pixels whose
+ * w x h result still covers min_w x min_h; 1/1 when min_w or min_h is 0. */
+static tjscalingfactor jpeg_reduction(int w, int h, int min_w, int min_h)
+{
+	tjscalingfactor best = {1, 1};
+	tjscalingfactor *f;
+	int n = 0;
+
+	if (min_w <= 0 || min_h <= 0 || !(f = tjGetScalingFactors(&n)))
+		return best;
+	for (int i = 0; i < n; i++) {
+		const int sw = TJSCALED(w, f[i]), sh = TJSCALED(h, f[i]);
+
+		if (sw >= min_w && sh >= min_h &&
+		    (int64_t)sw * sh < (int64_t)TJSCALED(w, best) * TJSCALED(h, best))
+			best = f[i];
+	}
+	return best;
+}
+
+/* Decodes at info's size (the header's, or a DCT-scaled one). */
 static enum image_status jpeg_pixels(tjhandle tj, const unsigned char *p, size_t size,
 				     const struct image_info *info, int cmyk, uint8_t **rgb,
 				     char *err, size_t errlen)
@@ -255,10 +280,11 @@ static enum image_status jpeg_upright(const unsigned char *p, size_t size, uint8
 	return IMAGE_OK;
 }
 
-/* rgb NULL: the header only. */
+/* rgb NULL: the header only. min_w x min_h > 0: the upright size the
+ * pixels must cover at least (a reduced scale may do). */
 static enum image_status jpeg_run(const unsigned char *p, size_t size, uint64_t max_pixels,
-				  uint8_t **rgb, struct image_info *info, char *err,
-				  size_t errlen)
+				  int min_w, int min_h, uint8_t **rgb, struct image_info *info,
+				  char *err, size_t errlen)
 {
 	const unsigned sof = jpeg_sof_marker(p, size);
 	enum image_status st;
@@ -274,9 +300,16 @@ static enum image_status jpeg_run(const unsigned char *p, size_t size, uint64_t 
 		return IMAGE_ERR_NOMEM;
 	}
 	st = jpeg_read_header(tj, p, size, max_pixels, info, &cs, err, errlen);
-	if (st == IMAGE_OK && rgb)
+	if (st == IMAGE_OK && rgb) {
+		const int swap = exif_swaps_axes(exif_orientation(p, size));
+		const tjscalingfactor f = jpeg_reduction(info->width, info->height,
+							 swap ? min_h : min_w, swap ? min_w : min_h);
+
+		info->width = TJSCALED(info->width, f);
+		info->height = TJSCALED(info->height, f);
 		st = jpeg_pixels(tj, p, size, info, cs == TJCS_CMYK || cs == TJCS_YCCK, rgb, err,
 				 errlen);
+	}
 	tjDestroy(tj);
 	if (st == IMAGE_OK)
 		st = jpeg_upright(p, size, rgb, info, err, errlen);
@@ -413,8 +446,9 @@ static enum image_status png_run(const unsigned char *p, size_t size, uint64_t m
 
 /* ---- the API --------------------------------------------------------------- */
 
-static enum image_status run(const void *data, size_t size, uint64_t max_pixels, uint8_t **rgb,
-			     struct image_info *info, char *err, size_t errlen)
+static enum image_status run(const void *data, size_t size, uint64_t max_pixels, int min_w,
+			     int min_h, uint8_t **rgb, struct image_info *info, char *err,
+			     size_t errlen)
 {
 	const unsigned char *p = data;
 
@@ -423,7 +457,7 @@ static enum image_status run(const void *data, size_t size, uint64_t max_pixels,
 	info->format = p ? detect(p, size) : IMAGE_FORMAT_UNKNOWN;
 	switch (info->format) {
 	case IMAGE_FORMAT_JPEG:
-		return jpeg_run(p, size, max_pixels, rgb, info, err, errlen);
+		return jpeg_run(p, size, max_pixels, min_w, min_h, rgb, info, err, errlen);
 	case IMAGE_FORMAT_PNG:
 		return png_run(p, size, max_pixels, rgb, info, err, errlen);
 	default:
@@ -435,7 +469,7 @@ static enum image_status run(const void *data, size_t size, uint64_t max_pixels,
 enum image_status image_probe(const void *data, size_t size, uint64_t max_pixels,
 			      struct image_info *info, char *err, size_t errlen)
 {
-	return run(data, size, max_pixels, NULL, info, err, errlen);
+	return run(data, size, max_pixels, 0, 0, NULL, info, err, errlen);
 }
 
 enum image_status image_decode(const void *data, size_t size, uint64_t max_pixels,
@@ -443,7 +477,15 @@ enum image_status image_decode(const void *data, size_t size, uint64_t max_pixel
 			       char *err, size_t errlen)
 {
 	*rgb = NULL;
-	return run(data, size, max_pixels, rgb, info, err, errlen);
+	return run(data, size, max_pixels, 0, 0, rgb, info, err, errlen);
+}
+
+enum image_status image_decode_reduced(const void *data, size_t size, uint64_t max_pixels,
+				       int min_w, int min_h, uint8_t **rgb,
+				       struct image_info *info, char *err, size_t errlen)
+{
+	*rgb = NULL;
+	return run(data, size, max_pixels, min_w, min_h, rgb, info, err, errlen);
 }
 
 /* An upper bound on the PNG size of a gray8 image (after png.h's

@@ -47,6 +47,15 @@ enum image_status image_decode(const void *data, size_t size, uint64_t max_pixel
 			       uint8_t **rgb, struct image_info *info,
 			       char *err, size_t errlen);
 
+/* image_decode, except that a JPEG may be decoded at a reduced scale (the
+ * DCT scaling of libjpeg-turbo, 1/8 steps): the smallest whose upright size
+ * still covers min_w x min_h (the size the caller will resize it to);
+ * *info then holds the decoded size, image_probe's the original's. PNGs
+ * decode at full size; min_w or min_h 0 is image_decode. */
+enum image_status image_decode_reduced(const void *data, size_t size, uint64_t max_pixels,
+				       int min_w, int min_h, uint8_t **rgb,
+				       struct image_info *info, char *err, size_t errlen);
+
 /* Encodes an 8-bit single-channel image (width x height bytes, row-major) as
  * a PNG. The caller owns *png and frees it with free(). Returns 0, or -1 when
  * out of memory or the size is invalid. */

@@ -518,8 +518,10 @@ static void reply_task(struct request *r, stp_session *s, const struct stp_run_r
 	request_reply_json(r, 200, doc);
 }
 
+/* rgb (info's size) is the posted image (full's size) at its own or a
+ * reduced scale. */
 static void run_engine(struct infer_ctx *c, const uint8_t *rgb, const struct image_info *info,
-		       stp_engine *engine)
+		       const struct image_info *full, stp_engine *engine)
 {
 	struct request *r = c->r;
 	struct stp_run_options opts = {r->params.budget, r->params.stochastic ?
@@ -535,8 +537,9 @@ static void run_engine(struct infer_ctx *c, const uint8_t *rgb, const struct ima
 	st = served_model_get_session(r->model, engine, &s);
 	if (st == STP_OK) {
 		stp_session_set_abort(s, abort_check, r);
-		st = stp_session_run_image(s, rgb, info->height, info->width,
-					   (size_t)info->width * 3, &opts, task);
+		st = stp_session_run_image_reduced(s, rgb, info->height, info->width,
+						   (size_t)info->width * 3, full->height,
+						   full->width, &opts, task);
 		stp_session_set_abort(s, NULL, NULL);
 	}
 	r->infer_ms = ms_since(t0);
@@ -568,19 +571,32 @@ static void run_engine(struct infer_ctx *c, const uint8_t *rgb, const struct ima
 static void process(struct request *r, stp_engine *engine)
 {
 	struct infer_ctx c = {r, NULL, 0, NULL, NULL, NULL, NULL, NULL};
-	struct image_info info;
+	struct image_info info, full;
 	uint8_t *rgb = NULL;
 	char err[256];
 	int64_t t0;
 	enum image_status ist;
+	int rh = 0, rw = 0;
 
 	if (find_image(&c))
 		goto done;
 	if (r->params.timeout_ms > 0)  /* a JSON body may have set it */
 		r->deadline_ns = r->t_arrival_ns + (int64_t)r->params.timeout_ms * 1000000;
 	t0 = now_ns();
-	ist = image_decode(c.image, c.image_len, (uint64_t)r->srv->cfg.max_pixels, &rgb, &info, err,
-			   sizeof(err));
+	/* the header first: a JPEG then decodes at the smallest DCT scale that
+	 * still covers the size the model resizes it to */
+	ist = image_probe(c.image, c.image_len, (uint64_t)r->srv->cfg.max_pixels, &full, err,
+			  sizeof(err));
+	if (ist == IMAGE_OK &&
+	    stp_model_input_size(r->model->model, full.height, full.width, &rh, &rw, NULL,
+				 NULL) != STP_OK) {
+		request_reply_error(r, 422, "the image cannot be resized for this model (%dx%d)",
+				    full.width, full.height);
+		goto done;
+	}
+	if (ist == IMAGE_OK)
+		ist = image_decode_reduced(c.image, c.image_len, (uint64_t)r->srv->cfg.max_pixels,
+					   rw, rh, &rgb, &info, err, sizeof(err));
 	r->decode_ms = ms_since(t0);
 	if (ist == IMAGE_ERR_NOMEM) {
 		request_reply_error(r, 500, "out of memory decoding the image");
@@ -590,18 +606,12 @@ static void process(struct request *r, stp_engine *engine)
 		request_reply_error(r, 422, "%s", err);
 		goto done;
 	}
-	if (stp_model_input_size(r->model->model, info.height, info.width, NULL, NULL, NULL,
-				 NULL) != STP_OK) {
-		request_reply_error(r, 422, "the image cannot be resized for this model (%dx%d)",
-				    info.width, info.height);
-		goto done;
-	}
 	if (abort_check(r)) {
 		request_reply_error(r, atomic_load(&r->srv->abort_all) ? 503 : 504,
 				    "the deadline passed before inference started");
 		goto done;
 	}
-	run_engine(&c, rgb, &info, engine);
+	run_engine(&c, rgb, &info, &full, engine);
 done:
 	free(rgb);
 	free(c.decoded);

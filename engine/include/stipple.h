@@ -259,6 +259,16 @@ STP_API enum stp_status stp_session_run_image(stp_session *session, const uint8_
 					      int h, int w, size_t stride,
 					      const struct stp_run_options *opts,
 					      unsigned tasks);
+/* The same for an image given at a reduced scale: rgb (h x w) is a smaller
+ * copy of a source_h x source_w original (a JPEG decoded with libjpeg's DCT
+ * scaling, say). The network input is sized from the original by the
+ * model's rules and resampled from rgb; boxes and the label map come in the
+ * original's pixels. stp_session_run_image is this with the source = rgb. */
+STP_API enum stp_status stp_session_run_image_reduced(stp_session *session,
+						      const uint8_t *rgb, int h, int w,
+						      size_t stride, int source_h, int source_w,
+						      const struct stp_run_options *opts,
+						      unsigned tasks);
 
 /* One detected object, in the original image's pixels. */
 struct stp_detection {

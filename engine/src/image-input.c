@@ -14,6 +14,9 @@
  * differ by float rounding only) reads the photo's bytes once and never
  * holds it in floats: a 12-megapixel photo cost 144 MB of floats and a
  * pass over them before. One task per output row, on the session's pool.
+ * An image given at a reduced scale (stp_session_run_image_reduced: a JPEG
+ * decoded with DCT scaling) is sized by the rules from the original's size
+ * and resampled from the copy, so the network sees the same geometry.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -100,7 +103,8 @@ static void input_row(void *ctx, size_t task, int thread)
 }
 
 enum stp_status stp_image_input(struct stp_session *s, const uint8_t *rgb, int h, int w,
-				size_t stride, struct stp_image_geometry *g)
+				size_t stride, int source_h, int source_w,
+				struct stp_image_geometry *g)
 {
 	const struct stp_arch *a = &s->model->arch;
 	struct input_job job;
@@ -111,11 +115,11 @@ enum stp_status stp_image_input(struct stp_session *s, const uint8_t *rgb, int h
 
 	if (a->in_channels != 3)
 		return STP_ERR_UNSUPPORTED;
-	if (!rgb || stride < (size_t)w * 3)
+	if (!rgb || h <= 0 || w <= 0 || stride < (size_t)w * 3 || source_h <= 0 || source_w <= 0)
 		return STP_ERR_INVALID_ARG;
-	g->h = h;
-	g->w = w;
-	st = stp_model_input_size(s->model, h, w, &g->rh, &g->rw, &g->ph, &g->pw);
+	g->h = source_h;
+	g->w = source_w;
+	st = stp_model_input_size(s->model, source_h, source_w, &g->rh, &g->rw, &g->ph, &g->pw);
 	if (st != STP_OK)
 		return st;
 	need = (size_t)g->ph * (size_t)g->pw * 3;

@@ -6,9 +6,12 @@
 
 #include "model-impl.h"
 
-/* Fills s->image_input (ph x pw x 3, NHWC) from an RGB image and *g with the
- * sizes. STP_ERR_INVALID_ARG for an image the rules cannot size. */
+/* Fills s->image_input (ph x pw x 3, NHWC) from an RGB image (h x w, a copy
+ * of a source_h x source_w original at its own or a reduced scale) and *g
+ * with the sizes: the original's, and what the rules make of it.
+ * STP_ERR_INVALID_ARG for an image the rules cannot size. */
 enum stp_status stp_image_input(struct stp_session *s, const uint8_t *rgb, int h, int w,
-				size_t stride, struct stp_image_geometry *g);
+				size_t stride, int source_h, int source_w,
+				struct stp_image_geometry *g);
 
 #endif

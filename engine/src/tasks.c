@@ -37,13 +37,20 @@ enum stp_status stp_session_run_image(stp_session *s, const uint8_t *rgb, int h,
 				      size_t stride, const struct stp_run_options *opts,
 				      unsigned tasks)
 {
+	return stp_session_run_image_reduced(s, rgb, h, w, stride, h, w, opts, tasks);
+}
+
+enum stp_status stp_session_run_image_reduced(stp_session *s, const uint8_t *rgb, int h, int w,
+					      size_t stride, int source_h, int source_w,
+					      const struct stp_run_options *opts, unsigned tasks)
+{
 	struct stp_image_geometry g;
 	enum stp_status st;
 
 	if (!s || (tasks & ~stp_model_tasks(s->model)))
 		return STP_ERR_INVALID_ARG;
 	s->ran_tasks = 0;
-	st = stp_image_input(s, rgb, h, w, stride, &g);
+	st = stp_image_input(s, rgb, h, w, stride, source_h, source_w, &g);
 	if (st == STP_OK)
 		st = stp_session_run_with(s, s->image_input, g.ph, g.pw, opts);
 	if (st != STP_OK)

@@ -7,7 +7,9 @@
  * checks that probe and decode agree (the same status when the header is
  * refused; the same format and size), that a failure leaves no pixels, and that a decoded image's
  * green channel (up to 256 x 256 of it) encodes as a gray8 PNG that decodes
- * back to exactly those values; a broken invariant aborts.
+ * back to exactly those values; a decodable image is decoded again reduced
+ * to cover a third of its size, which must succeed with a size between
+ * that and the full one; a broken invariant aborts.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +48,23 @@ static void check_png_round_trip(const uint8_t *rgb, const struct image_info *in
 	free(png);
 }
 
+/* Decoding reduced to cover a third of the full size. */
+static void check_reduced(const uint8_t *data, size_t size, const struct image_info *full)
+{
+	const int min_w = full->width / 3 + 1, min_h = full->height / 3 + 1;
+	struct image_info info;
+	uint8_t *rgb = NULL;
+	char err[256];
+
+	if (image_decode_reduced(data, size, MAX_PIXELS, min_w, min_h, &rgb, &info, err,
+				 sizeof(err)) != IMAGE_OK || !rgb ||
+	    info.width < (min_w < full->width ? min_w : full->width) || info.width > full->width ||
+	    info.height < (min_h < full->height ? min_h : full->height) ||
+	    info.height > full->height)
+		abort();
+	free(rgb);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct image_info pinfo, info;
@@ -66,6 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    info.height <= 0 || (uint64_t)info.width * (uint64_t)info.height > MAX_PIXELS)
 			abort();
 		check_png_round_trip(rgb, &info);
+		check_reduced(data, size, &info);
 	}
 	free(rgb);
 	return 0;

@@ -559,6 +559,20 @@ def test_bundled_default_model():
               all(b["score"] >= 0.3 for b in dets),
               "no --models: /detect on the bundled detector: %d, %s, %d people of %d detections" % (
                   st, doc and doc["model"]["name"], len(people), len(dets)))
+        # a photo three times as large decodes at a reduced scale (1/4 here):
+        # the same objects, boxes in its own pixels
+        big = io.BytesIO()
+        Image.open(io.BytesIO(street)).resize((2304, 1728), Image.BICUBIC).save(big, "JPEG", quality=92)
+        st, _, _, large = d.request("POST", "/detect", big.getvalue(), {"Content-Type": "image/jpeg"})
+        got = (large or {}).get("detections", [])
+        near = [min(max(abs(g - 3 * w) for g, w in zip(b["box"], a["box"])) for b in got
+                    if b["class"] == a["class"]) for a in people] if got else [1e9]
+        big_people = [b for b in got if b["class"] == "person"]
+        check(st == 200 and len(big_people) >= len(people) - 2 and
+              sorted(near)[len(near) // 2] <= 12 and max(x for b in got for x in b["box"]) > 1500,
+              "a 2304x1728 photo (reduced decode): %d, %d people (%d at 768x576), median "
+              "corner error of the small photo's people, 3x, against its own: %.1f px" % (
+                  st, len(big_people), len(people), sorted(near)[len(near) // 2]))
         st, _, _, doc = d.request("POST", "/segment?budget=0.5", scene, {"Content-Type": "image/jpeg"})
         check(st == 200 and doc["model"]["name"] == "stipple-r18-detseg",
               "no --models: /segment on the bundled segmenter: %d, %s" % (

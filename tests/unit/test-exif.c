@@ -200,12 +200,32 @@ static void test_malformed(void)
 	      "empty input");
 }
 
+/* A reduced decode covers the size asked for in upright terms: the 7x4
+ * photo turned a quarter (orientation 6) is 4x7 upright; covering 2x4 takes
+ * the stored image's 1/2 scale (4x2 stored, 2x4 upright); taking 2x4 as
+ * stored columns and rows would need the full size. */
+static void test_reduced_upright(void)
+{
+	uint8_t *jpeg, *rgb = NULL;
+	const size_t n = with_exif(3, 1, 6, 1, &jpeg);
+	struct image_info info;
+	char err[256];
+
+	CHECK(image_decode_reduced(jpeg, n, BIG, 2, 4, &rgb, &info, err, sizeof(err)) == IMAGE_OK,
+	      "orientation 6, reduced: %s", err);
+	CHECK(info.width == 2 && info.height == 4, "orientation 6 reduced to cover 2x4: %dx%d",
+	      info.width, info.height);
+	free(rgb);
+	free(jpeg);
+}
+
 int main(void)
 {
 	make_plain();
 	plain_pixels = decode(plain_jpeg, plain_size, "plain");
 	test_orientations();
 	test_malformed();
+	test_reduced_upright();
 	free(plain_pixels.p);
 	tjFree(plain_jpeg);
 	return test_main_end();

@@ -6,8 +6,10 @@
  *     images too small to size;
  *   - the network input against a naive reference in double (bilinear
  *     with align_corners=False from the ratio in / out and the
- *     normalisation, which commute in exact arithmetic; zero padding), for upscaling and downscaling and a row stride
- *     wider than the image;
+ *     normalisation, which commute in exact arithmetic; zero padding), for
+ *     upscaling, downscaling, a row stride wider than the image, and a
+ *     reduced copy of a larger image (stp_session_run_image_reduced: sized
+ *     from the original, sampled from the copy);
  *   - refusals: a task the model lacks, a short stride, results asked of a
  *     run that did not produce them.
  */
@@ -80,7 +82,9 @@ static double reference(const uint8_t *rgb, int h, int w, size_t stride, int rh,
 #undef N
 }
 
-static void check_input(stp_engine *engine, int shorter, int longer, int h, int w, int pad)
+/* An h x w image as the copy of a source_h x source_w one (0: itself). */
+static void check_input(stp_engine *engine, int shorter, int longer, int h, int w, int pad,
+			int source_h, int source_w)
 {
 	stp_model *m = load_with_input(engine, shorter, longer, 32);
 	stp_session *s = NULL;
@@ -93,8 +97,18 @@ static void check_input(stp_engine *engine, int shorter, int longer, int h, int 
 	for (size_t i = 0; i < stride * h; i++)
 		rgb[i] = (uint8_t)((i * 2654435761u) >> 13);
 	CHECK(stp_session_create(m, &s) == STP_OK, "session");
-	CHECK(stp_session_run_image(s, rgb, h, w, stride, NULL, 0) == STP_OK, "run %dx%d", h, w);
-	stp_model_input_size(m, h, w, &rh, &rw, &ph, &pw);
+	if (!source_h) {
+		source_h = h;
+		source_w = w;
+		CHECK(stp_session_run_image(s, rgb, h, w, stride, NULL, 0) == STP_OK, "run %dx%d",
+		      h, w);
+	} else {
+		CHECK(stp_session_run_image_reduced(s, rgb, h, w, stride, source_h, source_w, NULL,
+						    0) == STP_OK,
+		      "run %dx%d as a copy of %dx%d", h, w, source_h, source_w);
+	}
+	/* sized from the source, sampled from the copy */
+	stp_model_input_size(m, source_h, source_w, &rh, &rw, &ph, &pw);
 	for (int y = 0; y < ph; y++)
 		for (int x = 0; x < pw; x++)
 			for (int c = 0; c < 3; c++) {
@@ -133,6 +147,8 @@ static void test_refusals(stp_engine *engine)
 	      "a stride shorter than a row");
 	CHECK(stp_session_run_image(s, NULL, 40, 50, 50 * 3, NULL, 0) == STP_ERR_INVALID_ARG,
 	      "no pixels");
+	CHECK(stp_session_run_image_reduced(s, rgb, 40, 50, 50 * 3, 0, 100, NULL, 0) ==
+	      STP_ERR_INVALID_ARG, "an empty source");
 	CHECK(stp_session_run_image(s, rgb, 40, 50, 50 * 3, NULL, 0) == STP_OK, "features only");
 	CHECK(stp_session_detections(s, &d) == 0 && d == NULL, "no detections after that run");
 	CHECK(stp_session_semantic(s, &labels, &h, &w) == STP_ERR_INVALID_ARG,
@@ -149,9 +165,11 @@ int main(void)
 	if (stp_engine_create(&eo, &engine) != STP_OK)
 		HARNESS_ERROR("no engine");
 	test_sizes(engine);
-	check_input(engine, 64, 96, 40, 50, 0);    /* up: 40x50 -> 64x80 */
-	check_input(engine, 64, 96, 150, 97, 5);   /* down, odd sizes, a wider stride */
-	check_input(engine, 64, 96, 30, 200, 0);   /* the long side caps the scale */
+	check_input(engine, 64, 96, 40, 50, 0, 0, 0);    /* up: 40x50 -> 64x80 */
+	check_input(engine, 64, 96, 150, 97, 5, 0, 0);   /* down, odd sizes, a wider stride */
+	check_input(engine, 64, 96, 30, 200, 0, 0, 0);   /* the long side caps the scale */
+	/* a reduced copy: 75x49 of 300x196 (a JPEG at 1/4) -> 96x62 */
+	check_input(engine, 64, 96, 75, 49, 0, 300, 196);
 	test_refusals(engine);
 	stp_engine_destroy(engine);
 	return test_main_end();

@@ -351,6 +351,53 @@ static void test_jpeg_rgb(void)
 	}
 }
 
+/* image_decode_reduced: the smallest DCT scale (1/8 steps) covering the
+ * size asked for, close to the pattern at that size; never larger than
+ * the image; PNGs at full size. */
+static void test_jpeg_reduced(void)
+{
+	static const struct {
+		int min_w, min_h, w, h;
+	} cases[] = {
+		{400, 300, 400, 300},     /* 1/4 */
+		{401, 300, 600, 450},     /* 3/8: 1/4 is a pixel short */
+		{200, 151, 400, 300},     /* the height decides: 1/8 is a row short */
+		{100, 50, 200, 150},      /* 1/8, the smallest */
+		{0, 0, 1600, 1200},       /* no size: full */
+		{2000, 1500, 1600, 1200}, /* larger than the image: full, never up */
+	};
+	struct blob b = jpeg_rgb(1600, 1200, TJSAMP_420, 0);
+	struct image_info info;
+	uint8_t *px, *rgb = NULL;
+	char err[256], what[64];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(what, sizeof(what), "reduced to cover %dx%d", cases[i].min_w, cases[i].min_h);
+		CHECK(image_decode_reduced(b.p, b.n, BIG, cases[i].min_w, cases[i].min_h, &rgb, &info,
+					   err, sizeof(err)) == IMAGE_OK,
+		      "%s: %s", what, err);
+		CHECK(info.width == cases[i].w && info.height == cases[i].h, "%s: %dx%d, want %dx%d",
+		      what, info.width, info.height, cases[i].w, cases[i].h);
+		if (info.width == cases[i].w && info.height == cases[i].h && cases[i].w < 1600) {
+			uint8_t *want = pattern_rgb(cases[i].w, cases[i].h);
+
+			check_pixels(rgb, want, cases[i].w, cases[i].h, 2.5, 24, what);
+			free(want);
+		}
+		free(rgb);
+		rgb = NULL;
+	}
+	free(b.p);
+	px = pattern_bytes(64 * 48 * 3, 1);
+	b = png_simple(px, 64, 48, PNG_FORMAT_RGB, NULL, 0);
+	CHECK(image_decode_reduced(b.p, b.n, BIG, 8, 6, &rgb, &info, err, sizeof(err)) == IMAGE_OK &&
+	      info.width == 64 && info.height == 48 && !memcmp(rgb, px, 64 * 48 * 3),
+	      "a PNG decodes whole: %dx%d", info.width, info.height);
+	free(rgb);
+	free(px);
+	free(b.p);
+}
+
 static void test_jpeg_gray(void)
 {
 	const int w = 40, h = 30;
@@ -877,6 +924,7 @@ int main(int argc, char **argv)
 		return write_corpus(argv[2]);
 	test_names();
 	test_jpeg_rgb();
+	test_jpeg_reduced();
 	test_jpeg_gray();
 	test_jpeg_cmyk();
 	test_jpeg_corrupt_data();
