@@ -577,6 +577,29 @@ def test_bundled_default_model():
         check(st == 200 and doc["model"]["name"] == "stipple-r18-detseg",
               "no --models: /segment on the bundled segmenter: %d, %s" % (
                   st, doc and doc["model"]["name"]))
+        # examples/stipple_client.py: /detect with --draw, and KServe v2 as
+        # tritonclient shapes it, the same detections
+        client = [sys.executable, os.path.join(TOP_SRCDIR, "examples", "stipple_client.py"),
+                  os.path.join(TOP_SRCDIR, "examples", "street.jpg"), "--url",
+                  "http://127.0.0.1:%d" % d.port, "--json"]
+        svg = os.path.join(WORK, "street.svg")
+        runs = [subprocess.run(client + extra, capture_output=True, text=True, timeout=300)
+                for extra in (["--budget", "0.5", "--draw", svg], ["--kserve"])]
+        outs = [json.loads(r.stdout) if r.returncode == 0 else {} for r in runs]
+        rects = 0
+        if os.path.exists(svg):
+            import xml.etree.ElementTree as ET
+            rects = sum(1 for e in ET.parse(svg).iter() if e.tag.endswith("rect"))
+        plain, kserve = [o.get("detections", []) for o in outs]
+        check(all(r.returncode == 0 for r in runs) and len(plain) >= 5 and
+              [x["class"] for x in plain] == [x["class"] for x in kserve] and
+              all(abs(a - b) < 1e-3 for x, y in zip(plain, kserve) for a, b in zip(x["box"], y["box"])) and
+              rects == len(plain),
+              "examples/stipple_client.py: /detect %d, KServe %d detections, %d boxes drawn\n%s" % (
+                  len(plain), len(kserve), rects, "".join(r.stderr for r in runs)))
+        bad = subprocess.run(client + ["--budget", "3"], capture_output=True, text=True, timeout=60)
+        check(bad.returncode == 1 and "HTTP 400" in bad.stderr and "budget" in bad.stderr,
+              "stipple_client.py reports the daemon's error: %r" % bad.stderr)
         # what the container test asks of the image, on the same models
         rt = subprocess.run([sys.executable, os.path.join(TOP_SRCDIR, "scripts", "container-roundtrip.py"),
                              "http://127.0.0.1:%d" % d.port], capture_output=True, text=True, timeout=300)
