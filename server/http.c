@@ -30,6 +30,11 @@
 
 /* A client sending this many times the body limit is cut off without a reply. */
 #define DISCARD_FACTOR 4
+/* Request line and headers larger than this get the API's JSON 431; well
+ * under libmicrohttpd's per-connection memory (CONNECTION_MEMORY), past
+ * which the library answers 431 itself with its own HTML page. */
+#define MAX_HEADER_BYTES (64 * 1024)
+#define CONNECTION_MEMORY (256 * 1024)
 
 int64_t now_ns(void)
 {
@@ -362,13 +367,31 @@ static int check_model(struct request *r)
 	return 0;
 }
 
+static enum MHD_Result add_header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
+					const char *value)
+{
+	(void)kind;
+	*(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;   /* ": ", CRLF */
+	return MHD_YES;
+}
+
 /* Everything decided from the headers; -1 when a reply is already set. */
 static int check_headers(struct request *r)
 {
 	struct server *srv = r->srv;
 	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
-	int code = route_match(r->method, r->path, &r->route);
+	size_t header_bytes = strlen(r->method) + strlen(r->path) + 12;   /* the request line */
+	int code;
 
+	/* the query's arguments and the headers, about as sent */
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND | MHD_HEADER_KIND,
+				  add_header_bytes, &header_bytes);
+	if (header_bytes > MAX_HEADER_BYTES) {
+		request_reply_error(r, 431, "the request line and headers are %zu bytes; the limit is %d",
+				    header_bytes, MAX_HEADER_BYTES);
+		return -1;
+	}
+	code = route_match(r->method, r->path, &r->route);
 	if (code == 404) {
 		request_reply_error(r, 404, "no route %s %.200s", r->method, r->path);
 		return -1;
@@ -573,7 +596,7 @@ int http_start(struct server *srv, char *err, size_t errlen)
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)srv->cfg.http_threads,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->cfg.connection_timeout_s,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)srv->cfg.connection_limit,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_END);
 	if (!srv->httpd) {

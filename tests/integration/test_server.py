@@ -386,6 +386,9 @@ def test_bad_input(d):
               "%s %s -> %d %r (want %d, %r)" % (method, path, st, doc, want, needle))
         if want == 405:
             check(resp.getheader("Allow") == "POST", "405 has Allow")
+    # oversized headers: the API's JSON 431 up to libmicrohttpd's own limit
+    st, _, _, doc = d.request("POST", "/detect", img, {"Content-Type": "image/jpeg", "X-Big": "a" * 100000})
+    check(st == 431 and "limit is 65536" in doc["error"], "431 for 100 kB of headers: %d %r" % (st, doc))
     # 413 from Content-Length, before the body is read
     s = socket.create_connection(("127.0.0.1", d.port))
     s.sendall(b"POST /v2/models/r18/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
