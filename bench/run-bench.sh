@@ -165,7 +165,8 @@ cpu_model=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 topology="$(lscpu | sed -n 's/^Core(s) per socket: */cores per socket /p; s/^Thread(s) per core: */threads per core /p; s/^Socket(s): */sockets /p' | paste -sd ',' | sed 's/,/, /g')"
 stipple_version=$([ -x "$stipple" ] && "$stipple" --version || echo "stipple (not built)")
 torch_version=$("$PYTHON_TORCH" -c 'import torch; print(torch.__version__)')
-command="top_srcdir=$top_srcdir top_builddir=$top_builddir BENCH_ARCHS=\"$archs\" BENCH_SIZES=\"$sizes\" BENCH_THREADS=\"$threads_list\" BENCH_RUNS_SMALL=$runs_small BENCH_RUNS_LARGE=$runs_large BENCH_SEED=$seed BENCH_TORCH_MODE=$torch_mode $top_srcdir/bench/run-bench.sh"
+# (from the build folder: no path of this machine in the report)
+command="cd build && BENCH_ARCHS=\"$archs\" BENCH_SIZES=\"$sizes\" BENCH_THREADS=\"$threads_list\" BENCH_RUNS_SMALL=$runs_small BENCH_RUNS_LARGE=$runs_large BENCH_SEED=$seed BENCH_TORCH_MODE=$torch_mode make bench"
 CPU_MODEL=$cpu_model CPUS=$(nproc) TOPOLOGY=$topology DATE=$(date -u '+%Y-%m-%d %H:%M UTC') \
 LOADAVG="$load_start" \
 STIPPLE_VERSION=$stipple_version TORCH_VERSION=$torch_version ORT_VERSION=$ort_version \
