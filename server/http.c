@@ -13,9 +13,13 @@
  *      suspend the connection (a full queue answers 503 + Retry-After);
  *   4. after a worker resumes the connection: queue the reply it built.
  * The request is freed only in on_completed, which libmicrohttpd calls for
- * every request however it ended (a disconnected client included).
+ * every request however it ended (a disconnected client included). While
+ * suspended, libmicrohttpd does not watch the socket: request_client_gone
+ * peeks at it, so that a hung-up request is dropped from the queue (jobs.h)
+ * or abandoned between layers (infer.c) and answered 499 to the logs.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -23,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "log.h"
@@ -464,6 +469,37 @@ static int append_body(struct request *r, const char *data, size_t n)
 
 /* ---- the access handler ---------------------------------------------------- */
 
+int request_client_gone(struct request *r)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	char c;
+	ssize_t n;
+
+	if (!ci)
+		return 0;
+	/* The connection is suspended: libmicrohttpd reads nothing from it, and
+	 * a peek takes nothing away. 0 = the peer closed (or shut down its
+	 * sending side, which HTTP/1.1 clients waiting for a reply do not). */
+	n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+static int job_gone(struct job *job)
+{
+	return request_client_gone((struct request *)job);
+}
+
+static void drop_job(struct job *job)
+{
+	struct request *r = (struct request *)job;
+
+	/* nobody reads it; the status is what logs and metrics show */
+	request_reply_error(r, 499, "the client closed the connection before this request ran");
+	r->worker_done = 1;
+	http_resume(r);
+}
+
 static void cancel_job(struct job *job)
 {
 	struct request *r = (struct request *)job;
@@ -487,6 +523,8 @@ static enum MHD_Result start_job(struct request *r)
 		r->deadline_ns = r->t_arrival_ns + (int64_t)timeout * 1000000;
 	r->job.run = infer_run;
 	r->job.cancel = cancel_job;
+	r->job.gone = job_gone;
+	r->job.drop = drop_job;
 	MHD_suspend_connection(r->conn);
 	atomic_fetch_add(&srv->suspended, 1);
 	if (jobs_push(srv->jobs, &r->job)) {

@@ -48,7 +48,8 @@ static int abort_check(void *user)
 {
 	struct request *r = user;
 
-	return atomic_load(&r->srv->abort_all) || (r->deadline_ns && now_ns() > r->deadline_ns);
+	return atomic_load(&r->srv->abort_all) || (r->deadline_ns && now_ns() > r->deadline_ns) ||
+	       request_client_gone(r);
 }
 
 /* ---- finding the image ---------------------------------------------------- */
@@ -554,6 +555,8 @@ static void run_engine(struct infer_ctx *c, const uint8_t *rgb, const struct ima
 			reply_v2(c, s, &rep, task);
 	} else if (st == STP_ERR_CANCELLED && atomic_load(&r->srv->abort_all)) {
 		request_reply_error(r, 503, "the server shut down while this request ran");
+	} else if (st == STP_ERR_CANCELLED && request_client_gone(r)) {
+		request_reply_error(r, 499, "the client closed the connection; the work was abandoned");
 	} else if (st == STP_ERR_CANCELLED) {
 		request_reply_error(r, 504, "the deadline passed after %.0f ms; the work was abandoned",
 				    ms_since(r->t_arrival_ns));
@@ -607,8 +610,12 @@ static void process(struct request *r, stp_engine *engine)
 		goto done;
 	}
 	if (abort_check(r)) {
-		request_reply_error(r, atomic_load(&r->srv->abort_all) ? 503 : 504,
-				    "the deadline passed before inference started");
+		if (atomic_load(&r->srv->abort_all))
+			request_reply_error(r, 503, "the server is shutting down");
+		else if (request_client_gone(r))
+			request_reply_error(r, 499, "the client closed the connection before inference");
+		else
+			request_reply_error(r, 504, "the deadline passed before inference started");
 		goto done;
 	}
 	run_engine(&c, rgb, &info, &full, engine);

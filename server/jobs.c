@@ -47,7 +47,10 @@ static void *worker_main(void *arg)
 		pool->queued--;
 		pool->running++;
 		pthread_mutex_unlock(&pool->lock);
-		job->run(job, w->engine);
+		if (job->gone && job->gone(job))
+			job->drop(job);
+		else
+			job->run(job, w->engine);
 		pthread_mutex_lock(&pool->lock);
 		pool->running--;
 		pthread_mutex_unlock(&pool->lock);
@@ -85,13 +88,44 @@ int jobs_start(int workers, int threads_per_worker, enum stp_isa isa, int queue_
 	return 0;
 }
 
+/* Unlinks the waiting jobs whose client is gone; returns them as a list.
+ * Under the lock. */
+static struct job *take_gone(struct job_pool *pool)
+{
+	struct job *gone = NULL, **link = &pool->head;
+
+	pool->tail = NULL;
+	while (*link) {
+		struct job *j = *link;
+
+		if (j->gone && j->gone(j)) {
+			*link = j->next;
+			j->next = gone;
+			gone = j;
+			pool->queued--;
+		} else {
+			pool->tail = j;
+			link = &j->next;
+		}
+	}
+	return gone;
+}
+
+static int has_room(const struct job_pool *pool)
+{
+	/* Jobs beyond the idle workers wait; at most `capacity` of them. */
+	return pool->queued + pool->running < pool->capacity + pool->nworkers;
+}
+
 int jobs_push(struct job_pool *pool, struct job *job)
 {
+	struct job *dropped = NULL;
 	int ok;
 
 	pthread_mutex_lock(&pool->lock);
-	/* Jobs beyond the idle workers wait; at most `capacity` of them. */
-	ok = !pool->stopping && pool->queued + pool->running < pool->capacity + pool->nworkers;
+	if (!pool->stopping && !has_room(pool))
+		dropped = take_gone(pool);
+	ok = !pool->stopping && has_room(pool);
 	if (ok) {
 		job->next = NULL;
 		if (pool->tail)
@@ -103,6 +137,12 @@ int jobs_push(struct job_pool *pool, struct job *job)
 		pthread_cond_signal(&pool->work);
 	}
 	pthread_mutex_unlock(&pool->lock);
+	while (dropped) {
+		struct job *next = dropped->next;
+
+		dropped->drop(dropped);
+		dropped = next;
+	}
 	return ok ? 0 : -1;
 }
 

@@ -5,7 +5,11 @@
  * and runs one job at a time. jobs_push() never blocks: a full queue is
  * refused at once so the caller can answer 503. Shutdown stops intake,
  * cancels what still waits (cancel callback, on the shutting-down thread)
- * and waits for running jobs to finish.
+ * and waits for running jobs to finish. A job nobody waits for any more
+ * (gone callback: its client hung up) never runs: a worker that takes it
+ * drops it (drop callback, on the worker), and a push that finds the queue
+ * full first drops every such job still waiting (on the pushing thread),
+ * so hang-ups cannot keep live requests out.
  */
 #ifndef STIPPLE_SERVER_JOBS_H
 #define STIPPLE_SERVER_JOBS_H
@@ -14,7 +18,9 @@
 
 struct job {
 	void (*run)(struct job *job, stp_engine *engine);  /* on a worker */
-	void (*cancel)(struct job *job);                   /* never ran */
+	void (*cancel)(struct job *job);                   /* never ran: shutdown */
+	int (*gone)(struct job *job);                      /* nobody waits (NULL: never) */
+	void (*drop)(struct job *job);                     /* never ran: gone */
 	struct job *next;                                  /* private */
 };
 

@@ -121,6 +121,8 @@ void infer_run(struct job *job, stp_engine *engine);
 /* http.c */
 int http_start(struct server *srv, char *err, size_t errlen);
 void http_resume(struct request *r);
+/* Whether the client of a suspended request has closed its connection. */
+int request_client_gone(struct request *r);
 void http_stop(struct server *srv);
 int http_port(struct server *srv);
 

@@ -544,6 +544,56 @@ def test_queue_full_and_drain(repo):
     check(rc == 0, "exit 0 after SIGTERM (got %r)" % rc)
 
 
+def metric_sum(text, name, **labels):
+    """The sum of a metric's samples whose labels include `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        m = re.match(r"(\w+)(?:\{(.*)\})? (\S+)$", line)
+        if m and m.group(1) == name and all('%s="%s"' % kv in (m.group(2) or "") for kv in labels.items()):
+            total += float(m.group(3))
+    return total
+
+
+def test_hangups(repo):
+    # one worker, 4 places in the queue, about half a second a request: 40
+    # clients post and hang up at once while a live client keeps posting;
+    # the live one must never get 503, and the hung-up requests must not run
+    d = Daemon(repo, "--workers", "1", "--threads_per_worker", "1", "--queue_size", "4",
+               "--default_model", "big")
+    try:
+        body = v2_body(image_bytes("JPEG", 640, 480), ["c5"], sparsity_budget=1.0,
+                       binary_data_output=True)
+        raw = (b"POST /v2/models/big/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body)) + body.encode()
+        live, stop = [], threading.Event()
+
+        def live_client():
+            while not stop.is_set():
+                live.append(d.request("POST", "/v2/models/big/infer", body, JSON, validate=False)[0])
+
+        t = threading.Thread(target=live_client)
+        t.start()
+        time.sleep(0.7)
+        for _ in range(40):
+            s = socket.create_connection(("127.0.0.1", d.port))
+            s.sendall(raw)
+            s.close()
+        time.sleep(3)
+        stop.set()
+        t.join()
+        text = d.request("GET", "/metrics", validate=False)[2].decode()
+        hung = metric_sum(text, "stipple_requests_total", endpoint="infer", status="499")
+        ran = metric_sum(text, "stipple_infer_duration_seconds_count")
+        check(len(live) >= 3 and set(live) == {200},
+              "hang-ups: the live client got %r" % live)
+        check(hung == 40 and ran <= len(live) + 2,
+              "hang-ups: %d answered 499 to the logs; %d runs for %d live requests" % (hung, ran, len(live)))
+        check(d.stop() == 0, "hang-up daemon exits 0")
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+
+
 def test_bundled_default_model():
     # the interface the README relies on: no --models, the bundled models
     # (installed, or the source tree's models/ from a build tree): /detect on
@@ -642,6 +692,7 @@ def main():
         if d.proc.poll() is None:
             d.proc.kill()
     test_queue_full_and_drain(repo)
+    test_hangups(repo)
     test_bundled_default_model()
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
