@@ -17,14 +17,15 @@ crop x crop window (mean-colour padding), a horizontal flip half the time,
 preprocessed by the model's input rule (BGR, mean / std).
 
 Loss per batch, the teacher (dense, frozen) and the student on the same
-input: class distillation, the binary cross-entropy of the student's
-scores times its head mask (a cell not sampled predicts nothing) against
-the teacher's scores, less the teacher's own entropy (0 when they agree),
-summed over classes, mean over cells; box
+input: class distillation, the quality focal loss of GFL (NanoDet's own
+class loss) of the student's scores with the teacher's as soft targets,
+summed over classes, mean over cells, where a cell the head mask skips
+scores 0 (its loss mixed linearly by the mask: computed or not); box
 distillation, the KL divergence of each side's distance-bin distribution,
 weighted by the teacher's best class score and the student's head mask;
 feature distillation, the relative squared distance of the PAN outputs;
-and the sparsity term lambda * |expected cost - target|, the expected cost
+and the sparsity term lambda * |expected cost - target| (none with
+"densities", below), the expected cost
 being the whole network's (every conv, mask convs included) under the
 masks' probabilities over its dense cost (nanodet.expected_cost), the
 target falling linearly from 1 to --density-target over --ramp iterations.
@@ -32,8 +33,22 @@ The masks' temperature decays from --t0 to --t1; with "deterministic" (the
 default) they are sigmoid(logit / T) without Gumbel noise, so that at a
 low T they are what inference thresholds (logit >= 0): with noise at
 T = 0.5 the masks stay soft and the binary ones of inference broke the
-network (docs/detector.md). Mask and interpolation parameters learn at
---lr, conv weights at --conv-lr (0: frozen).
+network (docs/detector.md). With "straight_through" the forward pass uses
+the binary masks inference uses (logit >= 0 when deterministic) and the
+gradient is the relaxation's, so the network trains on what it will run;
+"clip" > 0 caps the norm of the mask parameters' gradient (a cell whose
+neighbours are all skipped changes by a step when one is sampled). Mask and
+interpolation parameters learn at --lr, conv weights at --conv-lr (0:
+frozen). There the sparsity term's cost is the masks' own (what the
+forward pass ran) rather than the probabilities'.
+
+With "densities" (a list), every batch draws one of them and every mask
+runs budget mode's top-k mask at that density instead (the grid plus the
+best logits, binary forward, straight-through backward): the masks learn a
+ranking that every budget uses, as the engine's budget mode does without
+calibration. Their own threshold then means nothing, so at the end each
+mask's bias moves so that logit >= 0 keeps "auto_density" of the cells on
+the validation photos (the model's own masks, budget "auto").
 
 Writes RUN_DIR/log.jsonl (one line per --log-every iterations), the
 checkpoint RUN_DIR/checkpoint.pt and the model RUN_DIR/model.stp, whose
@@ -62,7 +77,9 @@ from .sparse import sampling_mode
 DEFAULTS = {"iters": 3000, "batch": 8, "crop": 320, "lr": 1e-3, "conv_lr": 2e-5,
             "lam": 2.0, "density_target": 0.3, "ramp": 1500, "t0": 1.0, "t1": 0.1,
             "box_weight": 1.0, "feature_weight": 1.0, "grid_stride": 5, "window": 7,
-            "stages": [1, 1, 1, 1], "head": [1, 1, 1], "deterministic": True, "seed": 1,
+            "stages": [1, 1, 1, 1], "head": [1, 1, 1], "deterministic": True,
+            "straight_through": False, "clip": 0.0, "densities": [], "auto_density": 0.5,
+            "seed": 1,
             "threads": 2,
             "log_every": 50, "vtest_every": 4, "max_side": 832}
 VAL_EVERY = 10
@@ -136,6 +153,14 @@ def sample(photos, crop, input_cfg, rng):
     return out
 
 
+def _quality_focal(score, target):
+    """GFL's quality focal loss with the teacher's scores as the soft
+    targets: |target - score|^2 * BCE(score, target), 0 where they agree;
+    a skipped cell (score ~0) costs about 13.8 * target^3 a class, so that
+    the 80 classes' small background scores do not outweigh objects."""
+    return (target - score) ** 2 * F.binary_cross_entropy(score, target, reduction="none")
+
+
 def head_losses(cfg, student_outs, teacher_outs, masks):
     """Class and box distillation (module docstring), summed over levels."""
     k, r = cfg["num_classes"], cfg["reg_max"] + 1
@@ -144,12 +169,12 @@ def head_losses(cfg, student_outs, teacher_outs, masks):
         n, _, h, w = s.shape
         keep = torch.ones(n, 1, h, w) if m is None else m
         t_score = torch.sigmoid(t[:, :k])
-        s_score = (torch.sigmoid(s[:, :k]) * keep).clamp(1e-6, 1 - 1e-6)
-        # minus the teacher's own entropy: 0 when the student matches
-        t_clamped = t_score.clamp(1e-6, 1 - 1e-6)
-        cls_loss = cls_loss + (F.binary_cross_entropy(s_score, t_score, reduction="none") -
-                               F.binary_cross_entropy(t_clamped, t_score, reduction="none")
-                               ).sum(1).mean()
+        s_score = torch.sigmoid(s[:, :k]).clamp(1e-6, 1 - 1e-6)
+        on = _quality_focal(s_score, t_score).sum(1, True)
+        off = _quality_focal(torch.full_like(s_score, 1e-6), t_score).sum(1, True)
+        # linear in the mask: a binary mask's gradient is the loss of
+        # computing the cell less that of skipping it
+        cls_loss = cls_loss + (keep * on + (1 - keep) * off).mean()
         t_bins = F.softmax(t[:, k:].reshape(n, 4, r, h, w), 2)
         s_logp = F.log_softmax(s[:, k:].reshape(n, 4, r, h, w), 2)
         kl = (t_bins * (torch.log(t_bins + 1e-12) - s_logp)).sum(2).mean(1, keepdim=True)
@@ -179,6 +204,29 @@ def calibrate(model, photos, input_cfg):
     return [max(1e-3, min(1.0, v / len(photos))) for v in sums]
 
 
+def set_auto_density(model, photos, input_cfg, density, passes=5):
+    """Moves each mask's bias so that its own threshold (logit >= 0) keeps
+    about `density` of the cells on the photos (for masks trained on
+    budget mode's top-k, whose logits have no threshold of their own).
+    A pass moves all of them at once, and a mask's logits depend on the
+    masks before it: five passes settle the four stages and the head."""
+    masks = nanodet.masks_of(model)
+    model.eval()
+    for _ in range(passes):
+        seen = {id(m): [] for m in masks}
+        for m in masks:
+            m.calibrate = lambda mod, logit: seen[id(mod)].append(logit.flatten())
+        with torch.no_grad(), sampling_mode("deterministic"):
+            for img in photos:
+                x, _, _, _ = transform.preprocess([img.float()], input_cfg)
+                model(x)
+        with torch.no_grad():
+            for m in masks:
+                m.calibrate = None
+                values = torch.cat(seen[id(m)])
+                m.bias -= torch.quantile(values, 1.0 - density)
+
+
 def run(cfg, teacher_path, out_dir):
     torch.manual_seed(cfg["seed"])
     rng = random.Random(cfg["seed"])
@@ -197,6 +245,7 @@ def run(cfg, teacher_path, out_dir):
         m.temperature.fill_(cfg["t0"])
         m.gamma = gamma
         m.noise_free = cfg["deterministic"]
+        m.straight_through = cfg["straight_through"]
     sparse_params = [p for n, p in student.named_parameters()
                      if ".mask." in n or ".masks." in n or ".interp." in n]
     conv_params = [p for n, p in student.named_parameters()
@@ -219,6 +268,9 @@ def run(cfg, teacher_path, out_dir):
     t_start = time.time()
     for it in range(cfg["iters"]):
         student.train()
+        rho = rng.choice(cfg["densities"]) if cfg["densities"] else None
+        for m in nanodet.masks_of(student):
+            m.train_density = rho
         x = torch.stack([sample(photos, cfg["crop"], arch["input"], rng)
                          for _ in range(cfg["batch"])])
         with torch.no_grad():
@@ -229,16 +281,25 @@ def run(cfg, teacher_path, out_dir):
         cls_l, box_l = head_losses(head_cfg, s_outs, t_outs, student.head.last_masks)
         feat_l = feature_loss(s_feats, t_feats)
         target = 1.0 - (1.0 - cfg["density_target"]) * min(1.0, (it + 1) / max(1, cfg["ramp"]))
-        cost = nanodet.expected_cost(student, costs)
-        loss = cls_l + cfg["box_weight"] * box_l + cfg["feature_weight"] * feat_l + \
-            cfg["lam"] * torch.abs(cost - target)
+        cost = nanodet.expected_cost(student, costs,
+                                     from_masks=cfg["straight_through"] or rho is not None)
+        loss = cls_l + cfg["box_weight"] * box_l + cfg["feature_weight"] * feat_l
+        if rho is None:
+            loss = loss + cfg["lam"] * torch.abs(cost - target)
         opt.zero_grad()
         loss.backward()
+        if cfg["clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(sparse_params, cfg["clip"])
         opt.step()
         if it % cfg["log_every"] == 0 or it == cfg["iters"] - 1:
             rec = {"iter": it, "loss": float(loss), "cls": float(cls_l), "box": float(box_l),
-                   "feature": float(feat_l), "expected_cost": float(cost), "target": target,
+                   "feature": float(feat_l), "expected_cost": float(cost),
+                   "target": target if rho is None else rho,
                    "temperature": float(nanodet.masks_of(student)[0].temperature),
+                   "densities": [round(float(m.mean()), 3) for m in
+                                 [st.last_masks[0] for st in student.backbone.stages
+                                  if st.mask is not None] +
+                                 [m for m in student.head.last_masks if m is not None]],
                    "minutes": (time.time() - t_start) / 60}
             log.write(json.dumps(rec) + "\n")
             log.flush()
@@ -247,6 +308,10 @@ def run(cfg, teacher_path, out_dir):
                os.path.join(out_dir, "checkpoint.pt"))
     student.arch["backbone"]["sparse"]["temperature"] = float(
         nanodet.masks_of(student)[0].temperature)
+    if cfg["densities"]:
+        for m in nanodet.masks_of(student):
+            m.train_density = None
+        set_auto_density(student, val_photos, arch["input"], cfg["auto_density"])
     student.arch["backbone"]["sparse"]["calibration"] = calibrate(student, val_photos,
                                                                   arch["input"])
     save_model(student.eval(), os.path.join(out_dir, "model.stp"), "F16")

@@ -394,12 +394,19 @@ def mask_costs(model, height, width):
     return per_mask, other
 
 
-def expected_cost(model, costs):
+def expected_cost(model, costs, from_masks=False):
     """The network's expected cost over its dense cost, from the last
     forward's mask probabilities (differentiable): sum of each mask's mean
     probability times its convs' MACs, plus everything else, over the
-    dense total. costs: mask_costs()."""
+    dense total. costs: mask_costs(). from_masks: the masks themselves
+    instead (grid included; with straight-through masks, the cost the
+    forward pass ran, with the relaxation's gradient)."""
     per_mask, other = costs
-    probs = [s.probs[0] for s in model.backbone.stages if s.mask is not None] + model.head.probs
+    if from_masks:
+        probs = [s.last_masks[0] for s in model.backbone.stages if s.mask is not None] + \
+            [m for m in model.head.last_masks if m is not None]
+    else:
+        probs = [s.probs[0] for s in model.backbone.stages if s.mask is not None] + \
+            model.head.probs
     total = sum(per_mask) + other
     return (sum(c * p.mean() for c, p in zip(per_mask, probs)) + other) / total

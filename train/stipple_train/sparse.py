@@ -9,7 +9,11 @@ Sampling (MaskPredictor): a 3x3 conv on the block input (init weight 0, bias
   - training: the binary Concrete relaxation m = sigmoid((logit + L) / T)
     with L = g1 - g2 from two Gumbels (1e-8 inside every log), T decayed by
     gamma once per training forward (a saved buffer); the grid prior then
-    sets m = 1 on cells with y % s == 0 and x % s == 0;
+    sets m = 1 on cells with y % s == 0 and x % s == 0. Options (not the
+    paper's): noise_free drops L; straight_through uses the binary
+    logit + L >= 0 forward and the relaxation's gradient backward;
+    train_density uses budget mode's top-k mask at that density, forward
+    binary and backward straight-through;
   - inference, set by `sampling_mode(...)`: "deterministic" (logit >= 0),
     "stochastic" (logit + L >= 0 with the counter-based noise of noise.py,
     bit-identical to the engine's), "dense" (every cell), or "topk" (the grid
@@ -98,6 +102,12 @@ class MaskPredictor(nn.Module):
         self.register_buffer("temperature", torch.tensor(float(t0)), persistent=False)
         self.calibrate = None
         self.noise_free = False   # train without noise (train.py --deterministic)
+        # train on the binary mask inference uses, with the relaxation's
+        # gradient (straight-through; distill.py "straight_through")
+        self.straight_through = False
+        # train on the top-k mask of budget mode at this density (distill.py
+        # "densities"), straight-through
+        self.train_density = None
 
     def logits(self, x):
         return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=1)
@@ -116,13 +126,18 @@ class MaskPredictor(nn.Module):
         if self.training:
             # the value, not the buffer: the decay below changes it in place
             t = float(self.temperature)
-            if self.noise_free:   # the deterministic baseline: no Gumbel noise
-                m = torch.sigmoid(logit / t)
-            else:
+            z = logit
+            if not self.noise_free:   # noise_free: the deterministic baseline
                 u1, u2 = torch.rand_like(logit), torch.rand_like(logit)
                 g1 = -torch.log(-torch.log(u1 + 1e-8) + 1e-8)
                 g2 = -torch.log(-torch.log(u2 + 1e-8) + 1e-8)
-                m = torch.sigmoid((logit + g1 - g2) / t)
+                z = logit + g1 - g2
+            if self.train_density is not None:
+                m = self._train_topk(z, grid, t)
+            else:
+                m = torch.sigmoid(z / t)
+                if self.straight_through:
+                    m = (z >= 0).to(m.dtype) + (m - m.detach())
             with torch.no_grad():
                 self.temperature.mul_(self.gamma)
             return torch.maximum(m, grid), p
@@ -138,6 +153,25 @@ class MaskPredictor(nn.Module):
             m = torch.stack([topk_mask(logit[i, 0], grid[0, 0], k) for i in range(n)]).unsqueeze(1)
         return torch.maximum(m, grid), p
 
+
+    def _train_topk(self, z, grid, t):
+        """Budget mode's mask in training: per image the grid plus the best
+        off-grid z, max(grid cells, floor(density * cells)) in all (ties
+        all kept), forward binary, backward the gradient of
+        sigmoid((z - the k-th best z) / T)."""
+        n, _, h, w = z.shape
+        flat = z.flatten(1)
+        on_grid = grid.flatten(1) > 0
+        extra = max(int(on_grid.sum()), int(self.train_density * h * w)) - int(on_grid.sum())
+        ranked = flat.masked_fill(on_grid, -math.inf)
+        if extra > 0:
+            thr = ranked.topk(extra, dim=1).values[:, -1:].detach()
+            hard = (ranked >= thr).to(z.dtype)
+        else:
+            thr = flat.max(1, keepdim=True).values.detach()
+            hard = torch.zeros_like(flat)
+        soft = torch.sigmoid((flat - thr) / t)
+        return (hard + (soft - soft.detach())).view(n, 1, h, w)
 
     def noise(self, h, w):
         """The stochastic mode's noise for this mask, (1, 1, h, w) float32."""
