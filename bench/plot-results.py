@@ -38,7 +38,7 @@ def main(src, png):
             for p in pts:
                 axes[0].annotate(p["label"], (p["backbone_gmacs"], 100 * p["ap"]), fontsize=7)
     for ax, what in zip(axes, ("box AP", "mIoU", "backbone time, ms (mean)")):
-        ax.set_xlabel("backbone GMACs per image (METHOD.md section 6)")
+        ax.set_xlabel("backbone GMACs per image (docs/method.md section 6)")
         ax.set_ylabel(what)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)

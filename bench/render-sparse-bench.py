@@ -196,7 +196,7 @@ def main():
       "the size (`stipple bench --image`: masks that follow the image, spatially coherent). "
       "Budget `auto` uses "
       "the masks' own threshold (deterministic). Cost is the official backbone cost "
-      "(METHOD.md section 6) of that run. The dense peers run the dense ResNet-50 "
+      "(docs/method.md section 6) of that run. The dense peers run the dense ResNet-50 "
       "(bench/run-bench.sh) in the same run.\n")
     backbone(out, size)
     blocks(out)

@@ -10,7 +10,7 @@
  * detections go to the COCO evaluator and label maps to the confusion matrix
  * (coco-eval.c). Latency is
  * the run's wall time (decoding excluded) after one untimed warm-up run on
- * the first image; cost is the backbone GMACs each run spent (METHOD.md
+ * the first image; cost is the backbone GMACs each run spent (docs/method.md
  * section 6). A progress bar goes to stderr when it is a terminal. The
  * report is text, or one JSON object with --json: ap, ap50, ap75, ap_small,
  * ap_medium, ap_large (detecting models), miou (segmenting models),

@@ -347,7 +347,7 @@ static int v2_outputs(struct infer_ctx *c, stp_session *s, json_t *outputs)
 }
 
 /* The KServe v2 reply: the outputs, and in its parameters what was applied,
- * what the run cost (METHOD.md section 6) and where the time went. */
+ * what the run cost (docs/method.md section 6) and where the time went. */
 static void reply_v2(struct infer_ctx *c, stp_session *s, const struct stp_run_report *rep,
 		     unsigned tasks)
 {
@@ -456,7 +456,7 @@ done:
 	return out;
 }
 
-/* What the run cost, METHOD.md section 6. */
+/* What the run cost, docs/method.md section 6. */
 static json_t *cost_json(const struct request *r, stp_session *s, const struct stp_run_report *rep)
 {
 	json_t *densities = json_array();

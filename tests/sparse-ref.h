@@ -1,6 +1,6 @@
 /*
  * sparse-ref.h - naive references for the sparse engine's tests: the
- * interpolation module of METHOD.md section 4 evaluated densely, straight
+ * interpolation module of docs/method.md section 4 evaluated densely, straight
  * from its formula, in double precision.
  */
 #ifndef STP_SPARSE_REF_H

@@ -109,7 +109,7 @@ STP_API const char *stp_model_architecture(const stp_model *model);
 STP_API uint64_t stp_model_parameter_count(const stp_model *model);
 
 struct stp_cost {
-	double backbone_macs;  /* backbone multiply-accumulates, METHOD.md section 6 rules */
+	double backbone_macs;  /* backbone multiply-accumulates, docs/method.md section 6 rules */
 	double total_flops;    /* 2 x MACs of every conv/fc in the plan, plus elementwise ops */
 };
 /* Dense cost of a forward pass at input size h x w. */
@@ -175,7 +175,7 @@ STP_API double stp_session_min_budget(const stp_session *session);
 struct stp_run_report {
 	int nmasks;                  /* masks in the network (0: dense model) */
 	double mean_density;         /* mean sampled fraction over masks (1 when dense) */
-	double backbone_macs;        /* backbone cost of this run, METHOD.md section 6 */
+	double backbone_macs;        /* backbone cost of this run, docs/method.md section 6 */
 	double dense_backbone_macs;  /* the same network run densely */
 	double backbone_ms;          /* wall time from the run's start (budget solve
 					included) to the end of the last backbone op */

@@ -4,7 +4,7 @@
  * logit channel, the gated conv's stride, on the gated conv's input) and
  * that gate a conv already appended by a mask, with or without the
  * interpolation of the cells it does not compute (the RBF module of
- * METHOD.md section 4, its scale `a` taken from the file), everywhere or
+ * docs/method.md section 4, its scale `a` taken from the file), everywhere or
  * only on the ring around the sampled cells.
  */
 #include <stdio.h>

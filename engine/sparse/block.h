@@ -1,5 +1,5 @@
 /*
- * block.h - one sparse residual block (METHOD.md section 5), executed for
+ * block.h - one sparse residual block (docs/method.md section 5), executed for
  * real: convs run only at sampled cells, interpolation fills only the cells
  * the next step reads.
  *

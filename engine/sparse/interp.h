@@ -1,5 +1,5 @@
 /*
- * interp.h - the interpolation module of METHOD.md section 4, evaluated only
+ * interp.h - the interpolation module of docs/method.md section 4, evaluated only
  * at the cells that need it.
  *
  * For a feature map F, a binary sample mask M and a k x k kernel W, the

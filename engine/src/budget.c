@@ -1,6 +1,6 @@
 /*
  * budget.c - budget mode: how many cells each mask may keep so that a run
- * costs at most rho x the dense backbone (METHOD.md section 6 rules), or,
+ * costs at most rho x the dense backbone (docs/method.md section 6 rules), or,
  * for networks with masks on any conv (STP_OP_MASK ops: the budget then
  * caps the whole network), at most rho x the dense network's every conv
  * (cost.c, stp_cost_network: mask convs and interpolation included).

@@ -1,7 +1,7 @@
 /*
  * cost.c - the dense cost of a forward pass.
  *
- * backbone_macs follows the official calculator (METHOD.md section 6): a
+ * backbone_macs follows the official calculator (docs/method.md section 6): a
  * backbone conv costs k*k*cin*cout*(H//S)*(W//S) multiply-accumulates, with
  * S the conv's output stride w.r.t. the image, H x W the input size; heads
  * and necks are not counted. total_flops counts what the plan executes:
@@ -18,7 +18,7 @@
  * as the official model and calculator have it (mmdet/utils/flops.py:
  * conv_cal(3, _inplane * 4, 18, _stride)). That offset
  * conv counts dense in stp_model_cost and at conv2's mask density in a
- * sparse block's run (METHOD.md section 6). With h = (r//32)*32 and
+ * sparse block's run (docs/method.md section 6). With h = (r//32)*32 and
  * w = (r*5/3//32)*32, the dense ResNet-101 with DCN in c3-c5 gives the
  * official 70.034 / 100.203 / 184.064 / 289.475 G at r = 500 / 600 / 800 /
  * 1000, i.e. inputs 480x832, 576x992, 800x1312, 992x1664 (test-loader.c).
@@ -49,7 +49,7 @@ static int block_input_stride(const struct stp_sparse_block *sb, int block_strid
 	return block_stride / s;
 }
 
-/* Official cost of a sparse block given its masks' densities (METHOD.md
+/* Official cost of a sparse block given its masks' densities (docs/method.md
  * section 6): each conv at its mask's density, mask convs and downsample
  * dense, and an interpolation of k*k*C*HW*d*(1-d) after conv1, after the
  * last conv, and after any conv whose successor uses another mask. */
@@ -250,7 +250,7 @@ enum stp_status stp_session_report(const stp_session *s, struct stp_run_report *
 	return STP_OK;
 }
 
-/* k*k*C*HW*d(1-d): the interpolation's cost, METHOD.md section 6. */
+/* k*k*C*HW*d(1-d): the interpolation's cost, docs/method.md section 6. */
 static double interp_macs(int k, int c, double cells, double d)
 {
 	return (double)k * k * c * cells * d * (1 - d);

@@ -1,5 +1,5 @@
 /*
- * cost.h - the official cost rules (METHOD.md section 6) for sparse blocks,
+ * cost.h - the official cost rules (docs/method.md section 6) for sparse blocks,
  * shared by the run report (cost.c) and the budget solver (budget.c).
  */
 #ifndef STP_COST_H
@@ -16,7 +16,7 @@ double stp_cost_dense_block(const struct stp_sparse_block *block, int h, int w,
 			    int block_stride);
 
 /* The plan's whole cost in MACs (every conv at its real output size; mask
- * convs and interpolation counted as METHOD.md section 6 counts them) and,
+ * convs and interpolation counted as docs/method.md section 6 counts them) and,
  * into *backbone, its backbone cost by the official rules, for the masks'
  * densities density[mask index] (NULL: the dense network, no mask convs). */
 double stp_cost_network(const struct stp_session *s, const double *density, double *backbone);

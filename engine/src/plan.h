@@ -14,7 +14,7 @@
  * A view has no memory of its own: it lives in its root value, whose
  * lifetime is stretched over the lifetimes of its views.
  *
- * Masks on any conv (METHOD.md's sampling and interpolation as values of
+ * Masks on any conv (docs/method.md's sampling and interpolation as values of
  * the plan): a MASK op computes its mask conv's logits (its output value)
  * and samples mask number `mask` from them (the session keeps the cells);
  * a CONV op with `gated` runs only at that mask's cells (its output has the
@@ -56,7 +56,7 @@ struct stp_op {
 	int conv_borrowed;      /* conv belongs to someone else (a head sharing it by level) */
 	int k, s, p;            /* STP_OP_MAXPOOL */
 	int relu;               /* STP_OP_ADD */
-	int backbone;           /* counts towards the backbone cost (METHOD.md section 6) */
+	int backbone;           /* counts towards the backbone cost (docs/method.md section 6) */
 	int out_stride;         /* output stride w.r.t. the input image, for that cost */
 	struct stp_sparse_block *sparse;  /* owned; STP_OP_SPARSE_BLOCK only */
 	int mask;               /* STP_OP_MASK: the mask it samples; a gated conv: its mask */

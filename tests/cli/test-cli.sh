@@ -12,7 +12,7 @@
 # cannot be loaded exits 1 with the loader's message, and that a dense
 # ResNet-101 with deformable convs in c3-c5 (all-zero weights, written by
 # plain python3) reports the official 70.0 / 100.2 / 184.1 / 289.5 G at
-# r = 500 / 600 / 800 / 1000 (METHOD.md section 6) and refuses to run. Ends with
+# r = 500 / 600 / 800 / 1000 (docs/method.md section 6) and refuses to run. Ends with
 # "N passed, N failed"; exit 0 pass, 1 fail, 77 skip, 99 harness error.
 set -u
 

@@ -13,7 +13,7 @@
  * Deformable convs (backbone.dcn) load for their cost only: sessions are
  * refused, and the cost of a dense ResNet-101 with DCN in c3-c5 is pinned
  * to the official calculator's 70.0 / 100.2 / 184.1 / 289.5 G at r = 500 /
- * 600 / 800 / 1000 (METHOD.md section 6).
+ * 600 / 800 / 1000 (docs/method.md section 6).
  */
 #include <math.h>
 #include <stdint.h>

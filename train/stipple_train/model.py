@@ -33,7 +33,7 @@ RESNET_LAYERS = {
 
 DENSE_ARCH_NAMES = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
                     "resnet18-fpn", "resnet50-fpn", "resnet101-fpn"]
-# "sparse-" + a dense name: every block sparse, METHOD.md's COCO settings.
+# "sparse-" + a dense name: every block sparse, docs/method.md's COCO settings.
 ARCH_NAMES = DENSE_ARCH_NAMES + ["sparse-" + n for n in DENSE_ARCH_NAMES]
 
 # FPN names + a task suffix: the heads each suffix adds.

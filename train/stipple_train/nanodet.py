@@ -20,7 +20,7 @@ weights come that way), so each conv has a bias:
 
 Sparse form (backbone.sparse, proto/model-format.md "Sparse one-stage
 detectors"): each flagged CSP stage has a sampling module on its input
-(`backbone.stages.{i}.mask`, METHOD.md's MaskPredictor, at the stage's
+(`backbone.stages.{i}.mask`, docs/method.md's MaskPredictor, at the stage's
 stride) whose mask every conv of the stage shares; each such conv runs
 (here: is kept) only at sampled cells and its output is interpolated
 everywhere else (`<conv>.interp`, the RBF module), after its activation.

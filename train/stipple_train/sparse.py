@@ -1,6 +1,6 @@
 """The paper's sampling and interpolation modules, and sparse residual blocks.
 
-This is the reference the C engine is tested against (METHOD.md sections
+This is the reference the C engine is tested against (docs/method.md sections
 2-5). Everything is computed densely here, exactly as the official code does
 (masks multiply dense results); the C engine computes only what is needed.
 
@@ -290,7 +290,7 @@ class SparseBlock(nn.Module):
 
 def sparsity_loss(model, lam, target=None):
     """lambda / B * sum over sparse blocks of the weighted mean of their
-    masks' probabilities (METHOD.md section 3), from the last forward.
+    masks' probabilities (docs/method.md section 3), from the last forward.
 
     With a target density, lambda * |that mean - target| instead: the same
     pull while the masks are denser than the target, a push back when they

@@ -1,5 +1,5 @@
 """Trains a detector + segmenter on the Stipple dataset with the paper's
-recipe (METHOD.md sections 2-3): Gumbel-sigmoid masks whose temperature
+recipe (docs/method.md sections 2-3): Gumbel-sigmoid masks whose temperature
 decays once per training forward, the grid prior, and the sparsity loss
 with weight lambda added to the task losses.
 
@@ -175,7 +175,7 @@ def build(args, categories):
 
 def init_from(model, path, args):
     """Loads the weights of another run's checkpoint into model, the paper's
-    fine-tuning start (METHOD.md section 3): a dense run's weights give a
+    fine-tuning start (docs/method.md section 3): a dense run's weights give a
     sparse model everything but its mask convs and interpolation scales,
     which keep their initial values. Any other difference (a missing or
     extra tensor, another shape) is an error: the runs must share the

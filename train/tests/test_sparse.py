@@ -1,6 +1,6 @@
 """The sparse reference modules (sparse.py, noise.py), the sparse exports and
 the golden calibration, checked against the engine's noise values, naive
-formulas written from METHOD.md and the dense blocks."""
+formulas written from docs/method.md and the dense blocks."""
 import json
 import math
 
@@ -36,7 +36,7 @@ def test_noise_map_keys():
 
 
 def naive_weight(interp):
-    """The k x k kernel of METHOD.md section 4, written out per tap."""
+    """The k x k kernel of docs/method.md section 4, written out per tap."""
     k, r = interp.window, interp.window // 2
     w = torch.zeros(k, k, dtype=torch.float64)
     for i in range(k):
