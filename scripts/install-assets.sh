@@ -19,7 +19,9 @@
 #    models/nanodet.{json,bin}, and the licence: train/stipple_train/tfjs_import.py
 #    converts it to models/nanodet-g). With npm, also the pure-JavaScript
 #    @tensorflow/tfjs@4.22.0 in $STIPPLE_ASSETS/node (npm install, no install
-#    scripts): the original graph's runtime, the import's reference.
+#    scripts): the original graph's runtime, the import's reference; and
+#    playwright-core@1.64.1 in $STIPPLE_ASSETS/web-test, which drives Debian's
+#    chromium for the web page's test.
 # 3. $STIPPLE_ASSETS/photos/<source> symlinks to the packages' image folders,
 #    the only place the generator reads photos from.
 # 4. The generator's one-time preparation (MNIST JSON -> .npy, photos ->
@@ -36,7 +38,7 @@ for a in "$@"; do
 	case "$a" in
 	--no-apt) do_apt=0 ;;
 	--no-prepare) do_prepare=0 ;;
-	-h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,24p' "$0"; exit 0 ;;
 	*) echo "install-assets: unknown argument $a" >&2; exit 2 ;;
 	esac
 done
@@ -131,6 +133,14 @@ if command -v npm >/dev/null; then
 		echo "$tfjs" >"$assets/node/.tfjs"
 	fi
 	echo "install-assets: @tensorflow/tfjs@$tfjs in $assets/node/node_modules"
+	playwright=1.64.1
+	if [ "$(cat "$assets/web-test/.playwright" 2>/dev/null)" != "$playwright" ]; then
+		mkdir -p "$assets/web-test"
+		(cd "$assets/web-test" && npm install --silent --no-audit --no-fund --ignore-scripts \
+			--no-save "playwright-core@$playwright" >/dev/null)
+		echo "$playwright" >"$assets/web-test/.playwright"
+	fi
+	echo "install-assets: playwright-core@$playwright in $assets/web-test/node_modules"
 fi
 
 # --- 3. photo folders -------------------------------------------------------

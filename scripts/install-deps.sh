@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # install-deps.sh - installs what Stipple needs to build and test on Debian 12
 # (run as root). Idempotent: packages already present are left as they are.
-#   --bench   also the benchmark peers' system packages (oneDNN headers, npm)
+# Chromium, node and npm drive the web page's test in a headless browser
+# (tests/integration/run-web-test.sh) and run the TF.js reference.
+#   --bench   also the benchmark peers' system packages
 set -euo pipefail
 
 packages=(
@@ -10,9 +12,10 @@ packages=(
 	python3 python3-torch python3-numpy python3-onnx python3-pytest
 	python3-pil python3-yaml python3-jsonschema python3-torchvision
 	clang libclang-rt-14-dev
+	chromium nodejs npm
 )
 if [ "${1:-}" = "--bench" ]; then
-	packages+=(nodejs npm util-linux)
+	packages+=(util-linux)
 fi
 
 missing=()

@@ -12,6 +12,7 @@
 
 #include "server.h"
 #include "v2-tasks.h"
+#include "web-page.h"
 
 static void reply_v2_meta(struct request *r)
 {
@@ -122,6 +123,23 @@ static void reply_models(struct request *r)
 					     repo_default_name(r->srv->repo), "models", index));
 }
 
+/* GET /: the page (server/web/index.html, embedded). */
+static void reply_web_page(struct request *r)
+{
+	char *page = malloc(stipple_web_page_len);
+
+	if (!page) {
+		request_reply_error(r, 500, "out of memory copying the page");
+		return;
+	}
+	memcpy(page, stipple_web_page, stipple_web_page_len);
+	free(r->reply);
+	r->status = 200;
+	r->reply = page;
+	r->reply_len = stipple_web_page_len;
+	r->reply_type = "text/html; charset=utf-8";
+}
+
 static void reply_metrics(struct request *r)
 {
 	struct metrics_gauges g = {0};
@@ -195,6 +213,7 @@ int handle_sync(struct request *r)
 	case ROUTE_REPO_INDEX: reply_repo_index(r); break;
 	case ROUTE_MODELS: reply_models(r); break;
 	case ROUTE_METRICS: reply_metrics(r); break;
+	case ROUTE_WEB_PAGE: reply_web_page(r); break;
 	case ROUTE_REPO_LOAD:
 	case ROUTE_REPO_UNLOAD:
 	case ROUTE_MODEL_RELOAD:

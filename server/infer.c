@@ -473,6 +473,19 @@ static json_t *cost_json(const struct request *r, stp_session *s, const struct s
 			 rep->dense_network_macs / 1e9);
 }
 
+/* The network input the masks' cells cover: padded width x height, of
+ * which the image, resized, takes the top-left resized_width x
+ * resized_height (a cell of an h x w mask spans width/w x height/h input
+ * pixels; an input pixel is image_width / resized_width image pixels). */
+static json_t *input_json(const struct request *r)
+{
+	int rh = 0, rw = 0, ph = 0, pw = 0;
+
+	stp_model_input_size(r->model->model, r->image_height, r->image_width, &rh, &rw, &ph, &pw);
+	return json_pack("{s:i, s:i, s:i, s:i}", "width", pw, "height", ph, "resized_width", rw,
+			 "resized_height", rh);
+}
+
 /* The /detect and /segment reply (TaskResponse). */
 static void reply_task(struct request *r, stp_session *s, const struct stp_run_report *rep)
 {
@@ -515,6 +528,7 @@ static void reply_task(struct request *r, stp_session *s, const struct stp_run_r
 			free(b64);
 		}
 		json_object_set_new(doc, "masks", masks);
+		json_object_set_new(doc, "input", input_json(r));
 	}
 	request_reply_json(r, 200, doc);
 }
@@ -597,6 +611,8 @@ static void process(struct request *r, stp_engine *engine)
 				    full.width, full.height);
 		goto done;
 	}
+	r->image_width = full.width;
+	r->image_height = full.height;
 	if (ist == IMAGE_OK)
 		ist = image_decode_reduced(c.image, c.image_len, (uint64_t)r->srv->cfg.max_pixels,
 					   rw, rh, &rgb, &info, err, sizeof(err));

@@ -19,6 +19,7 @@ struct route_pattern {
 };
 
 static const struct route_pattern patterns[] = {
+	{"/", "GET", ROUTE_WEB_PAGE, "page", 0, 0, 0},
 	{"/v2", "GET", ROUTE_V2_META, "v2_metadata", 0, 0, 0},
 	{"/v2/health/live", "GET", ROUTE_LIVE, "live", 0, 0, 0},
 	{"/v2/health/ready", "GET", ROUTE_READY, "ready", 0, 0, 0},

@@ -46,7 +46,8 @@ enum route_kind {
 	ROUTE_NONE = 0,
 	ROUTE_V2_META, ROUTE_LIVE, ROUTE_READY, ROUTE_MODEL_META, ROUTE_MODEL_READY,
 	ROUTE_INFER_V2, ROUTE_REPO_INDEX, ROUTE_REPO_LOAD, ROUTE_REPO_UNLOAD,
-	ROUTE_DETECT, ROUTE_SEGMENT, ROUTE_MODELS, ROUTE_MODEL_RELOAD, ROUTE_METRICS
+	ROUTE_DETECT, ROUTE_SEGMENT, ROUTE_MODELS, ROUTE_MODEL_RELOAD, ROUTE_METRICS,
+	ROUTE_WEB_PAGE
 };
 
 struct route {
@@ -77,6 +78,7 @@ struct request {
 	size_t body_len, body_cap;
 	size_t json_header_len;         /* BODY_V2_BINARY: Inference-Header-Content-Length */
 	int early_reply;                /* a reply was queued before the body was read */
+	int image_width, image_height;  /* the posted image, upright (once decoded) */
 	struct infer_params params;
 
 	int64_t t_arrival_ns, t_start_ns, deadline_ns;  /* CLOCK_MONOTONIC */

@@ -142,6 +142,10 @@ JSON = {"Content-Type": "application/json"}
 # ---- the checks ---------------------------------------------------------------
 
 def test_health_and_metadata(d):
+    st, resp, body, _ = d.request("GET", "/", validate=False)
+    check(st == 200 and resp.getheader("Content-Type").startswith("text/html") and
+          b"<title>Stipple</title>" in body and b"http" not in body.replace(b"http://www.w3.org", b""),
+          "GET / serves the page, which loads nothing from elsewhere: %d" % st)
     st, _, _, doc = d.request("GET", "/v2/health/live")
     check(st == 200 and doc == {"live": True}, "live")
     st, _, _, doc = d.request("GET", "/v2/health/ready")
@@ -533,7 +537,10 @@ def test_queue_full_and_drain(repo):
     t = threading.Thread(target=lambda: result.append(
         d.request("POST", "/v2/models/big/infer", v2_body(img, ["c5"], sparsity_budget=1.0, binary_data_output=True), JSON)[0]))
     t.start()
-    time.sleep(0.2)
+    deadline = time.time() + 30   # until the daemon runs it (slow machines: not 0.2 s)
+    while time.time() < deadline and b"stipple_in_flight 1" not in d.request(
+            "GET", "/metrics", validate=False)[2]:
+        time.sleep(0.02)
     d.proc.send_signal(signal.SIGTERM)
     time.sleep(0.1)
     st = d.request("GET", "/v2/health/ready", validate=False)[0]
