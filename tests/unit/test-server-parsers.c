@@ -31,7 +31,8 @@ static void test_routes(void)
 	CHECK(route_match("POST", "/v2/health/ready", &r) == 405, "POST ready");
 	CHECK(route_match("GET", "/v2/health//ready", &r) == 404, "empty segment");
 	CHECK(route_match("GET", "/v2/health/ready/", &r) == 404, "trailing slash");
-	CHECK(route_match("GET", "/", &r) == 404, "root");
+	CHECK(route_match("GET", "/", &r) == 0 && r.kind == ROUTE_WEB_PAGE && !r.job, "the page");
+	CHECK(route_match("POST", "/", &r) == 405, "POST the page");
 	CHECK(route_match("GET", "", &r) == 404, "empty");
 	CHECK(route_match("GET", "/a/b/c/d/e/f/g/h/i/j", &r) == 404, "too deep");
 	CHECK(route_match("POST", "/v1/models/m/reload", &r) == 0 && r.admin, "admin route");
