@@ -26,7 +26,7 @@
 
 #include <jansson.h>
 
-#include "../server/image.h"
+#include "image.h"
 #include "cli.h"
 
 struct bench_opts {

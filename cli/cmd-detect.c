@@ -2,7 +2,7 @@
  * cmd-detect.c - `stipple detect [MODEL] IMAGE` and `stipple segment [MODEL]
  * IMAGE -o labels.png [--overlay out.png]`: one image through a task model.
  *
- * Both decode the JPEG or PNG (server/image.c, the daemon's decoder), run
+ * Both decode the JPEG or PNG (imageio/image.c, the daemon's decoder), run
  * stp_session_run_image with --budget / --mode / --seed, and print what the
  * run found and cost: detections one per line (label, class, score, box in
  * the image's pixels), or, for segment, the share of pixels of each class
@@ -18,7 +18,7 @@
 
 #include <jansson.h>
 
-#include "../server/image.h"
+#include "image.h"
 #include "cli.h"
 
 struct task_opts {

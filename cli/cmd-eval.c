@@ -35,7 +35,7 @@
 
 #include <jansson.h>
 
-#include "../server/image.h"
+#include "image.h"
 #include "cli.h"
 #include "coco-eval.h"
 

@@ -1,13 +1,13 @@
 /*
  * image-file.c - reading and decoding a JPEG or PNG file for the task
  * commands (detect, segment, eval) with the daemon's decoder
- * (server/image.c); cli_read_image_for lets a JPEG decode at the reduced
+ * (imageio/image.c); cli_read_image_for lets a JPEG decode at the reduced
  * scale a model needs, as the daemon does.
  */
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../server/image.h"
+#include "image.h"
 #include "cli.h"
 
 #define MAX_IMAGE_BYTES ((long)256 << 20)

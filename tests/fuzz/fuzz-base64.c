@@ -1,6 +1,6 @@
 /*
  * fuzz-base64.c - a libFuzzer harness for the strict base64 codec
- * (server/base64.c).
+ * (imageio/base64.c).
  *
  * Each input is decoded as base64 text; when it is accepted, encoding the
  * result must give the input back byte for byte (the decoder accepts only
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../server/base64.h"
+#include "base64.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /*
  * fuzz-exif.c - a libFuzzer harness for the EXIF orientation reader and the
- * upright transform (server/exif.c).
+ * upright transform (imageio/exif.c).
  *
  * Each input is read as a JPEG's bytes: exif_orientation() must return
  * 1..8 whatever the bytes. The orientation found then turns a small image
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../server/exif.h"
+#include "exif.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

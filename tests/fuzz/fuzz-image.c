@@ -1,6 +1,6 @@
 /*
  * fuzz-image.c - a libFuzzer harness for request image decoding
- * (server/image.c).
+ * (imageio/image.c).
  *
  * Each input is probed and then decoded as a request image with max_pixels
  * 4096 * 4096, as the daemon does. Beyond what the sanitizers report, it
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../server/image.h"
+#include "image.h"
 
 #define MAX_PIXELS (4096ULL * 4096ULL)
 #define CROP 256

@@ -1,5 +1,5 @@
 /*
- * test-base64.c - the strict RFC 4648 codec (server/base64.c).
+ * test-base64.c - the strict RFC 4648 codec (imageio/base64.c).
  *
  * The RFC 4648 section 10 vectors both ways; round trips of pseudo-random
  * data of every length 0..300 (and re-encoding each decoded text gives it
@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../server/base64.h"
+#include "base64.h"
 #include "testutil.h"
 
 static const struct {

@@ -1,6 +1,6 @@
 /*
- * test-exif.c - EXIF orientation (server/exif.c) through image_probe and
- * image_decode (server/image.c).
+ * test-exif.c - EXIF orientation (imageio/exif.c) through image_probe and
+ * image_decode (imageio/image.c).
  *
  * A 7 x 4 RGB JPEG (TurboJPEG, 4:4:4) is given an APP1 "Exif" segment with
  * each orientation 1..8, in little- and big-endian TIFF; the decoded pixels
@@ -16,8 +16,8 @@
 
 #include <turbojpeg.h>
 
-#include "../server/exif.h"
-#include "../server/image.h"
+#include "exif.h"
+#include "image.h"
 #include "testutil.h"
 
 #define W 7

@@ -1,6 +1,6 @@
 /*
  * test-image.c - decoding request images and encoding gray8 PNGs
- * (server/image.c).
+ * (imageio/image.c).
  *
  * Every test image is made here from a known pattern: JPEGs with
  * tjCompress2 (RGB 4:4:4 and 4:2:0, baseline and progressive, grayscale,
@@ -27,7 +27,7 @@
 #include <png.h>
 #include <turbojpeg.h>
 
-#include "../server/image.h"
+#include "image.h"
 #include "testutil.h"
 
 #define BIG (1ULL << 40)   /* max_pixels that limits nothing */

@@ -1,7 +1,8 @@
 /*
  * image.h - decoding request images (JPEG via the TurboJPEG API, PNG via
  * libpng) and encoding 8-bit PNGs for responses (label maps, sampled-cell
- * masks).
+ * masks). Part of libimageio (this folder: images, EXIF, base64), which the
+ * daemon and the CLI both link; it depends on neither.
  *
  * Decoding is two-step so the daemon can refuse an image from its header
  * alone: image_probe() reads only the header (format, width, height) and
