@@ -141,12 +141,11 @@ static int image_from_v2(struct infer_ctx *c, const uint8_t *tail, size_t tail_l
 		return -1;
 	}
 	in = json_array_get(inputs, 0);
-	c->input_name = json_string_value(json_object_get(in, "name"));
-	if (!c->input_name || strcmp(json_string_value(json_object_get(in, "datatype")) ?
-				     json_string_value(json_object_get(in, "datatype")) : "", "BYTES")) {
-		request_reply_error(r, 400, "input must have a 'name' and datatype \"BYTES\"");
+	if (params_check_v2_input(in, err, sizeof(err))) {
+		request_reply_error(r, 400, "%s", err);
 		return -1;
 	}
+	c->input_name = json_string_value(json_object_get(in, "name"));
 	bds = json_object_get(json_object_get(in, "parameters"), "binary_data_size");
 	if (bds) {
 		uint32_t n;

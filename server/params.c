@@ -131,6 +131,32 @@ int params_set_json(struct infer_params *p, const json_t *obj, char *err, size_t
 	return 0;
 }
 
+int params_check_v2_input(const json_t *in, char *err, size_t errlen)
+{
+	const json_t *shape = json_object_get(in, "shape"), *dim;
+	const char *datatype = json_string_value(json_object_get(in, "datatype"));
+	size_t i;
+
+	if (!json_is_object(in) || !json_is_string(json_object_get(in, "name")))
+		FAIL("the input must be an object with a 'name'");
+	if (!datatype || strcmp(datatype, "BYTES"))
+		FAIL("the input's datatype must be \"BYTES\" (the encoded image), not %s%.32s%s",
+		     datatype ? "\"" : "", datatype ? datatype : "none", datatype ? "\"" : "");
+	if (!json_is_array(shape) || json_array_size(shape) == 0 || json_array_size(shape) > 8)
+		FAIL("the input's 'shape' must be an array of 1 to 8 dimensions, e.g. [1]");
+	json_array_foreach(shape, i, dim) {
+		if (!json_is_integer(dim))
+			FAIL("the input's shape[%zu] is not an integer", i);
+		if (json_integer_value(dim) < 0)
+			FAIL("the input's shape[%zu] is negative (%lld)", i,
+			     (long long)json_integer_value(dim));
+		if (json_integer_value(dim) != 1)
+			FAIL("the input's shape[%zu] is %lld: the input holds one encoded image, so "
+			     "every dimension is 1", i, (long long)json_integer_value(dim));
+	}
+	return 0;
+}
+
 json_t *params_to_json(const struct infer_params *p)
 {
 	json_t *o = json_object();

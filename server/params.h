@@ -39,6 +39,12 @@ int params_set_text(struct infer_params *p, const char *name, const char *value,
  * spelling, is the same as "budget"). Returns 0 or -1 with err. */
 int params_set_json(struct infer_params *p, const json_t *obj, char *err, size_t errlen);
 
+/* The one input tensor of a KServe v2 request, `in` (inputs[0]): an object
+ * with a string "name", datatype "BYTES" and a "shape" of positive integer
+ * dimensions holding exactly one element (the encoded image: [1], [1, 1],
+ * ...). Returns 0, or -1 with the problem named in err. */
+int params_check_v2_input(const json_t *in, char *err, size_t errlen);
+
 /* The parameters as applied, for echoing in responses (new reference). */
 json_t *params_to_json(const struct infer_params *p);
 

@@ -1,7 +1,8 @@
 /*
  * fuzz-params.c - a libFuzzer harness for the request-parameter parsers and
  * the route table: each input is parsed as a JSON "parameters" object (with
- * duplicate keys rejected, as the daemon does), as a query string split at
+ * duplicate keys rejected, as the daemon does) and checked as a KServe v2
+ * input tensor, as a query string split at
  * '&' and '=', and as a request path under both methods. Crashes, leaks and
  * undefined behaviour are what the sanitizers report.
  */
@@ -47,6 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (doc) {
 		if (params_set_json(&p, doc, err, sizeof(err)) == 0)
 			json_decref(params_to_json(&p));
+		params_check_v2_input(doc, err, sizeof(err));
 		json_decref(doc);
 	}
 	route_match("GET", text, &r);

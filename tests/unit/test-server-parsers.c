@@ -147,10 +147,46 @@ static void test_metrics(void)
 	metrics_destroy(m);
 }
 
+/* inputs[0] of a KServe v2 request: each case's message names the problem */
+static void test_v2_input(void)
+{
+	static const struct {
+		const char *json, *needle;   /* needle NULL: accepted */
+	} cases[] = {
+		{"{\"name\": \"image\", \"datatype\": \"BYTES\", \"shape\": [1]}", NULL},
+		{"{\"name\": \"image\", \"datatype\": \"BYTES\", \"shape\": [1, 1]}", NULL},
+		{"{\"name\": \"image\", \"datatype\": \"BYTES\", \"shape\": [-1]}", "negative"},
+		{"{\"name\": \"image\", \"datatype\": \"BYTES\", \"shape\": []}", "1 to 8"},
+		{"{\"name\": \"image\", \"datatype\": \"BYTES\", \"shape\": [0]}", "shape[0] is 0"},
+		{"{\"name\": \"image\", \"datatype\": \"BYTES\", \"shape\": [1, 2]}", "shape[1] is 2"},
+		{"{\"name\": \"image\", \"datatype\": \"BYTES\", \"shape\": [9007199254740993]}",
+		 "one encoded image"},
+		{"{\"name\": \"image\", \"datatype\": \"BYTES\", \"shape\": [1.5]}", "not an integer"},
+		{"{\"name\": \"image\", \"datatype\": \"BYTES\"}", "'shape'"},
+		{"{\"name\": \"image\", \"datatype\": \"FP32\", \"shape\": [1]}", "\"FP32\""},
+		{"{\"datatype\": \"BYTES\", \"shape\": [1]}", "'name'"},
+		{"[1]", "'name'"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *in = json_loads(cases[i].json, 0, NULL);
+		char err[256] = "";
+		const int rc = params_check_v2_input(in, err, sizeof(err));
+
+		if (cases[i].needle)
+			CHECK(rc == -1 && strstr(err, cases[i].needle), "%s: refused naming '%s' (%s)",
+			      cases[i].json, cases[i].needle, err);
+		else
+			CHECK(rc == 0, "%s: accepted (%s)", cases[i].json, err);
+		json_decref(in);
+	}
+}
+
 int main(void)
 {
 	test_routes();
 	test_params();
+	test_v2_input();
 	test_config();
 	test_metrics();
 	return test_main_end();
