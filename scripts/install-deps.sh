@@ -12,8 +12,12 @@ packages=(
 	python3 python3-torch python3-numpy python3-onnx python3-pytest
 	python3-pil python3-yaml python3-jsonschema python3-torchvision
 	clang libclang-rt-14-dev
-	chromium nodejs npm
+	chromium
 )
+# node and npm: Debian's, unless the machine has them already (a NodeSource
+# nodejs carries its own npm, which Debian's npm package conflicts with)
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 if [ "${1:-}" = "--bench" ]; then
 	packages+=(util-linux)
 fi
