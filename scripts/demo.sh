@@ -6,7 +6,8 @@
 # the COCO detector /detect uses, and stipple-r18-detseg, the synthetic
 # detector + segmenter /segment uses); in a tree without them, build/models/,
 # where this script exports a sparse ResNet-18-FPN detector + segmenter with
-# random weights (train/, PyTorch). Once it is ready, try (from another shell):
+# random weights (train/, PyTorch). Once it is ready, open http://127.0.0.1:8080/
+# in a browser (the web page), or try (from another shell):
 #   curl -s localhost:8080/v2/health/ready
 #   curl -s --data-binary @examples/street.jpg -H 'Content-Type: image/jpeg' \
 #        localhost:8080/detect
@@ -34,5 +35,5 @@ if ! ls models/*/*/model.stp >/dev/null 2>&1; then
 			--num-classes 20 --random-init --seed 1 -o "$model" >/dev/null
 	fi
 fi
-echo "demo: serving $repo on http://$listen (Ctrl-C stops); see the curl lines in scripts/demo.sh"
+echo "demo: serving $repo on http://$listen (open it in a browser for the web page; Ctrl-C stops)"
 exec build/stippled --listen "$listen" --models "$repo" "$@"
