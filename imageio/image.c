@@ -301,9 +301,14 @@ static enum image_status jpeg_run(const unsigned char *p, size_t size, uint64_t 
 	}
 	st = jpeg_read_header(tj, p, size, max_pixels, info, &cs, err, errlen);
 	if (st == IMAGE_OK && rgb) {
+		/* DCT scaling only for DCT files: libjpeg-turbo 3.0-3.1.3 decode a
+		 * lossless one (SOF3, SOF7) whole whatever size is asked for, past
+		 * the end of a buffer made for the scaled size */
+		const int dct = sof == 0xc0 || sof == 0xc1 || sof == 0xc2;
 		const int swap = exif_swaps_axes(exif_orientation(p, size));
 		const tjscalingfactor f = jpeg_reduction(info->width, info->height,
-							 swap ? min_h : min_w, swap ? min_w : min_h);
+							 dct ? (swap ? min_h : min_w) : 0,
+							 dct ? (swap ? min_w : min_h) : 0);
 
 		info->width = TJSCALED(info->width, f);
 		info->height = TJSCALED(info->height, f);
