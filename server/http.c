@@ -529,8 +529,11 @@ static enum MHD_Result start_job(struct request *r)
 	atomic_fetch_add(&srv->suspended, 1);
 	if (jobs_push(srv->jobs, &r->job)) {
 		r->retry_after = srv->cfg.retry_after_s;
-		request_reply_error(r, 503, "the queue is full (%d waiting); retry later",
-				    srv->cfg.queue_size);
+		if (atomic_load(&srv->draining))
+			request_reply_error(r, 503, "the server is shutting down");
+		else
+			request_reply_error(r, 503, "the queue is full (%d waiting); retry later",
+					    srv->cfg.queue_size);
 		r->worker_done = 1;
 		http_resume(r);
 	}

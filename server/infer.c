@@ -606,6 +606,7 @@ static void process(struct request *r, stp_engine *engine)
 	if (ist == IMAGE_OK &&
 	    stp_model_input_size(r->model->model, full.height, full.width, &rh, &rw, NULL,
 				 NULL) != STP_OK) {
+		r->decode_ms = ms_since(t0);
 		request_reply_error(r, 422, "the image cannot be resized for this model (%dx%d)",
 				    full.width, full.height);
 		goto done;

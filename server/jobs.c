@@ -20,7 +20,7 @@ struct job_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t work;
 	struct job *head, *tail;
-	int queued, running, capacity, stopping;
+	int queued, running, capacity, stopping, joined;
 	int nworkers;
 	struct worker *workers;
 };
@@ -80,6 +80,7 @@ int jobs_start(int workers, int threads_per_worker, enum stp_isa isa, int queue_
 		    pthread_create(&w->thread, NULL, worker_main, w)) {
 			log_msg(LOG_ERROR, "cannot start inference worker %d", i);
 			jobs_stop(pool);
+			jobs_free(pool);
 			return -1;
 		}
 		w->started = 1;
@@ -173,11 +174,22 @@ void jobs_stop(struct job_pool *pool)
 		cancelled->cancel(cancelled);
 		cancelled = next;
 	}
+	if (pool->joined)
+		return;
+	pool->joined = 1;
 	for (int i = 0; i < pool->nworkers; i++) {
 		if (pool->workers[i].started)
 			pthread_join(pool->workers[i].thread, NULL);
 		stp_engine_destroy(pool->workers[i].engine);
+		pool->workers[i].engine = NULL;
 	}
+}
+
+void jobs_free(struct job_pool *pool)
+{
+	if (!pool)
+		return;
+	jobs_stop(pool);
 	pthread_cond_destroy(&pool->work);
 	pthread_mutex_destroy(&pool->lock);
 	free(pool->workers);

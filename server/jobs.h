@@ -33,7 +33,11 @@ int jobs_start(int workers, int threads_per_worker, enum stp_isa isa, int queue_
 int jobs_push(struct job_pool *pool, struct job *job);
 /* Jobs waiting and jobs being run, read together. */
 void jobs_counts(struct job_pool *pool, int *queued, int *running);
-/* Stops intake, cancels queued jobs, waits for running ones and the workers. */
+/* Stops intake, cancels queued jobs, waits for running ones and the workers
+ * (once; again is a no-op). jobs_push() then refuses: the pool stays valid
+ * for the HTTP threads until jobs_free(). */
 void jobs_stop(struct job_pool *pool);
+/* jobs_stop(), then frees the pool: only once nothing can push any more. */
+void jobs_free(struct job_pool *pool);
 
 #endif

@@ -77,8 +77,7 @@ static void drain(struct server *srv)
 	if (atomic_load(&srv->suspended) > 0)
 		log_msg(LOG_WARN, "drain timeout: abandoning %d requests", atomic_load(&srv->suspended));
 	atomic_store(&srv->abort_all, 1);
-	jobs_stop(srv->jobs);
-	srv->jobs = NULL;
+	jobs_stop(srv->jobs);   /* freed after the HTTP threads stop (main) */
 	/* Let resumed connections send their replies; admin threads finish loads. */
 	for (int i = 0; i < 500 && atomic_load(&srv->suspended) > 0; i++)
 		sleep_ms(10);
@@ -164,6 +163,7 @@ int main(int argc, char **argv)
 out:
 	jobs_stop(srv.jobs);
 	http_stop(&srv);
+	jobs_free(srv.jobs);
 	repo_close(srv.repo);
 	stp_engine_destroy(srv.load_engine);
 	metrics_destroy(srv.metrics);
