@@ -10,24 +10,9 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "bench-util.h"
 #include "image.h"
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int by_value(const void *a, const void *b)
-{
-	const double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv)
 {
@@ -57,21 +42,21 @@ int main(int argc, char **argv)
 
 		for (int i = 0; i < runs; i++) {
 			uint8_t *rgb = NULL;
-			const double t0 = now_ms();
+			const double t0 = bench_now_ms();
 			const enum image_status st =
 				reduced ? image_decode_reduced(data, (size_t)n, 1ULL << 40, atoi(argv[2]),
 							       atoi(argv[3]), &rgb, &info, err, sizeof(err))
 					: image_decode(data, (size_t)n, 1ULL << 40, &rgb, &info, err,
 						       sizeof(err));
 
-			ms[i] = now_ms() - t0;
+			ms[i] = bench_now_ms() - t0;
 			free(rgb);
 			if (st != IMAGE_OK) {
 				fprintf(stderr, "bench-decode: %s\n", err);
 				return 1;
 			}
 		}
-		qsort(ms, (size_t)runs, sizeof(*ms), by_value);
+		qsort(ms, (size_t)runs, sizeof(*ms), bench_cmp_double);
 		printf("%-7s %5dx%-5d min %7.1f ms  median %7.1f ms\n", reduced ? "reduced" : "whole",
 		       info.width, info.height, ms[0], ms[runs / 2]);
 	}
