@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "coco-eval.h"
+#include "order.h"
 
 #define NT 10            /* IoU thresholds */
 #define NR 101           /* recall thresholds */
@@ -214,27 +215,6 @@ int coco_eval_add(struct coco_eval *e, int image, int cat, double x1, double y1,
 
 /* ---- evaluation -------------------------------------------------------------- */
 
-/* Stable sort of idx[0..n) by key descending (bottom-up merge sort). tmp:
- * n ints. */
-static void sort_desc(const double *key, int *idx, int n, int *tmp)
-{
-	for (int width = 1; width < n; width *= 2) {
-		for (int lo = 0; lo < n; lo += 2 * width) {
-			const int mid = lo + width < n ? lo + width : n;
-			const int hi = lo + 2 * width < n ? lo + 2 * width : n;
-			int i = lo, j = mid, o = lo;
-
-			while (i < mid && j < hi)
-				tmp[o++] = key[idx[j]] > key[idx[i]] ? idx[j++] : idx[i++];
-			while (i < mid)
-				tmp[o++] = idx[i++];
-			while (j < hi)
-				tmp[o++] = idx[j++];
-		}
-		memcpy(idx, tmp, (size_t)n * sizeof(*idx));
-	}
-}
-
 /* _iou: over the detection's own area for a crowd; 0 without overlap. */
 static double iou(const struct coco_box *d, const struct coco_box *g)
 {
@@ -291,7 +271,7 @@ static int pool_reserve(struct pool *p, int n)
 static int evaluate_cell(const struct coco_cell *c, double lo, double hi, struct pool *p)
 {
 	const int ng = c->ngt, nd = c->ndt < MAX_DETS ? c->ndt : MAX_DETS;
-	int *dorder = malloc(((size_t)c->ndt + (size_t)ng + 1) * 2 * sizeof(int)), *tmp, *gorder;
+	uint32_t *dorder = malloc(((size_t)c->ndt + (size_t)ng + 1) * 2 * sizeof(*dorder)), *tmp, *gorder;
 	unsigned char *gign = malloc((size_t)ng * 2 + 1), *taken = gign + ng;
 
 	if (!dorder || !gign) {
@@ -309,7 +289,7 @@ static int evaluate_cell(const struct coco_cell *c, double lo, double hi, struct
 			for (int g = 0; g < ng; g++) {
 				const int ig = c->gt[g].crowd || !(lo <= c->gt[g].key && c->gt[g].key <= hi);
 				if (ig == pass) {
-					gorder[k] = g;
+					gorder[k] = (uint32_t)g;
 					gign[k++] = (unsigned char)ig;
 				}
 			}
@@ -325,10 +305,10 @@ static int evaluate_cell(const struct coco_cell *c, double lo, double hi, struct
 			return -1;
 		}
 		for (int d = 0; d < c->ndt; d++) {
-			dorder[d] = d;
+			dorder[d] = (uint32_t)d;
 			scores[d] = c->dt[d].key;
 		}
-		sort_desc(scores, dorder, c->ndt, tmp);
+		stp_sort_desc_f64(scores, dorder, (size_t)c->ndt, tmp);
 		free(scores);
 	}
 	if (pool_reserve(p, p->n + nd)) {
@@ -378,17 +358,17 @@ static int evaluate_cell(const struct coco_cell *c, double lo, double hi, struct
  * p has ground truth (0: left out), -1 when out of memory. */
 static int accumulate(const struct pool *p, double *sum)
 {
-	int *order, *tmp;
+	uint32_t *order, *tmp;
 
 	if (p->npig == 0)
 		return 0;
-	order = malloc(((size_t)p->n + 1) * 2 * sizeof(int));
+	order = malloc(((size_t)p->n + 1) * 2 * sizeof(*order));
 	if (!order)
 		return -1;
 	tmp = order + p->n + 1;
 	for (int i = 0; i < p->n; i++)
-		order[i] = i;
-	sort_desc(p->score, order, p->n, tmp);
+		order[i] = (uint32_t)i;
+	stp_sort_desc_f64(p->score, order, (size_t)p->n, tmp);
 	for (int t = 0; t < NT; t++) {
 		double *rc = malloc(((size_t)p->n + 1) * sizeof(double));
 		double *pr = malloc(((size_t)p->n + 1) * sizeof(double));

@@ -9,69 +9,6 @@
 
 #include "detect-ops.h"
 
-/* Stable merge sort of idx by v, descending, bottom-up. */
-void stp_sort_desc(const float *v, uint32_t *idx, size_t n, uint32_t *scratch)
-{
-	uint32_t *a = idx, *b = scratch;
-
-	for (size_t width = 1; width < n; width *= 2) {
-		for (size_t lo = 0; lo < n; lo += 2 * width) {
-			const size_t mid = lo + width < n ? lo + width : n;
-			const size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
-			size_t i = lo, j = mid, o = lo;
-
-			/* the right run wins only when strictly greater: stable */
-			while (i < mid && j < hi)
-				b[o++] = v[a[j]] > v[a[i]] ? a[j++] : a[i++];
-			while (i < mid)
-				b[o++] = a[i++];
-			while (j < hi)
-				b[o++] = a[j++];
-		}
-		uint32_t *t = a;
-		a = b;
-		b = t;
-	}
-	if (a != idx)
-		memcpy(idx, a, n * sizeof(*idx));
-}
-
-/* Moves the index of the k-th largest value (0-based) of v over idx[0..n)
- * to idx[k] (quickselect, median of three). */
-static void select_kth(const float *v, uint32_t *idx, size_t n, size_t k)
-{
-	size_t lo = 0, hi = n - 1;
-
-	while (hi > lo) {
-		const size_t mid = lo + (hi - lo) / 2;
-		float a = v[idx[lo]], b = v[idx[mid]], c = v[idx[hi]];
-		const float pivot = a > b ? (b > c ? b : (a > c ? c : a)) : (a > c ? a : (b > c ? c : b));
-		size_t i = lo, j = hi;
-
-		while (i <= j) {
-			while (v[idx[i]] > pivot)
-				i++;
-			while (v[idx[j]] < pivot)
-				j--;
-			if (i <= j) {
-				const uint32_t t = idx[i];
-				idx[i] = idx[j];
-				idx[j] = t;
-				i++;
-				if (j == 0)
-					break;
-				j--;
-			}
-		}
-		if (k <= j)
-			hi = j;
-		else if (k >= i)
-			lo = i;
-		else
-			return;
-	}
-}
-
 size_t stp_topk_desc(const float *v, size_t n, size_t k, uint32_t *out, uint32_t *scratch,
 		     float *work_v)
 {
@@ -82,21 +19,18 @@ size_t stp_topk_desc(const float *v, size_t n, size_t k, uint32_t *out, uint32_t
 		k = n;
 	if (k == 0)
 		return 0;
-	for (size_t i = 0; i < n; i++) {
-		work_v[i] = isnan(v[i]) ? -INFINITY : v[i];
-		scratch[i] = (uint32_t)i;
-	}
-	select_kth(work_v, scratch, n, k - 1);
-	threshold = work_v[scratch[k - 1]];
+	for (size_t i = 0; i < n; i++)
+		work_v[i] = stp_rank_f32(v[i]);
+	threshold = stp_kth_largest_f32(work_v, n, k);
 	/* the values above the k-th, then as many equal to it as fit, in index
 	 * order: ties go to the lower index */
 	for (size_t i = 0; i < n; i++)
-		if (work_v[i] > threshold)
+		if (stp_rank_f32(v[i]) > threshold)
 			out[count++] = (uint32_t)i;
 	for (size_t i = 0; i < n && count < k; i++)
-		if (work_v[i] == threshold)
+		if (stp_rank_f32(v[i]) == threshold)
 			out[count++] = (uint32_t)i;
-	stp_sort_desc(work_v, out, count, scratch);
+	stp_sort_desc_f32(v, out, count, scratch);
 	return count;
 }
 
@@ -217,7 +151,7 @@ size_t stp_batched_nms(const struct stp_box *boxes, const float *score, const in
 				members[m++] = (uint32_t)i;
 		if (m == 0)
 			continue;
-		stp_sort_desc(score, members, m, sort_tmp);
+		stp_sort_desc_f32(score, members, m, sort_tmp);
 		k = stp_nms_sorted(boxes, members, m, thresh, local, flags, coords);
 		memcpy(kept + nkept, local, k * sizeof(*kept));
 		nkept += k;
@@ -229,7 +163,7 @@ size_t stp_batched_nms(const struct stp_box *boxes, const float *score, const in
 	for (size_t i = 0; i < n; i++)
 		if (flags[i])
 			keep[out++] = (uint32_t)i;
-	stp_sort_desc(score, keep, out, sort_tmp);
+	stp_sort_desc_f32(score, keep, out, sort_tmp);
 	return out;
 }
 

@@ -1,6 +1,6 @@
 /*
  * detect-ops.h - the box arithmetic of the Faster R-CNN head, as pure
- * functions: stable sorting and top-k, anchors, BoxCoder decoding, clipping,
+ * functions: top-k (over util/order.h), anchors, BoxCoder decoding, clipping,
  * NMS, the RoI level mapping and RoIAlign. Each follows one rule of
  * proto/model-format.md ("Faster R-CNN inference", "What an engine must
  * mirror") and the reference train/stipple_train/box_ops.py, anchors.py,
@@ -14,18 +14,15 @@
 #include <stdint.h>
 
 #include "../src/internal.h"
+#include "order.h"
 
 struct stp_box {
 	float x1, y1, x2, y2;
 };
 
-/* Sorts idx[0..n) by v[idx[i]], descending; equal values keep their order
- * in idx (stable). scratch: n entries. */
-void stp_sort_desc(const float *v, uint32_t *idx, size_t n, uint32_t *scratch);
-
 /* The indices of the min(k, n) largest of v[0..n) into out, by value
- * descending, equal values by ascending index; returns their count.
- * scratch: 2n uint32 and n floats (work_v). */
+ * descending (NaN as -inf), equal values by ascending index; returns their
+ * count. scratch: min(k, n) uint32; work_v: n floats. */
 size_t stp_topk_desc(const float *v, size_t n, size_t k, uint32_t *out, uint32_t *scratch,
 		     float *work_v);
 

@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "mask.h"
+#include "order.h"
 
 static uint64_t mix64(uint64_t z)
 {
@@ -54,44 +55,6 @@ size_t stp_mask_grid_cells(int h, int w, int grid)
 	return (size_t)((h + grid - 1) / grid) * (size_t)((w + grid - 1) / grid);
 }
 
-/* The k-th largest (1-based) of v[0..n), by quickselect; reorders v. */
-static float kth_largest(float *v, size_t n, size_t k)
-{
-	size_t lo = 0, hi = n - 1, want = k - 1;
-	while (lo < hi) {
-		const float pivot = v[lo + (hi - lo) / 2];
-		size_t i = lo, j = hi;
-		while (i <= j) {
-			while (v[i] > pivot)
-				i++;
-			while (v[j] < pivot)
-				j--;
-			if (i <= j) {
-				float t = v[i];
-				v[i] = v[j];
-				v[j] = t;
-				i++;
-				if (j == 0)
-					break;
-				j--;
-			}
-		}
-		if (want <= j)
-			hi = j;
-		else if (want >= i)
-			lo = i;
-		else
-			break;
-	}
-	return v[want];
-}
-
-/* A logit's rank value: NaN ranks below everything. */
-static float rank_value(float v)
-{
-	return v == v ? v : -INFINITY;
-}
-
 /* Calls body(p, off_grid) for every cell p in row-major order, without a
  * division per cell. */
 #define FOR_CELLS(h, w, grid, body)                                              \
@@ -113,23 +76,23 @@ size_t stp_mask_sample_topk(const float *logits, size_t stride, int h, int w, in
 	float thr = INFINITY;
 
 #define COLLECT(p, off) \
-	if (off) scratch[noff++] = rank_value(logits[(size_t)(p) * stride]);
+	if (off) scratch[noff++] = stp_rank_f32(logits[(size_t)(p) * stride]);
 	FOR_CELLS(h, w, grid, COLLECT)
 #undef COLLECT
 	if (extra > noff)
 		extra = noff;
 	if (extra > 0)
-		thr = kth_largest(scratch, noff, extra);
+		thr = stp_kth_largest_f32(scratch, noff, extra);
 	/* Off-grid cells strictly above the threshold, then ties at it in
 	 * row-major order until `extra` are taken. */
 #define COUNT(p, off) \
-	above += extra > 0 && (off) && rank_value(logits[(size_t)(p) * stride]) > thr;
+	above += extra > 0 && (off) && stp_rank_f32(logits[(size_t)(p) * stride]) > thr;
 	FOR_CELLS(h, w, grid, COUNT)
 #undef COUNT
 	ties = extra - above;
 #define TAKE(p, off)                                                         \
 	{                                                                    \
-		const float v_ = rank_value(logits[(size_t)(p) * stride]);   \
+		const float v_ = stp_rank_f32(logits[(size_t)(p) * stride]);   \
 		int on_ = !(off);                                            \
 		if ((off) && extra > 0) {                                    \
 			if (v_ > thr) {                                      \
