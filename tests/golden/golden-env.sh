@@ -7,6 +7,9 @@
 # draw_fixtures SEED NAME:HxW...: noise PNGs with four flat rectangles each,
 # written to $tmp/NAME.png.
 # harness_error MESSAGE: exit 99.
+# check_task TASK TOLERANCE ARGS...: runs `stipple TASK ARGS... --json` and
+# compares its reply (and, for segment, its label PNG) with $tmp/ref.json
+# (and $tmp/ref.png) by compare_task.py; sets failed=1 on a difference.
 #
 # Environment (set by make check): top_srcdir, top_builddir, PYTHON_TORCH.
 
@@ -31,6 +34,24 @@ golden_setup() {
 	OMP_NUM_THREADS=2
 	export PYTHONPATH OMP_NUM_THREADS
 	failed=0
+}
+
+check_task() {
+	task=$1 tolerance=$2
+	shift 2
+	if [ "$task" = segment ]; then
+		set -- "$@" -o "$tmp/c.png"
+	fi
+	if ! "$stipple" "$task" "$@" --json >"$tmp/c.json"; then
+		echo "FAIL: stipple $task failed"
+		failed=1
+	elif [ "$task" = segment ]; then
+		"$py" "$srcdir/tests/golden/compare_task.py" segment "$tmp/ref.json" "$tmp/c.json" \
+			"$tmp/ref.png" "$tmp/c.png" "$tolerance" || failed=1
+	else
+		"$py" "$srcdir/tests/golden/compare_task.py" "$task" "$tmp/ref.json" "$tmp/c.json" \
+			"$tolerance" || failed=1
+	fi
 }
 
 draw_fixtures() {

@@ -74,14 +74,7 @@ labels = {d["label"] for d in json.load(open(sys.argv[1]))["detections"]}
 sys.exit(len(labels) < 8)' "$tmp/ref.json" || harness_error "$arch $img: under 8 labels detected"
 		for threads in 1 2; do
 			printf '%s %s %dt: ' "$arch" "$img" "$threads"
-			if "$stipple" detect "$run" "$tmp/$img.png" --threads $threads --score-threshold 0 \
-				--json >"$tmp/c.json"; then
-				"$py" "$srcdir/tests/golden/compare_task.py" detect "$tmp/ref.json" \
-					"$tmp/c.json" 50 || failed=1
-			else
-				echo "FAIL: stipple detect failed"
-				failed=1
-			fi
+			check_task detect 50 "$run" "$tmp/$img.png" --threads $threads --score-threshold 0
 		done
 	done
 done

@@ -40,23 +40,9 @@ for spec in "resnet18-fpn-detseg 3" "sparse-resnet18-fpn-detseg 4"; do
 			-o "$tmp/ref.json" --labels "$tmp/ref.png" || harness_error "reference $arch $img"
 		for threads in 1 2; do
 			printf '%s %s %dt segment: ' "$arch" "$img" "$threads"
-			if "$stipple" segment "$run" "$tmp/$img.png" -o "$tmp/c.png" --threads $threads \
-				--json >"$tmp/c.json"; then
-				"$py" "$srcdir/tests/golden/compare_task.py" segment "$tmp/ref.json" \
-					"$tmp/c.json" "$tmp/ref.png" "$tmp/c.png" 2 || failed=1
-			else
-				echo "FAIL: stipple segment failed"
-				failed=1
-			fi
+			check_task segment 2 "$run" "$tmp/$img.png" --threads $threads
 			printf '%s %s %dt detect: ' "$arch" "$img" "$threads"
-			if "$stipple" detect "$run" "$tmp/$img.png" --threads $threads --score-threshold 0 \
-				--json >"$tmp/c.json"; then
-				"$py" "$srcdir/tests/golden/compare_task.py" detect "$tmp/ref.json" \
-					"$tmp/c.json" 20 || failed=1
-			else
-				echo "FAIL: stipple detect failed"
-				failed=1
-			fi
+			check_task detect 20 "$run" "$tmp/$img.png" --threads $threads --score-threshold 0
 		done
 	done
 done

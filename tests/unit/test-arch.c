@@ -14,6 +14,10 @@
 #include "model/arch.h"
 #include "testutil.h"
 
+#define F STP_ERR_FORMAT
+#define U STP_ERR_UNSUPPORTED
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
 #define INPUT \
 	"\"input\": {\"channels\": 3, \"mean\": [123.675, 116.28, 103.53], " \
 	"\"std\": [58.395, 57.12, 57.375], " \
@@ -164,9 +168,127 @@ static void expect(const char *base, const char *from, const char *to, enum stp_
 	free(json);
 }
 
+/* One substring replacement of a base document and what it must give. */
+struct mutation {
+	const char *from, *to;
+	enum stp_status status;
+	const char *word;
+};
+
+static void expect_each(const char *base, const struct mutation *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		expect(base, m[i].from, m[i].to, m[i].status, m[i].word);
+}
+
+static const struct mutation unknown_and_missing_keys[] = {
+	{"\"heads\": []", "\"heads\": [], \"heads\": []", F, "JSON"},
+	{"\"heads\": []", "\"heads\": [], \"head\": []", F, "unknown key 'head'"},
+	{"\"depth\": 50", "\"depth\": 50, \"dept\": 50", F, "unknown key 'dept'"},
+	{"\"out_channels\": 256",
+	 "\"out_channels\": 256, \"x\": 1", F, "unknown key 'x' in neck"},
+	{"\"size_divisor\": 32",
+	 "\"size_divisor\": 32, \"y\": 1", F, "unknown key 'y' in input"},
+	{"\"max_long_side\": 1333",
+	 "\"max_long_side\": 1333, \"z\": 1", F, "unknown key 'z' in input.resize"},
+	{"\"bn_eps\": 1e-05, ", "", F, "backbone.bn_eps is missing"},
+	{", \"sparse\": null", "", F, "backbone.sparse is missing"},
+	{"\"classes\": [], ", "", F, "classes is missing"},
+	{", \"size_divisor\": 32", "", F, "input.size_divisor is missing"},
+};
+
+static const struct mutation types_and_ranges[] = {
+	{"\"kind\": \"resnet\"", "\"kind\": 1", F, "backbone.kind"},
+	{"\"kind\": \"resnet\"", "\"kind\": \"vit\"", U, "backbone.kind 'vit'"},
+	{"\"block\": \"bottleneck\"", "\"block\": \"Bottleneck\"", F, "backbone.block"},
+	{"\"layers\": [3, 4, 6, 3]",
+	 "\"layers\": [3, 4, 6]", F, "backbone.layers must be 4 integers in 1..64"},
+	{"\"layers\": [3, 4, 6, 3]", "\"layers\": [3, 4, 0, 3]", F, "backbone.layers"},
+	{"\"layers\": [3, 4, 6, 3]", "\"layers\": [3, 4, 65, 3]", F, "backbone.layers"},
+	{"\"layers\": [3, 4, 6, 3]", "\"layers\": [3, 4, 6.0, 3]", F, "backbone.layers"},
+	{"\"layers\": [3, 4, 6, 3]", "\"layers\": \"3463\"", F, "backbone.layers"},
+	{"\"depth\": 50", "\"depth\": \"50\"", F, "backbone.depth"},
+	{"\"stem_width\": 64", "\"stem_width\": 0", F, "backbone.stem_width"},
+	{"\"stem_width\": 64", "\"stem_width\": 4097", F, "backbone.stem_width"},
+	{"\"widths\": [64, 128, 256, 512]",
+	 "\"widths\": [64, 128, 256, -512]", F, "backbone.widths"},
+	{"\"widths\": [64, 128, 256, 512]",
+	 "\"widths\": [64, 128, 256, 99999999999]", F, "backbone.widths"},
+	{"\"bn_eps\": 1e-05", "\"bn_eps\": 0", F, "bn_eps"},
+	{"\"bn_eps\": 1e-05", "\"bn_eps\": -1e-05", F, "bn_eps"},
+	{"\"bn_eps\": 1e-05", "\"bn_eps\": \"1e-5\"", F, "bn_eps"},
+	{"\"bn_eps\": 1e-05", "\"bn_eps\": 1e300", F, "bn_eps"},
+	{"\"num_classes\": 0", "\"num_classes\": -1", F, "num_classes"},
+	{"\"num_classes\": 0", "\"num_classes\": 10", F, "needs backbone.num_classes 0"},
+	{"\"sparse\": null", "\"sparse\": 0", F, "sparse"},
+};
+
+static const struct mutation bad_sparse_settings[] = {
+	{"\"rbf\"", "\"gauss\"", F, "kernel"},
+	{"\"window\": 7", "\"window\": 4", F, "odd"},
+	{"\"window\": 7", "\"window\": 17", F, "window"},
+	{"\"grid_stride\": 11", "\"grid_stride\": 0", F, "grid_stride"},
+	{"\"variant\": \"b\"", "\"variant\": \"d\"", F, "variant"},
+	{"[1, 1, 1]], \"temp", "[1, 1]], \"temp", F, "blocks[3]"},
+	{"[0, 1, 1", "[2, 1, 1", F, "blocks[2][0]"},
+	{"\"temperature\": 0.03", "\"temperature\": 0", F, "temperature"},
+	{", \"temperature\": 0.03", "", F, "temperature is missing"},
+	{"\"variant\": \"b\"", "\"variant\": \"b\", \"extra\": 1", F, "unknown key"},
+	{"\"temperature\": 0.03",
+	 "\"temperature\": 0.03, \"calibration\": []", F, "calibration must be a list"},
+	{"\"temperature\": 0.03",
+	 "\"temperature\": 0.03, \"calibration\": 0.5", F, "calibration must be a list"},
+	{"\"temperature\": 0.03",
+	 "\"temperature\": 0.03, \"calibration\": [0.5, 0]", F, "calibration[1]"},
+	{"\"temperature\": 0.03",
+	 "\"temperature\": 0.03, \"calibration\": [1.5]", F, "calibration[0]"},
+};
+
+static const struct mutation bad_dcn_settings[] = {
+	{"\"modulated\": false",
+	 "\"modulated\": false, \"fallback\": 1", F, "unknown key 'fallback' in backbone.dcn"},
+	{", \"modulated\": false", "", F, "backbone.dcn.modulated is missing"},
+	{"\"modulated\": false", "\"modulated\": 0", F, "modulated"},
+	{"[false, true, true, true]",
+	 "[false, true, true]", F, "backbone.dcn.stages must be 4 booleans"},
+	{"[false, true, true, true]", "[0, 1, 1, 1]", F, "stages[0]"},
+	{"[false, true, true, true]", "[false, false, false, false]", F, "no true stage"},
+	{"\"deform_groups\": 1", "\"deform_groups\": 0", F, "backbone.dcn.deform_groups"},
+	{"\"deform_groups\": 1", "\"deform_groups\": 65", F, "deform_groups"},
+	{"\"deform_groups\": 1", "\"deform_groups\": 3", F, "does not divide"},
+	{"\"sparse\": null, ", "", F, "backbone.sparse is missing"},
+};
+
+static const struct mutation bad_fpn[] = {
+	{"\"in_channels\": [256, 512, 1024, 2048]",
+	 "\"in_channels\": [256, 512, 1024]", F, "neck.in_channels"},
+	{"\"kind\": \"fpn\"", "\"kind\": \"bifpn\"", U, "neck.kind 'bifpn'"},
+	{"\"out_channels\": 256", "\"out_channels\": 0", F, "neck.out_channels"},
+	{"\"extra_block\": \"maxpool\"", "\"extra_block\": \"conv\"", F, "neck.extra_block"},
+};
+
+static const struct mutation bad_heads_classes_input[] = {
+	{"\"heads\": []", "\"heads\": [{\"kind\": \"rpn\"}]", U, "heads[0].kind"},
+	{"\"heads\": []", "\"heads\": {}", F, "heads must be a list"},
+	{"\"classes\": []", "\"classes\": [\"a\", 1]", F, "classes[1]"},
+	{"\"classes\": []", "\"classes\": \"a\"", F, "classes"},
+	{"\"channels\": 3", "\"channels\": 0", F, "input.channels"},
+	{"\"channels\": 3", "\"channels\": 5", F, "input.channels"},
+	{"\"channels\": 3", "\"channels\": 2", F, "input.mean"},
+	{"\"std\": [58.395, 57.12, 57.375]", "\"std\": [58.395, 0, 57.375]", F, "input.std"},
+	{"\"std\": [58.395, 57.12, 57.375]", "\"std\": [58.395, -1, 57.375]", F, "input.std"},
+	{"\"std\": [58.395, 57.12, 57.375]", "\"std\": [58.395, 57.12]", F, "input.std"},
+	{"\"mean\": [123.675, 116.28, 103.53]",
+	 "\"mean\": [123.675, \"1\", 103.53]", F, "input.mean"},
+	{"\"mean\": [123.675, 116.28, 103.53]", "\"mean\": [1e39, 1, 1]", F, "input.mean"},
+	{"\"short_side\": 800", "\"short_side\": 0", F, "input.resize.short_side"},
+	{"\"resize\": {\"short_side\": 800, \"max_long_side\": 1333}",
+	 "\"resize\": [800, 1333]", F, "input.resize must be an object"},
+	{"\"size_divisor\": 32", "\"size_divisor\": 0", F, "input.size_divisor"},
+};
+
 static void test_invalid(void)
 {
-	const enum stp_status F = STP_ERR_FORMAT, U = STP_ERR_UNSUPPORTED;
 	const char *b = resnet50_fpn;
 	struct stp_arch a;
 	char err[256] = "";
@@ -180,58 +302,20 @@ static void test_invalid(void)
 	stp_arch_clear(&a);
 	CHECK(stp_arch_parse(NULL, &a, err, sizeof(err)) == STP_ERR_INVALID_ARG, "NULL json");
 	stp_arch_clear(&a);
-	expect(b, "\"heads\": []", "\"heads\": [], \"heads\": []", F, "JSON");
-
-	/* Unknown and missing keys, at every level. */
-	expect(b, "\"heads\": []", "\"heads\": [], \"head\": []", F, "unknown key 'head'");
-	expect(b, "\"depth\": 50", "\"depth\": 50, \"dept\": 50", F, "unknown key 'dept'");
-	expect(b, "\"out_channels\": 256", "\"out_channels\": 256, \"x\": 1", F,
-	       "unknown key 'x' in neck");
-	expect(b, "\"size_divisor\": 32", "\"size_divisor\": 32, \"y\": 1", F,
-	       "unknown key 'y' in input");
-	expect(b, "\"max_long_side\": 1333", "\"max_long_side\": 1333, \"z\": 1", F,
-	       "unknown key 'z' in input.resize");
-	expect(b, "\"bn_eps\": 1e-05, ", "", F, "backbone.bn_eps is missing");
-	expect(b, ", \"sparse\": null", "", F, "backbone.sparse is missing");
-	expect(b, "\"classes\": [], ", "", F, "classes is missing");
-	expect(b, ", \"size_divisor\": 32", "", F, "input.size_divisor is missing");
+	expect_each(b, unknown_and_missing_keys, ARRAY_LEN(unknown_and_missing_keys));
 
 	/* Types and ranges. */
 	CHECK(stp_arch_parse("{\"backbone\": 1, \"neck\": null, \"heads\": [], "
 			     "\"classes\": [], \"input\": {}}", &a, err, sizeof(err)) == F &&
 	      strstr(err, "backbone must be an object"), "backbone not an object: %s", err);
 	stp_arch_clear(&a);
-	expect(b, "\"kind\": \"resnet\"", "\"kind\": 1", F, "backbone.kind");
-	expect(b, "\"kind\": \"resnet\"", "\"kind\": \"vit\"", U, "backbone.kind 'vit'");
-	expect(b, "\"block\": \"bottleneck\"", "\"block\": \"Bottleneck\"", F, "backbone.block");
-	expect(b, "\"layers\": [3, 4, 6, 3]", "\"layers\": [3, 4, 6]", F,
-	       "backbone.layers must be 4 integers in 1..64");
-	expect(b, "\"layers\": [3, 4, 6, 3]", "\"layers\": [3, 4, 0, 3]", F, "backbone.layers");
-	expect(b, "\"layers\": [3, 4, 6, 3]", "\"layers\": [3, 4, 65, 3]", F, "backbone.layers");
-	expect(b, "\"layers\": [3, 4, 6, 3]", "\"layers\": [3, 4, 6.0, 3]", F, "backbone.layers");
-	expect(b, "\"layers\": [3, 4, 6, 3]", "\"layers\": \"3463\"", F, "backbone.layers");
-	expect(b, "\"depth\": 50", "\"depth\": \"50\"", F, "backbone.depth");
-	expect(b, "\"stem_width\": 64", "\"stem_width\": 0", F, "backbone.stem_width");
-	expect(b, "\"stem_width\": 64", "\"stem_width\": 4097", F, "backbone.stem_width");
-	expect(b, "\"widths\": [64, 128, 256, 512]", "\"widths\": [64, 128, 256, -512]", F,
-	       "backbone.widths");
-	expect(b, "\"widths\": [64, 128, 256, 512]", "\"widths\": [64, 128, 256, 99999999999]", F,
-	       "backbone.widths");
-	expect(b, "\"bn_eps\": 1e-05", "\"bn_eps\": 0", F, "bn_eps");
-	expect(b, "\"bn_eps\": 1e-05", "\"bn_eps\": -1e-05", F, "bn_eps");
-	expect(b, "\"bn_eps\": 1e-05", "\"bn_eps\": \"1e-5\"", F, "bn_eps");
-	expect(b, "\"bn_eps\": 1e-05", "\"bn_eps\": 1e300", F, "bn_eps");
-	expect(b, "\"num_classes\": 0", "\"num_classes\": -1", F, "num_classes");
-	expect(b, "\"num_classes\": 0", "\"num_classes\": 10", F, "needs backbone.num_classes 0");
-	expect(b, "\"sparse\": null", "\"sparse\": 0", F, "sparse");
+	expect_each(b, types_and_ranges, ARRAY_LEN(types_and_ranges));
 	/* Sparse settings. */
 	{
 		static const char sp[] = "\"sparse\": {\"kernel\": \"rbf\", \"window\": 7, "
 			"\"grid_stride\": 11, \"variant\": \"b\", \"blocks\": [[1, 1, 1], "
 			"[1, 1, 1, 1], [0, 1, 1, 1, 1, 1], [1, 1, 1]], \"temperature\": 0.03}";
 		char *json = mutate(b, "\"sparse\": null", sp);
-		struct stp_arch a;
-		char err[256] = "";
 		enum stp_status st = stp_arch_parse(json, &a, err, sizeof(err));
 		CHECK(st == STP_OK && a.sparse.enabled && a.sparse.kernel == STP_INTERP_RBF &&
 		      a.sparse.window == 7 && a.sparse.grid_stride == 11 && a.sparse.variant == 'b' &&
@@ -240,24 +324,7 @@ static void test_invalid(void)
 		stp_arch_clear(&a);
 		free(json);
 		char *sb = mutate(b, "\"sparse\": null", sp);
-		expect(sb, "\"rbf\"", "\"gauss\"", F, "kernel");
-		expect(sb, "\"window\": 7", "\"window\": 4", F, "odd");
-		expect(sb, "\"window\": 7", "\"window\": 17", F, "window");
-		expect(sb, "\"grid_stride\": 11", "\"grid_stride\": 0", F, "grid_stride");
-		expect(sb, "\"variant\": \"b\"", "\"variant\": \"d\"", F, "variant");
-		expect(sb, "[1, 1, 1]], \"temp", "[1, 1]], \"temp", F, "blocks[3]");
-		expect(sb, "[0, 1, 1", "[2, 1, 1", F, "blocks[2][0]");
-		expect(sb, "\"temperature\": 0.03", "\"temperature\": 0", F, "temperature");
-		expect(sb, ", \"temperature\": 0.03", "", F, "temperature is missing");
-		expect(sb, "\"variant\": \"b\"", "\"variant\": \"b\", \"extra\": 1", F, "unknown key");
-		expect(sb, "\"temperature\": 0.03", "\"temperature\": 0.03, \"calibration\": []", F,
-		       "calibration must be a list");
-		expect(sb, "\"temperature\": 0.03", "\"temperature\": 0.03, \"calibration\": 0.5", F,
-		       "calibration must be a list");
-		expect(sb, "\"temperature\": 0.03", "\"temperature\": 0.03, \"calibration\": [0.5, 0]",
-		       F, "calibration[1]");
-		expect(sb, "\"temperature\": 0.03", "\"temperature\": 0.03, \"calibration\": [1.5]",
-		       F, "calibration[0]");
+		expect_each(sb, bad_sparse_settings, ARRAY_LEN(bad_sparse_settings));
 		{
 			char *cal = mutate(sb, "\"temperature\": 0.03",
 					   "\"temperature\": 0.03, \"calibration\": [1, 0.25]");
@@ -316,20 +383,7 @@ static void test_invalid(void)
 		char *db = mutate(b, "\"sparse\": null", dcn);
 		expect(db, dcn + strlen("\"sparse\": null, "), "\"dcn\": [1]", F,
 		       "backbone.dcn must be an object");
-		expect(db, "\"modulated\": false", "\"modulated\": false, \"fallback\": 1", F,
-		       "unknown key 'fallback' in backbone.dcn");
-		expect(db, ", \"modulated\": false", "", F, "backbone.dcn.modulated is missing");
-		expect(db, "\"modulated\": false", "\"modulated\": 0", F, "modulated");
-		expect(db, "[false, true, true, true]", "[false, true, true]", F,
-		       "backbone.dcn.stages must be 4 booleans");
-		expect(db, "[false, true, true, true]", "[0, 1, 1, 1]", F, "stages[0]");
-		expect(db, "[false, true, true, true]", "[false, false, false, false]", F,
-		       "no true stage");
-		expect(db, "\"deform_groups\": 1", "\"deform_groups\": 0", F,
-		       "backbone.dcn.deform_groups");
-		expect(db, "\"deform_groups\": 1", "\"deform_groups\": 65", F, "deform_groups");
-		expect(db, "\"deform_groups\": 1", "\"deform_groups\": 3", F, "does not divide");
-		expect(db, "\"sparse\": null, ", "", F, "backbone.sparse is missing");
+		expect_each(db, bad_dcn_settings, ARRAY_LEN(bad_dcn_settings));
 		free(db);
 		/* With sparse blocks too (the official sparse model has both). */
 		db = mutate(b, "\"sparse\": null", "\"sparse\": {\"kernel\": \"rbf\", "
@@ -357,37 +411,11 @@ static void test_invalid(void)
 	       "\"in_channels\": [256, 512, 1024, 512]", F, "neck.in_channels[3]");
 	expect(resnet18_fpn, "\"in_channels\": [64, 128, 256, 512]",
 	       "\"in_channels\": [256, 512, 1024, 2048]", F, "in_channels[0]");
-	expect(b, "\"in_channels\": [256, 512, 1024, 2048]",
-	       "\"in_channels\": [256, 512, 1024]", F, "neck.in_channels");
-	expect(b, "\"kind\": \"fpn\"", "\"kind\": \"bifpn\"", U, "neck.kind 'bifpn'");
-	expect(b, "\"out_channels\": 256", "\"out_channels\": 0", F, "neck.out_channels");
-	expect(b, "\"extra_block\": \"maxpool\"", "\"extra_block\": \"conv\"", F,
-	       "neck.extra_block");
+	expect_each(b, bad_fpn, ARRAY_LEN(bad_fpn));
 	expect(resnet18, "\"neck\": null", "\"neck\": []", F, "neck must be an object");
 
 	/* Heads and classes. */
-	expect(b, "\"heads\": []", "\"heads\": [{\"kind\": \"rpn\"}]", U, "heads[0].kind");
-	expect(b, "\"heads\": []", "\"heads\": {}", F, "heads must be a list");
-	expect(b, "\"classes\": []", "\"classes\": [\"a\", 1]", F, "classes[1]");
-	expect(b, "\"classes\": []", "\"classes\": \"a\"", F, "classes");
-
-	/* Input. */
-	expect(b, "\"channels\": 3", "\"channels\": 0", F, "input.channels");
-	expect(b, "\"channels\": 3", "\"channels\": 5", F, "input.channels");
-	expect(b, "\"channels\": 3", "\"channels\": 2", F, "input.mean");
-	expect(b, "\"std\": [58.395, 57.12, 57.375]", "\"std\": [58.395, 0, 57.375]", F,
-	       "input.std");
-	expect(b, "\"std\": [58.395, 57.12, 57.375]", "\"std\": [58.395, -1, 57.375]", F,
-	       "input.std");
-	expect(b, "\"std\": [58.395, 57.12, 57.375]", "\"std\": [58.395, 57.12]", F, "input.std");
-	expect(b, "\"mean\": [123.675, 116.28, 103.53]", "\"mean\": [123.675, \"1\", 103.53]", F,
-	       "input.mean");
-	expect(b, "\"mean\": [123.675, 116.28, 103.53]", "\"mean\": [1e39, 1, 1]", F,
-	       "input.mean");
-	expect(b, "\"short_side\": 800", "\"short_side\": 0", F, "input.resize.short_side");
-	expect(b, "\"resize\": {\"short_side\": 800, \"max_long_side\": 1333}",
-	       "\"resize\": [800, 1333]", F, "input.resize must be an object");
-	expect(b, "\"size_divisor\": 32", "\"size_divisor\": 0", F, "input.size_divisor");
+	expect_each(b, bad_heads_classes_input, ARRAY_LEN(bad_heads_classes_input));
 }
 
 /* resnet50_fpn with both heads (proto/model-format.md, "Heads"). */
@@ -407,9 +435,49 @@ static void test_invalid(void)
 	"{\"kind\": \"semantic_fpn\", \"num_classes\": 2, " \
 	"\"in_features\": [\"p2\", \"p3\", \"p4\", \"p5\"], \"channels\": 128}"
 
+static const struct mutation bad_two_stage_heads[] = {
+	{"\"kind\": \"semantic_fpn\"", "\"kind\": \"panoptic\"", U, "heads[1].kind"},
+	{"\"kind\": \"semantic_fpn\"",
+	 "\"kind\": \"faster_rcnn\"", F, "at most one of each kind"},
+	{"\"channels\": 128}",
+	 "\"channels\": 128, \"x\": 1}", F, "unknown key 'x' in heads[1]"},
+	{"\"num_classes\": 2, \"in_features\"",
+	 "\"num_classes\": 3, \"in_features\"", F, "disagree on num_classes"},
+	{"\"classes\": [\"a\", \"b\"]", "\"classes\": [\"a\"]", F, "classes names 1"},
+	{"\"num_classes\": 2, \"rpn\"",
+	 "\"num_classes\": 255, \"rpn\"", F, "heads[0].num_classes"},
+	{"[[32], [64], [128], [256], [512]]",
+	 "[[32], [64], [128], [256]]", F, "one list per in_features level"},
+	{"[[32], [64], [128], [256], [512]]",
+	 "[[32], [64, 80], [128], [256], [512]]", F, "same number of sizes"},
+	{"[[32], [64]", "[[0], [64]", F, "anchor_sizes[0]"},
+	{"\"aspect_ratios\": [0.5, 1.0, 2.0]",
+	 "\"aspect_ratios\": []", F, "heads[0].rpn.aspect_ratios"},
+	{"\"nms_thresh\": 0.7", "\"nms_thresh\": 1.5", F, "heads[0].rpn.nms_thresh"},
+	{"\"box_weights\": [1.0, 1.0, 1.0, 1.0]",
+	 "\"box_weights\": [1.0, 1.0, 1.0]", F, "heads[0].rpn.box_weights"},
+	{"\"pre_nms_top_n\": 1000", "\"pre_nms_top_n\": 0", F, "pre_nms_top_n"},
+	{"\"sampling_ratio\": 2", "\"sampling_ratio\": 0", F, "sampling_ratio"},
+	{"\"aligned\": false", "\"aligned\": 0", F, "aligned"},
+	{"\"in_features\": [\"p2\", \"p3\", \"p4\", \"p5\"], \"output_size\"",
+	 "\"in_features\": [\"p2\", \"p4\"], \"output_size\"", F, "consecutive"},
+	{"\"in_features\": [\"p2\", \"p3\", \"p4\", \"p5\", \"p6\"]",
+	 "\"in_features\": [\"p2\", \"p2\"]", F, "names p2 twice"},
+	{"\"in_features\": [\"p2\", \"p3\", \"p4\", \"p5\", \"p6\"]",
+	 "\"in_features\": [\"c5\"]", F, "in_features[0]"},
+};
+
+static const struct mutation bad_head_levels[] = {
+	{"\"detections_per_img\": 100", "\"detections_per_img\": 0", F, "detections_per_img"},
+	{"\"bbox_xform_clip\": 4.135166556742356",
+	 "\"bbox_xform_clip\": 0", F, "bbox_xform_clip"},
+	{"\"representation_size\": 1024",
+	 "\"representation_size\": 1024.5", F, "representation_size"},
+	{"\"channels\": 128}", "\"channels\": 0}", F, "heads[1].channels"},
+};
+
 static void test_heads(void)
 {
-	const enum stp_status F = STP_ERR_FORMAT, U = STP_ERR_UNSUPPORTED;
 	char *b = mutate(resnet50_fpn, "\"heads\": [], \"classes\": []",
 			 "\"heads\": [" FASTER_RCNN ", " SEMANTIC_FPN "], \"classes\": [\"a\", \"b\"]");
 	char *no_p6 = mutate(b, "\"extra_block\": \"maxpool\"", "\"extra_block\": \"none\"");
@@ -433,43 +501,9 @@ static void test_heads(void)
 	      a.segment.levels[3] == 5 && a.segment.channels == 128, "semantic_fpn fields");
 	stp_arch_clear(&a);
 
-	expect(b, "\"kind\": \"semantic_fpn\"", "\"kind\": \"panoptic\"", U, "heads[1].kind");
-	expect(b, "\"kind\": \"semantic_fpn\"", "\"kind\": \"faster_rcnn\"", F,
-	       "at most one of each kind");
-	expect(b, "\"channels\": 128}", "\"channels\": 128, \"x\": 1}", F,
-	       "unknown key 'x' in heads[1]");
-	expect(b, "\"num_classes\": 2, \"in_features\"", "\"num_classes\": 3, \"in_features\"", F,
-	       "disagree on num_classes");
-	expect(b, "\"classes\": [\"a\", \"b\"]", "\"classes\": [\"a\"]", F, "classes names 1");
-	expect(b, "\"num_classes\": 2, \"rpn\"", "\"num_classes\": 255, \"rpn\"", F,
-	       "heads[0].num_classes");
-	expect(b, "[[32], [64], [128], [256], [512]]", "[[32], [64], [128], [256]]", F,
-	       "one list per in_features level");
-	expect(b, "[[32], [64], [128], [256], [512]]", "[[32], [64, 80], [128], [256], [512]]", F,
-	       "same number of sizes");
-	expect(b, "[[32], [64]", "[[0], [64]", F, "anchor_sizes[0]");
-	expect(b, "\"aspect_ratios\": [0.5, 1.0, 2.0]", "\"aspect_ratios\": []", F,
-	       "heads[0].rpn.aspect_ratios");
-	expect(b, "\"nms_thresh\": 0.7", "\"nms_thresh\": 1.5", F, "heads[0].rpn.nms_thresh");
-	expect(b, "\"box_weights\": [1.0, 1.0, 1.0, 1.0]", "\"box_weights\": [1.0, 1.0, 1.0]", F,
-	       "heads[0].rpn.box_weights");
-	expect(b, "\"pre_nms_top_n\": 1000", "\"pre_nms_top_n\": 0", F, "pre_nms_top_n");
-	expect(b, "\"sampling_ratio\": 2", "\"sampling_ratio\": 0", F, "sampling_ratio");
-	expect(b, "\"aligned\": false", "\"aligned\": 0", F, "aligned");
-	expect(b, "\"in_features\": [\"p2\", \"p3\", \"p4\", \"p5\"], \"output_size\"",
-	       "\"in_features\": [\"p2\", \"p4\"], \"output_size\"", F, "consecutive");
-	expect(b, "\"in_features\": [\"p2\", \"p3\", \"p4\", \"p5\", \"p6\"]",
-	       "\"in_features\": [\"p2\", \"p2\"]", F, "names p2 twice");
-	expect(b, "\"in_features\": [\"p2\", \"p3\", \"p4\", \"p5\", \"p6\"]",
-	       "\"in_features\": [\"c5\"]", F, "in_features[0]");
+	expect_each(b, bad_two_stage_heads, ARRAY_LEN(bad_two_stage_heads));
 	expect(no_p6, "\"none\"", "\"none\"", F, "p2..p5");
-	expect(b, "\"detections_per_img\": 100", "\"detections_per_img\": 0", F,
-	       "detections_per_img");
-	expect(b, "\"bbox_xform_clip\": 4.135166556742356", "\"bbox_xform_clip\": 0", F,
-	       "bbox_xform_clip");
-	expect(b, "\"representation_size\": 1024", "\"representation_size\": 1024.5", F,
-	       "representation_size");
-	expect(b, "\"channels\": 128}", "\"channels\": 0}", F, "heads[1].channels");
+	expect_each(b, bad_head_levels, ARRAY_LEN(bad_head_levels));
 	free(no_p6);
 	free(b);
 	{
@@ -479,9 +513,67 @@ static void test_heads(void)
 	}
 }
 
+static const struct mutation bad_one_stage[] = {
+	{"\"channel_order\": \"bgr\", ",
+	 "\"channel_order\": \"BGR\", ", F, "input.channel_order"},
+	{"\"kind\": \"cspnet\"", "\"kind\": \"csp\"", U, "backbone.kind 'csp'"},
+	{"\"kernel_size\": 3", "\"kernel_size\": 4", F, "kernel_size must be odd"},
+	{"\"negative_slope\": 0.1", "\"negative_slope\": 1.5", F, "negative_slope"},
+	{"\"channels\": 64",
+	 "\"channels\": 48", F, "backbone.stages[1].channels is 48, but its input has 64"},
+	{"\"blocks\": 2", "\"blocks\": 0", F, "backbone.stages[1].blocks"},
+	{"\"stride\": 1}", "\"stride\": 3}", F, "backbone.stages[0].stride"},
+	{"\"stride\": 1}",
+	 "\"stride\": 1, \"dilation\": 1}", F, "unknown key 'dilation' in backbone.stages[0]"},
+	{"\"stages\": [",
+	 "\"stages\": [{\"channels\": 32, \"blocks\": 1, "
+	       "\"stride\": 1}, ", F, "backbone.stages must be a list of 1..4"},
+	{"\"sparse\": null}", "\"sparse\": {}}", F, "backbone.sparse.kernel is missing"},
+};
+
+static const struct mutation bad_one_stage_masks[] = {
+	{"\"sparse\": null}",
+	 "\"sparse\": {\"kernel\": \"learned\", \"window\": 7, "
+		       "\"grid_stride\": 5, \"stages\": [1, 1, 1, 1], \"head\": [1, 1, 1], "
+		       "\"temperature\": 1}}", F, "backbone.sparse.kernel"},
+	{"\"sparse\": null}",
+	 "\"sparse\": {\"kernel\": \"rbf\", \"window\": 7, "
+		       "\"grid_stride\": 5, \"stages\": [1, 1, 1], \"head\": [1, 1, 1], "
+		       "\"temperature\": 1}}",
+	 F, "backbone.sparse.stages must be a list of one-per-stage"},
+	{"\"sparse\": null}",
+	 "\"sparse\": {\"kernel\": \"rbf\", \"window\": 7, "
+		       "\"grid_stride\": 5, \"stages\": [1, 1, 1, 1], \"head\": [1, 1], "
+		       "\"temperature\": 1}}",
+	 F, "backbone.sparse.head has 2 flags, the head 3 levels"},
+	{"\"sparse\": null}",
+	 "\"sparse\": {\"kernel\": \"rbf\", \"window\": 6, "
+		       "\"grid_stride\": 5, \"stages\": [1, 1, 1, 1], \"head\": [1, 1, 1], "
+		       "\"temperature\": 1}}", F, "window must be odd"},
+};
+
+static const struct mutation bad_gfl_head[] = {
+	{"[\"c3\", \"c4\", \"c5\"]",
+	 "[\"c3\", \"c5\"]", F, "neck.in_features must be consecutive"},
+	{"\"in_channels\": [128, 256, 512]",
+	 "\"in_channels\": [128, 256, 256]", F, "neck.in_channels[2] is 256, but c5 has 512"},
+	{"\"kind\": \"pan\"", "\"kind\": \"fpn\"", F, "needs a \"resnet\" backbone"},
+	{"[\"p3\", \"p4\", \"p5\"]",
+	 "[\"p3\", \"p4\", \"p6\"]",
+	 F, "in_features[2] must name an output of the neck (p3..p5)"},
+	{"[8, 16, 32]", "[8, 16, 30]", F, "strides[2] is 30, but p5 has stride 32"},
+	{"\"center_offset\": 0.5", "\"center_offset\": 2", F, "center_offset"},
+	{"\"multi_label\": false",
+	 "\"multi_label\": 0", F, "heads[0].multi_label must be true or false"},
+	{"\"kind\": \"gfl\"", "\"kind\": \"semantic_fpn\"", F, "needs an FPN neck"},
+	{"\"classes\": [\"person\", \"bicycle\"]",
+	 "\"classes\": [\"person\"]", F, "classes names 1 classes, the heads have 2"},
+	{"\"channels\": 3, \"channel_order\"",
+	 "\"channels\": 1, \"channel_order\"", F, "input.mean"},
+};
+
 static void test_one_stage(void)
 {
-	const enum stp_status F = STP_ERR_FORMAT, U = STP_ERR_UNSUPPORTED;
 	const char *b = nanodet_g;
 	struct stp_arch a;
 	char err[256] = "";
@@ -500,21 +592,7 @@ static void test_one_stage(void)
 	      !a.detect.enabled && a.bgr == 1, "nanodet-g head and input fields");
 	stp_arch_clear(&a);
 	/* channel_order is optional; "rgb" is the default. */
-	expect(b, "\"channel_order\": \"bgr\", ", "\"channel_order\": \"BGR\", ", F,
-	       "input.channel_order");
-
-	expect(b, "\"kind\": \"cspnet\"", "\"kind\": \"csp\"", U, "backbone.kind 'csp'");
-	expect(b, "\"kernel_size\": 3", "\"kernel_size\": 4", F, "kernel_size must be odd");
-	expect(b, "\"negative_slope\": 0.1", "\"negative_slope\": 1.5", F, "negative_slope");
-	expect(b, "\"channels\": 64", "\"channels\": 48", F,
-	       "backbone.stages[1].channels is 48, but its input has 64");
-	expect(b, "\"blocks\": 2", "\"blocks\": 0", F, "backbone.stages[1].blocks");
-	expect(b, "\"stride\": 1}", "\"stride\": 3}", F, "backbone.stages[0].stride");
-	expect(b, "\"stride\": 1}", "\"stride\": 1, \"dilation\": 1}", F,
-	       "unknown key 'dilation' in backbone.stages[0]");
-	expect(b, "\"stages\": [", "\"stages\": [{\"channels\": 32, \"blocks\": 1, "
-	       "\"stride\": 1}, ", F, "backbone.stages must be a list of 1..4");
-	expect(b, "\"sparse\": null}", "\"sparse\": {}}", F, "backbone.sparse.kernel is missing");
+	expect_each(b, bad_one_stage, ARRAY_LEN(bad_one_stage));
 	/* masks on every stage and head level */
 	{
 		static const char sp[] = "\"sparse\": {\"kernel\": \"rbf\", \"window\": 7, "
@@ -530,36 +608,9 @@ static void test_one_stage(void)
 		      s.sparse.ncalibration == 5, "sparse cspnet: %s", e);
 		stp_arch_clear(&s);
 		free(json);
-		expect(b, "\"sparse\": null}", "\"sparse\": {\"kernel\": \"learned\", \"window\": 7, "
-		       "\"grid_stride\": 5, \"stages\": [1, 1, 1, 1], \"head\": [1, 1, 1], "
-		       "\"temperature\": 1}}", F, "backbone.sparse.kernel");
-		expect(b, "\"sparse\": null}", "\"sparse\": {\"kernel\": \"rbf\", \"window\": 7, "
-		       "\"grid_stride\": 5, \"stages\": [1, 1, 1], \"head\": [1, 1, 1], "
-		       "\"temperature\": 1}}", F, "backbone.sparse.stages must be a list of one-per-stage");
-		expect(b, "\"sparse\": null}", "\"sparse\": {\"kernel\": \"rbf\", \"window\": 7, "
-		       "\"grid_stride\": 5, \"stages\": [1, 1, 1, 1], \"head\": [1, 1], "
-		       "\"temperature\": 1}}", F, "backbone.sparse.head has 2 flags, the head 3 levels");
-		expect(b, "\"sparse\": null}", "\"sparse\": {\"kernel\": \"rbf\", \"window\": 6, "
-		       "\"grid_stride\": 5, \"stages\": [1, 1, 1, 1], \"head\": [1, 1, 1], "
-		       "\"temperature\": 1}}", F, "window must be odd");
+		expect_each(b, bad_one_stage_masks, ARRAY_LEN(bad_one_stage_masks));
 	}
-	expect(b, "[\"c3\", \"c4\", \"c5\"]", "[\"c3\", \"c5\"]", F,
-	       "neck.in_features must be consecutive");
-	expect(b, "\"in_channels\": [128, 256, 512]", "\"in_channels\": [128, 256, 256]", F,
-	       "neck.in_channels[2] is 256, but c5 has 512");
-	expect(b, "\"kind\": \"pan\"", "\"kind\": \"fpn\"", F, "needs a \"resnet\" backbone");
-	expect(b, "[\"p3\", \"p4\", \"p5\"]", "[\"p3\", \"p4\", \"p6\"]", F,
-	       "in_features[2] must name an output of the neck (p3..p5)");
-	expect(b, "[8, 16, 32]", "[8, 16, 30]", F, "strides[2] is 30, but p5 has stride 32");
-	expect(b, "\"center_offset\": 0.5", "\"center_offset\": 2", F, "center_offset");
-	expect(b, "\"multi_label\": false", "\"multi_label\": 0", F,
-	       "heads[0].multi_label must be true or false");
-	expect(b, "\"kind\": \"gfl\"", "\"kind\": \"semantic_fpn\"", F,
-	       "needs an FPN neck");
-	expect(b, "\"classes\": [\"person\", \"bicycle\"]", "\"classes\": [\"person\"]", F,
-	       "classes names 1 classes, the heads have 2");
-	expect(b, "\"channels\": 3, \"channel_order\"", "\"channels\": 1, \"channel_order\"",
-	       F, "input.mean");
+	expect_each(b, bad_gfl_head, ARRAY_LEN(bad_gfl_head));
 }
 
 int main(void)
