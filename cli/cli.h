@@ -39,7 +39,8 @@ enum cli_opt_type {
 	CLI_OPT_INT,     /* stores int, within [min, max] */
 	CLI_OPT_SIZE,    /* "HxW"; stores int[2], each side within [min, max] */
 	CLI_OPT_CHOICE,  /* one of choices[]; stores the int index of the match */
-	CLI_OPT_BUDGET,  /* "dense" (1), "auto" (0) or a number in (0, 1]; stores double */
+	CLI_OPT_BUDGET,  /* "dense", "auto" or a number in (0, 1]; stores the mode and
+			    budget of a struct stp_run_options */
 	CLI_OPT_FRACTION, /* a number in [0, 1]; stores double */
 	CLI_OPT_STRING   /* any non-empty text; stores const char * (into argv) */
 };
@@ -109,8 +110,18 @@ const char *cli_default_model(const char *name, char *buf, size_t n);
 
 /* Why a run failed, into buf: the status, or for STP_ERR_BUDGET the budget
  * asked and the least the model accepts at that size. Returns buf. */
-const char *cli_run_failure(const stp_session *s, enum stp_status st, double budget, char *buf,
-			    size_t n);
+const char *cli_run_failure(const stp_session *s, enum stp_status st,
+			    const struct stp_run_options *ro, char *buf, size_t n);
+
+/* The run options of a command's --budget (mode and budget in `run`),
+ * --mode (sampling: 0 deterministic, 1 stochastic) and --seed. */
+struct stp_run_options cli_run_options(struct stp_run_options run, int sampling, int seed);
+
+/* A run's budget as the user wrote it: "auto", "dense" or the number (%g
+ * into buf for text; a JSON string or real). */
+const char *cli_budget_text(const struct stp_run_options *ro, char *buf, size_t n);
+struct json_t;
+struct json_t *cli_budget_json(const struct stp_run_options *ro);
 
 /* Prints "stipple CMD: MESSAGE" on one line to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...)
@@ -133,7 +144,6 @@ enum stp_status bench_profile_run(stp_session *session, const float *input, int 
 				  const struct stp_run_options *ro, int runs,
 				  struct bench_profile *out);
 void bench_profile_print(const struct bench_profile *p);
-struct json_t;
 struct json_t *bench_profile_json(const struct bench_profile *p);
 void bench_profile_free(struct bench_profile *p);
 

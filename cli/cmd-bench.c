@@ -36,7 +36,7 @@ struct bench_opts {
 	int warmup;
 	int isa;       /* enum stp_isa */
 	int json;
-	double budget; /* stp_run_options.budget */
+	struct stp_run_options run; /* --budget: mode and budget */
 	int mode;      /* enum stp_sampling */
 	int seed;
 	int profile;   /* also time every op (bench-profile.c) */
@@ -58,7 +58,7 @@ static const struct cli_option bench_options[] = {
 	 offsetof(struct bench_opts, isa), "kernel level (default auto: the best, or $STIPPLE_ISA)", 0},
 	{"json", CLI_OPT_FLAG, NULL, 0, 0, NULL, offsetof(struct bench_opts, json),
 	 "print one JSON object instead of text", 0},
-	{"budget", CLI_OPT_BUDGET, "RHO|dense|auto", 0, 0, NULL, offsetof(struct bench_opts, budget),
+	{"budget", CLI_OPT_BUDGET, "RHO|dense|auto", 0, 0, NULL, offsetof(struct bench_opts, run),
 	 "sparse models: spend at most RHO x the dense backbone cost; dense = every cell; "
 	 "auto = the trained masks (default)", 0},
 	{"mode", CLI_OPT_CHOICE, "deterministic|stochastic", 0, 0, mode_choices,
@@ -83,7 +83,7 @@ static void bench_defaults(void *p)
 	o->warmup = 1;
 	o->isa = STP_ISA_AUTO;
 	o->json = 0;
-	o->budget = 0;
+	o->run = (struct stp_run_options){.mode = STP_RUN_TRAINED};
 	o->mode = STP_SAMPLING_DETERMINISTIC;
 	o->seed = 0;
 	o->profile = 0;
@@ -175,7 +175,7 @@ static int print_json(const char *path, const struct bench_opts *o,
 	int rc = CLI_EXIT_OK;
 
 	root = json_pack("{s:s, s:[ii], s:i, s:s, s:i, s:i, s:f, s:f, s:f,"
-			 " s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:s, s:i, s:f, s:f, s:f, s:f}",
+			 " s:f, s:f, s:f, s:f, s:f, s:o, s:i, s:s, s:i, s:f, s:f, s:f, s:f}",
 			 "model", path,
 			 "size", o->size[0], o->size[1],
 			 "threads", r->threads,
@@ -190,7 +190,7 @@ static int print_json(const char *path, const struct bench_opts *o,
 			 "network_gmacs", r4(r->report.network_macs / 1e9),
 			 "dense_network_gmacs", r4(r->report.dense_network_macs / 1e9),
 			 "density", r4(r->report.mean_density),
-			 "budget", r4(o->budget),
+			 "budget", cli_budget_json(&o->run),
 			 "masks", r->report.nmasks,
 			 "mode", mode_choices[o->mode],
 			 "seed", o->seed,
@@ -213,6 +213,8 @@ static int print_json(const char *path, const struct bench_opts *o,
 static void print_text(const char *path, const struct bench_opts *o,
 		       const struct bench_result *r)
 {
+	char budget[32];
+
 	printf("model        %s\n", path);
 	printf("input        %dx%d, threads %d, isa %s\n", o->size[0], o->size[1],
 	       r->threads, stp_isa_name(r->isa));
@@ -223,9 +225,9 @@ static void print_text(const char *path, const struct bench_opts *o,
 	       r->report.backbone_macs / 1e9, r->report.dense_backbone_macs / 1e9,
 	       r->cost.total_flops / 1e9);
 	if (r->report.nmasks > 0)
-		printf("sparsity     %d masks, mean density %.3f, budget %s%.2f, mode %s, seed %d\n",
-		       r->report.nmasks, r->report.mean_density, o->budget == 0 ? "auto " : "",
-		       o->budget, mode_choices[o->mode], o->seed);
+		printf("sparsity     %d masks, mean density %.3f, budget %s, mode %s, seed %d\n",
+		       r->report.nmasks, r->report.mean_density,
+		       cli_budget_text(&o->run, budget, sizeof(budget)), mode_choices[o->mode], o->seed);
 	printf("speed        %.1f GFLOP/s (%s FLOPs / median time)\n",
 	       r->cost.total_flops / 1e6 / r->median_ms,
 	       r->report.backbone_macs < r->report.dense_backbone_macs ? "the dense network's"
@@ -241,7 +243,7 @@ static enum stp_status time_runs(stp_session *session, const float *input,
 				 const struct bench_opts *o, struct bench_result *r)
 {
 	double *t = malloc(sizeof(double) * (size_t)o->runs);
-	const struct stp_run_options ro = {o->budget, (enum stp_sampling)o->mode, (uint64_t)o->seed};
+	const struct stp_run_options ro = cli_run_options(o->run, o->mode, o->seed);
 	enum stp_status st = STP_OK;
 	double sum = 0;
 	int n = o->runs;
@@ -272,6 +274,7 @@ static int bench_run(const char *const *args, const void *p)
 {
 	const char *path = args[0];
 	const struct bench_opts *o = p;
+	const struct stp_run_options ro = cli_run_options(o->run, o->mode, o->seed);
 	struct bench_result r = {0};
 	stp_engine *engine = NULL;
 	stp_model *model = NULL;
@@ -320,17 +323,13 @@ static int bench_run(const char *const *args, const void *p)
 	st = stp_session_create(model, &session);
 	if (st == STP_OK)
 		st = time_runs(session, input, o, &r);
-	if (st == STP_OK && o->profile) {
-		const struct stp_run_options ro = {o->budget, (enum stp_sampling)o->mode,
-						   (uint64_t)o->seed};
-
+	if (st == STP_OK && o->profile)
 		st = bench_profile_run(session, input, o->size[0], o->size[1], &ro, o->runs,
 				       &r.profile);
-	}
 	if (st != STP_OK) {
 		char why[256];
 		cli_error("bench", "run at %dx%d failed: %s", o->size[0], o->size[1],
-			  cli_run_failure(session, st, o->budget, why, sizeof(why)));
+			  cli_run_failure(session, st, &ro, why, sizeof(why)));
 		goto error;
 	}
 	r.workspace_mb = (double)stp_session_workspace_bytes(session) / (1024.0 * 1024.0);

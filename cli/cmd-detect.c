@@ -24,7 +24,7 @@
 struct task_opts {
 	int threads;
 	int isa;
-	double budget;
+	struct stp_run_options run;   /* --budget: mode and budget */
 	int mode;
 	int seed;
 	int json;
@@ -36,7 +36,7 @@ struct task_opts {
 static const char *const mode_choices[] = {"deterministic", "stochastic", NULL};
 
 #define COMMON_OPTIONS                                                                       \
-	{"budget", CLI_OPT_BUDGET, "RHO|dense|auto", 0, 0, NULL, offsetof(struct task_opts, budget), \
+	{"budget", CLI_OPT_BUDGET, "RHO|dense|auto", 0, 0, NULL, offsetof(struct task_opts, run), \
 	 "spend at most RHO x the dense backbone cost; dense = every cell; auto = the "      \
 	 "trained masks (default)", 0},                                                     \
 	{"mode", CLI_OPT_CHOICE, "deterministic|stochastic", 0, 0, mode_choices,              \
@@ -133,14 +133,13 @@ static int write_overlay(const char *cmd, const char *path, const uint8_t *rgb,
 	return rc;
 }
 
-static json_t *cost_json(const stp_session *s, double budget)
+static json_t *cost_json(const stp_session *s, const struct stp_run_options *ro)
 {
 	struct stp_run_report r;
 
 	stp_session_report(s, &r);
 	return json_pack("{s:o, s:f, s:f, s:f, s:f, s:f, s:i}", "budget",
-			 budget == 0 ? json_string("auto") : budget == 1 ? json_string("dense")
-				     : json_real(budget), "density",
+			 cli_budget_json(ro), "density",
 			 r.mean_density, "backbone_gmacs", r.backbone_macs / 1e9,
 			 "dense_backbone_gmacs", r.dense_backbone_macs / 1e9, "network_gmacs",
 			 r.network_macs / 1e9, "dense_network_gmacs", r.dense_network_macs / 1e9,
@@ -199,7 +198,7 @@ static void class_fractions(const stp_model *m, const uint8_t *labels, int w, in
 static int run_task(const char *cmd, unsigned task, const char *const *args,
 		    const struct task_opts *o)
 {
-	const struct stp_run_options ro = {o->budget, (enum stp_sampling)o->mode, (uint64_t)o->seed};
+	const struct stp_run_options ro = cli_run_options(o->run, o->mode, o->seed);
 	char fallback[4096], err[512];
 	const char *name = task == STP_TASK_DETECT ? CLI_DETECT_MODEL : CLI_DATASET_MODEL;
 	const char *path = args[0] ? args[0] : cli_default_model(name, fallback, sizeof(fallback));
@@ -252,7 +251,7 @@ static int run_task(const char *cmd, unsigned task, const char *const *args,
 	infer_ms = cli_now_ms() - t0;
 	if (st != STP_OK) {
 		cli_error(cmd, "the run failed: %s",
-			  cli_run_failure(session, st, o->budget, err, sizeof(err)));
+			  cli_run_failure(session, st, &ro, err, sizeof(err)));
 		rc = CLI_EXIT_FAIL;
 		goto out;
 	}
@@ -271,7 +270,7 @@ static int run_task(const char *cmd, unsigned task, const char *const *args,
 	if (o->json) {
 		json_t *root = json_pack("{s:s, s:{s:i, s:i}, s:o, s:{s:f, s:f}}", "model", path,
 					 "image", "width", full.width, "height", full.height,
-					 "cost", cost_json(session, o->budget), "timing_ms",
+					 "cost", cost_json(session, &ro), "timing_ms",
 					 "decode", decode_ms, "infer", infer_ms);
 
 		if (root && task == STP_TASK_DETECT) {

@@ -42,7 +42,7 @@
 struct eval_opts {
 	int threads;
 	int isa;
-	double budget;
+	struct stp_run_options run;   /* --budget: mode and budget */
 	int mode;
 	int seed;
 	int limit;
@@ -53,7 +53,7 @@ struct eval_opts {
 static const char *const mode_choices[] = {"deterministic", "stochastic", NULL};
 
 static const struct cli_option eval_options[] = {
-	{"budget", CLI_OPT_BUDGET, "RHO|dense|auto", 0, 0, NULL, offsetof(struct eval_opts, budget),
+	{"budget", CLI_OPT_BUDGET, "RHO|dense|auto", 0, 0, NULL, offsetof(struct eval_opts, run),
 	 "spend at most RHO x the dense backbone cost; dense = every cell; auto = the trained "
 	 "masks (default)", 0},
 	{"mode", CLI_OPT_CHOICE, "deterministic|stochastic", 0, 0, mode_choices,
@@ -135,7 +135,7 @@ static int eval_image(stp_session *s, const stp_model *m, unsigned tasks,
 	if (st != STP_OK) {
 		char why[256];
 		snprintf(err, errlen, "the run failed on %.300s: %s", path,
-			 cli_run_failure(s, st, ro->budget, why, sizeof(why)));
+			 cli_run_failure(s, st, ro, why, sizeof(why)));
 		goto out;
 	}
 	stp_session_report(s, &rep);
@@ -232,15 +232,14 @@ static void report(const struct eval_opts *o, const char *path, unsigned tasks,
 		   const struct coco_ap *ap, double miou, const struct totals *t)
 {
 	const int n = t->images;
+	char budget_text[32];
 	double mean = 0;
 
 	for (int i = 0; i < n; i++)
 		mean += t->latency[i] / n;
 	cli_sort_ms(t->latency, n);
 	if (o->json) {
-		json_t *budget = o->budget == 0   ? json_string("auto")
-				 : o->budget == 1 ? json_string("dense")
-						  : json_real(o->budget);
+		json_t *budget = cli_budget_json(&o->run);
 		json_t *root = json_pack("{s:s, s:i, s:o, s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:f}",
 					 "model", path, "images", n, "budget", budget, "mode",
 					 mode_choices[o->mode], "seed", o->seed, "backbone_gmacs",
@@ -268,11 +267,8 @@ static void report(const struct eval_opts *o, const char *path, unsigned tasks,
 		return;
 	}
 	printf("model        %s\n", path);
-	if (o->budget == 0 || o->budget == 1)
-		printf("images       %d, budget %s, mode %s\n", n, o->budget == 0 ? "auto" : "dense",
-		       mode_choices[o->mode]);
-	else
-		printf("images       %d, budget %.2f, mode %s\n", n, o->budget, mode_choices[o->mode]);
+	printf("images       %d, budget %s, mode %s\n", n,
+	       cli_budget_text(&o->run, budget_text, sizeof(budget_text)), mode_choices[o->mode]);
 	if (tasks & STP_TASK_DETECT) {
 		const double v[6] = {ap->ap, ap->ap50, ap->ap75, ap->small, ap->medium, ap->large};
 		const char *name[6] = {"box AP      ", " (AP50", ", AP75", "; small", ", medium",
@@ -293,7 +289,7 @@ static void report(const struct eval_opts *o, const char *path, unsigned tasks,
 static int eval_run(const char *const *args, const void *p)
 {
 	const struct eval_opts *o = p;
-	const struct stp_run_options ro = {o->budget, (enum stp_sampling)o->mode, (uint64_t)o->seed};
+	const struct stp_run_options ro = cli_run_options(o->run, o->mode, o->seed);
 	char fallback[4096], err[512] = "", path[4096];
 	const char *model_path = args[0] ? args[0]
 					 : cli_default_model(CLI_DATASET_MODEL, fallback,

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 
 const char *const cli_isa_choices[] = {"auto", "scalar", "avx2", "avx512", NULL};
@@ -35,15 +37,39 @@ enum parse_result {
 	PARSE_USAGE    /* a bad argument: message printed, exit 2 */
 };
 
-const char *cli_run_failure(const stp_session *s, enum stp_status st, double budget, char *buf,
-			    size_t n)
+const char *cli_run_failure(const stp_session *s, enum stp_status st,
+			    const struct stp_run_options *ro, char *buf, size_t n)
 {
 	if (st == STP_ERR_BUDGET)
 		snprintf(buf, n, "budget %g is below this model's cheapest run at this size: %.3f "
-			 "(its grid prior and mask convs alone)", budget, stp_session_min_budget(s));
+			 "(its grid prior and mask convs alone)", ro->budget,
+			 stp_session_min_budget(s));
 	else
 		snprintf(buf, n, "%s", stp_status_str(st));
 	return buf;
+}
+
+struct stp_run_options cli_run_options(struct stp_run_options run, int sampling, int seed)
+{
+	run.sampling = sampling ? STP_SAMPLING_STOCHASTIC : STP_SAMPLING_DETERMINISTIC;
+	run.seed = (uint64_t)seed;
+	return run;
+}
+
+const char *cli_budget_text(const struct stp_run_options *ro, char *buf, size_t n)
+{
+	if (ro->mode == STP_RUN_BUDGET)
+		snprintf(buf, n, "%g", ro->budget);
+	else
+		snprintf(buf, n, "%s", ro->mode == STP_RUN_DENSE ? "dense" : "auto");
+	return buf;
+}
+
+json_t *cli_budget_json(const struct stp_run_options *ro)
+{
+	if (ro->mode == STP_RUN_BUDGET)
+		return json_real(ro->budget);
+	return json_string(ro->mode == STP_RUN_DENSE ? "dense" : "auto");
 }
 
 void cli_error(const char *cmd, const char *fmt, ...)
@@ -180,12 +206,10 @@ static enum parse_result set_option(const struct cli_command *cmd,
 	case CLI_OPT_BUDGET: {
 		char *end;
 		double rho;
-		if (strcmp(value, "dense") == 0) {
-			*(double *)field = 1.0;
-			return PARSE_OK;
-		}
-		if (strcmp(value, "auto") == 0) {
-			*(double *)field = 0.0;
+		struct stp_run_options *run = (struct stp_run_options *)(void *)field;
+
+		if (strcmp(value, "dense") == 0 || strcmp(value, "auto") == 0) {
+			run->mode = value[0] == 'd' ? STP_RUN_DENSE : STP_RUN_TRAINED;
 			return PARSE_OK;
 		}
 		rho = strtod(value, &end);
@@ -194,7 +218,8 @@ static enum parse_result set_option(const struct cli_command *cmd,
 				  o->name, value);
 			return PARSE_USAGE;
 		}
-		*(double *)field = rho;
+		run->mode = STP_RUN_BUDGET;
+		run->budget = rho;
 		return PARSE_OK;
 	}
 	case CLI_OPT_FRACTION: {

@@ -463,7 +463,7 @@ static json_t *cost_json(const struct request *r, stp_session *s, const struct s
 	for (int i = 0; i < rep->nmasks; i++)
 		json_array_append_new(densities, json_real(stp_session_mask_density(s, i)));
 	return json_pack("{s:o, s:f, s:o, s:f, s:f, s:f, s:f, s:f}", "budget",
-			 r->params.budget > 0 ? json_real(r->params.budget) : json_string("auto"),
+			 params_budget_json(&r->params.run),
 			 "density", rep->mean_density, "mask_densities", densities, "backbone_gmacs",
 			 rep->backbone_macs / 1e9, "dense_backbone_gmacs",
 			 rep->dense_backbone_macs / 1e9, "cost_ratio",
@@ -538,8 +538,7 @@ static void run_engine(struct infer_ctx *c, const uint8_t *rgb, const struct ima
 		       const struct image_info *full, stp_engine *engine)
 {
 	struct request *r = c->r;
-	struct stp_run_options opts = {r->params.budget, r->params.stochastic ?
-				       STP_SAMPLING_STOCHASTIC : STP_SAMPLING_DETERMINISTIC, r->params.seed};
+	const struct stp_run_options opts = r->params.run;
 	const unsigned task = r->route.kind == ROUTE_DETECT ? STP_TASK_DETECT :
 			      r->route.kind == ROUTE_SEGMENT ? STP_TASK_SEGMENT :
 			      v2_tasks_needed(r->model->model, c->requested_outputs);
@@ -576,7 +575,7 @@ static void run_engine(struct infer_ctx *c, const uint8_t *rgb, const struct ima
 	} else if (st == STP_ERR_BUDGET) {
 		request_reply_error(r, 400, "budget %g is below this model's cheapest run at this "
 				    "image's size: %.3f (its grid prior and mask convs alone)",
-				    r->params.budget, stp_session_min_budget(s));
+				    r->params.run.budget, stp_session_min_budget(s));
 	} else {
 		request_reply_error(r, 500, "inference failed: %s", stp_status_str(st));
 	}

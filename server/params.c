@@ -55,18 +55,20 @@ int params_set_text(struct infer_params *p, const char *name, const char *value,
 	double d;
 
 	if (!strcmp(name, "budget") || !strcmp(name, "sparsity_budget")) {
-		if (!strcmp(value, "auto")) {
-			p->budget = 0;
+		if (!strcmp(value, "auto") || !strcmp(value, "dense")) {
+			p->run.mode = value[0] == 'a' ? STP_RUN_TRAINED : STP_RUN_DENSE;
 			return 0;
 		}
 		if (parse_double(value, &d) || !(d > 0 && d <= 1))
-			FAIL("parameter '%s': '%s' is not a number in (0, 1] or \"auto\"", name, value);
-		p->budget = d;
+			FAIL("parameter '%s': '%s' is not a number in (0, 1], \"auto\" or \"dense\"",
+			     name, value);
+		p->run.mode = STP_RUN_BUDGET;
+		p->run.budget = d;
 	} else if (!strcmp(name, "sampling")) {
 		if (!strcmp(value, "deterministic"))
-			p->stochastic = 0;
+			p->run.sampling = STP_SAMPLING_DETERMINISTIC;
 		else if (!strcmp(value, "stochastic"))
-			p->stochastic = 1;
+			p->run.sampling = STP_SAMPLING_STOCHASTIC;
 		else
 			FAIL("parameter 'sampling': '%s' is not \"deterministic\" or \"stochastic\"", value);
 	} else if (!strcmp(name, "seed")) {
@@ -75,7 +77,7 @@ int params_set_text(struct infer_params *p, const char *name, const char *value,
 		errno = 0;
 		if (value[0] == '-' || value[0] == '\0')
 			FAIL("parameter 'seed': '%s' is not an unsigned 64-bit integer", value);
-		p->seed = strtoull(value, &end, 10);
+		p->run.seed = strtoull(value, &end, 10);
 		if (errno || *end)
 			FAIL("parameter 'seed': '%s' is not an unsigned 64-bit integer", value);
 	} else if (!strcmp(name, "score_threshold")) {
@@ -157,18 +159,22 @@ int params_check_v2_input(const json_t *in, char *err, size_t errlen)
 	return 0;
 }
 
+json_t *params_budget_json(const struct stp_run_options *run)
+{
+	if (run->mode == STP_RUN_BUDGET)
+		return json_real(run->budget);
+	return json_string(run->mode == STP_RUN_DENSE ? "dense" : "auto");
+}
+
 json_t *params_to_json(const struct infer_params *p)
 {
 	json_t *o = json_object();
+	const int stochastic = p->run.sampling == STP_SAMPLING_STOCHASTIC;
 
-	if (p->budget > 0)
-		json_object_set_new(o, "budget", json_real(p->budget));
-	else
-		json_object_set_new(o, "budget", json_string("auto"));
-	json_object_set_new(o, "sampling",
-			    json_string(p->stochastic ? "stochastic" : "deterministic"));
-	if (p->stochastic)
-		json_object_set_new(o, "seed", json_integer((json_int_t)p->seed));
+	json_object_set_new(o, "budget", params_budget_json(&p->run));
+	json_object_set_new(o, "sampling", json_string(stochastic ? "stochastic" : "deterministic"));
+	if (stochastic)
+		json_object_set_new(o, "seed", json_integer((json_int_t)p->run.seed));
 	if (p->timeout_ms > 0)
 		json_object_set_new(o, "timeout_ms", json_integer(p->timeout_ms));
 	return o;

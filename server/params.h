@@ -11,15 +11,16 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "stipple.h"
+
 /* Detections a request gets unless it sets score_threshold: those a served
  * detector shows (NanoDet's demo draws above 0.35; COCO evaluation wants all,
  * score_threshold=0). `stipple detect` has the same default. */
 #define PARAMS_DEFAULT_SCORE_THRESHOLD 0.3
 
 struct infer_params {
-	double budget;           /* (0, 1]; 0 = "auto": the model's trained masks */
-	int stochastic;          /* sampling = stochastic */
-	uint64_t seed;
+	struct stp_run_options run; /* budget "auto" (trained masks), "dense" or a number
+				     * in (0, 1]; sampling; seed */
 	double score_threshold;  /* detections below are dropped (default
 				  * PARAMS_DEFAULT_SCORE_THRESHOLD; 0: all the model keeps) */
 	int max_detections;      /* <= 0: the model's */
@@ -47,5 +48,7 @@ int params_check_v2_input(const json_t *in, char *err, size_t errlen);
 
 /* The parameters as applied, for echoing in responses (new reference). */
 json_t *params_to_json(const struct infer_params *p);
+/* A run's budget as the API spells it: "auto", "dense" or the number. */
+json_t *params_budget_json(const struct stp_run_options *run);
 
 #endif

@@ -154,21 +154,27 @@ enum stp_sampling {
 	STP_SAMPLING_STOCHASTIC         /* logit + logistic noise >= 0, noise keyed by seed */
 };
 
+/* What a run of a sparse model computes (dense models always run dense). */
+enum stp_run_mode {
+	STP_RUN_TRAINED = 0, /* the model's trained masks; sampling decides how */
+	STP_RUN_DENSE,       /* the dense network exactly: no mask is predicted */
+	STP_RUN_BUDGET       /* at most budget x the dense cost (docs/sparse.md has
+				the policy); STP_ERR_BUDGET below the cheapest run */
+};
+
 struct stp_run_options {
-	/* 0: the model's trained masks (sampling decides how); 1: the dense
-	 * network exactly; in (0, 1): budget mode, spending at most budget x the
-	 * dense backbone cost (see docs/sparse.md for the policy). */
-	double budget;
+	enum stp_run_mode mode;
+	double budget;              /* STP_RUN_BUDGET: in (0, 1], 1 = dense; else unused */
 	enum stp_sampling sampling;
 	uint64_t seed;
 };
 
-/* stp_session_run with options (NULL: budget 0, deterministic). */
+/* stp_session_run with options (NULL: trained masks, deterministic). */
 STP_API enum stp_status stp_session_run_with(stp_session *session, const float *input,
 					     int h, int w, const struct stp_run_options *opts);
 
 /* The least budget a run at the last run's input size accepts, from the
- * last budget-mode run (-1 when none ran): what STP_ERR_BUDGET refers to. */
+ * last STP_RUN_BUDGET run (-1 when none ran): what STP_ERR_BUDGET refers to. */
 STP_API double stp_session_min_budget(const stp_session *session);
 
 /* What the last run computed. */

@@ -313,10 +313,19 @@ enum stp_status stp_session_run(stp_session *s, const float *input, int h, int w
 	return stp_session_run_with(s, input, h, w, NULL);
 }
 
+static int run_options_valid(const struct stp_run_options *o)
+{
+	const int mode_ok = o->mode == STP_RUN_TRAINED || o->mode == STP_RUN_DENSE ||
+			    (o->mode == STP_RUN_BUDGET && o->budget > 0 && o->budget <= 1);
+
+	return mode_ok &&
+	       (o->sampling == STP_SAMPLING_DETERMINISTIC || o->sampling == STP_SAMPLING_STOCHASTIC);
+}
+
 enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, int w,
 				     const struct stp_run_options *opts)
 {
-	const struct stp_run_options defaults = {0, STP_SAMPLING_DETERMINISTIC, 0};
+	const struct stp_run_options defaults = {.mode = STP_RUN_TRAINED};
 	struct stp_sparse_options sparse_opts;
 	const struct stp_plan *plan;
 	struct stp_threadpool *pool;
@@ -326,10 +335,10 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 	if (!opts)
 		opts = &defaults;
 	if (!s || !input || h < 1 || w < 1 || h > 65536 || w > 65536 ||
-	    !(opts->budget >= 0 && opts->budget <= 1) ||
-	    (opts->sampling != STP_SAMPLING_DETERMINISTIC && opts->sampling != STP_SAMPLING_STOCHASTIC))
+	    !run_options_valid(opts))
 		return STP_ERR_INVALID_ARG;
-	sparse_opts.dense = opts->budget == 1;
+	sparse_opts.dense = opts->mode == STP_RUN_DENSE ||
+			    (opts->mode == STP_RUN_BUDGET && opts->budget == 1);
 	sparse_opts.topk = NULL;
 	sparse_opts.mode = opts->sampling == STP_SAMPLING_STOCHASTIC ? STP_SAMPLE_STOCHASTIC
 								     : STP_SAMPLE_DETERMINISTIC;
@@ -348,7 +357,7 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 	s->partials_used = 0;
 	s->backbone_ms = 0;
 	start = stp_now_ns();
-	if (opts->budget > 0 && opts->budget < 1 && plan->nmasks > 0) {
+	if (opts->mode == STP_RUN_BUDGET && opts->budget < 1 && plan->nmasks > 0) {
 		st = stp_budget_solve(s, opts->budget, s->topk, &s->min_budget);
 		if (st != STP_OK)
 			return st;

@@ -156,9 +156,7 @@ static int golden_run_options(const struct stp_st_file *golden, struct stp_run_o
 	const char *sampling = stp_st_meta(golden, "sampling");
 	const char *seed = stp_st_meta(golden, "seed");
 
-	opts->budget = 0;
-	opts->sampling = STP_SAMPLING_DETERMINISTIC;
-	opts->seed = 0;
+	*opts = (struct stp_run_options){.mode = STP_RUN_TRAINED};
 	if (sampling && strcmp(sampling, "stochastic") == 0)
 		opts->sampling = STP_SAMPLING_STOCHASTIC;
 	else if (sampling && strcmp(sampling, "deterministic") != 0)

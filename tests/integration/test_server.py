@@ -181,6 +181,11 @@ def test_infer(d):
     check(doc["id"] == "abc" and doc["model_version"] == "1", "v2 echoes id and version")
     check(p["sparsity_budget"] == 0.5 and 0 < p["backbone_gmacs"] <= 0.5 * 1.02 * p["dense_backbone_gmacs"],
           "budget 0.5 spends at most half: %r" % p)
+    st_dense, _, _, dense = d.request("POST", "/v2/models/r18/infer",
+                                      v2_body(img, sparsity_budget="dense"), JSON)
+    dp = dense.get("parameters", {}) if st_dense == 200 else dense
+    check(st_dense == 200 and dp["sparsity_budget"] == "dense" and
+          dp["backbone_gmacs"] == dp["dense_backbone_gmacs"], "budget dense runs dense: %r" % dp)
     c2 = doc["outputs"][0]
     check(c2["name"] == "c2" and c2["shape"] == [1, 40, 56, 64] and len(c2["data"]) == 40 * 56 * 64,
           "c2 shape for 240x320 -> 160x213 padded to 160x224: %r" % c2["shape"])

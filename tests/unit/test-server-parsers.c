@@ -47,17 +47,27 @@ static void test_params(void)
 	json_t *o;
 
 	params_defaults(&p);
-	CHECK(params_set_text(&p, "budget", "0.25", err, sizeof(err)) == 0 && p.budget == 0.25, "budget");
-	CHECK(params_set_text(&p, "budget", "auto", err, sizeof(err)) == 0 && p.budget == 0, "auto");
-	CHECK(params_set_text(&p, "budget", "1", err, sizeof(err)) == 0 && p.budget == 1, "budget 1");
+	CHECK(p.run.mode == STP_RUN_TRAINED && p.run.sampling == STP_SAMPLING_DETERMINISTIC,
+	      "defaults: trained masks, deterministic");
+	CHECK(params_set_text(&p, "budget", "0.25", err, sizeof(err)) == 0 &&
+	      p.run.mode == STP_RUN_BUDGET && p.run.budget == 0.25, "budget");
+	CHECK(params_set_text(&p, "budget", "auto", err, sizeof(err)) == 0 &&
+	      p.run.mode == STP_RUN_TRAINED, "auto");
+	CHECK(params_set_text(&p, "budget", "dense", err, sizeof(err)) == 0 &&
+	      p.run.mode == STP_RUN_DENSE, "dense");
+	CHECK(params_set_text(&p, "budget", "1", err, sizeof(err)) == 0 &&
+	      p.run.mode == STP_RUN_BUDGET && p.run.budget == 1, "budget 1");
+	CHECK(params_set_text(&p, "budget", "Dense", err, sizeof(err)) && strstr(err, "\"dense\""),
+	      "budget spelling");
 	CHECK(params_set_text(&p, "budget", "0", err, sizeof(err)) && strstr(err, "'budget'"), "budget 0");
 	CHECK(params_set_text(&p, "budget", "1.0001", err, sizeof(err)), "budget > 1");
 	CHECK(params_set_text(&p, "budget", "nan", err, sizeof(err)), "budget nan");
 	CHECK(params_set_text(&p, "budget", "0.5x", err, sizeof(err)), "budget trailing junk");
-	CHECK(params_set_text(&p, "sampling", "stochastic", err, sizeof(err)) == 0 && p.stochastic, "sampling");
+	CHECK(params_set_text(&p, "sampling", "stochastic", err, sizeof(err)) == 0 &&
+	      p.run.sampling == STP_SAMPLING_STOCHASTIC, "sampling");
 	CHECK(params_set_text(&p, "sampling", "random", err, sizeof(err)) && strstr(err, "'sampling'"), "bad sampling");
 	CHECK(params_set_text(&p, "seed", "18446744073709551615", err, sizeof(err)) == 0 &&
-	      p.seed == 18446744073709551615ULL, "max seed");
+	      p.run.seed == 18446744073709551615ULL, "max seed");
 	CHECK(params_set_text(&p, "seed", "18446744073709551616", err, sizeof(err)), "seed overflow");
 	CHECK(params_set_text(&p, "seed", "-1", err, sizeof(err)), "negative seed");
 	CHECK(params_set_text(&p, "max_detections", "0", err, sizeof(err)), "max_detections 0");
@@ -68,8 +78,9 @@ static void test_params(void)
 	params_defaults(&p);
 	o = json_pack("{s:f, s:s, s:i, s:b}", "sparsity_budget", 0.5, "sampling", "stochastic",
 		      "seed", 9, "return_masks", 1);
-	CHECK(params_set_json(&p, o, err, sizeof(err)) == 0 && p.budget == 0.5 && p.stochastic &&
-	      p.seed == 9 && p.return_masks, "JSON parameters");
+	CHECK(params_set_json(&p, o, err, sizeof(err)) == 0 && p.run.mode == STP_RUN_BUDGET &&
+	      p.run.budget == 0.5 && p.run.sampling == STP_SAMPLING_STOCHASTIC && p.run.seed == 9 &&
+	      p.return_masks, "JSON parameters");
 	json_decref(o);
 	o = json_pack("{s:[i]}", "budget", 1);
 	CHECK(params_set_json(&p, o, err, sizeof(err)) && strstr(err, "'budget'"), "array value");

@@ -148,7 +148,7 @@ int main(void)
 
 	/* Budget 1: the dense network exactly (same weights, up to where BN's
 	 * shift is added), no masks, dense cost. */
-	struct stp_run_options full = {1.0, STP_SAMPLING_DETERMINISTIC, 0};
+	struct stp_run_options full = {.mode = STP_RUN_BUDGET, .budget = 1.0};
 	struct stp_run_report rep;
 	float *ref = run(dense, x, h, w, NULL, NULL, &st);
 	float *got = run(sparse, x, h, w, &full, &rep, &st);
@@ -160,6 +160,13 @@ int main(void)
 	      rep.nmasks, rep.mean_density);
 	CHECK(rep.backbone_ms > 0 && rep.backbone_ms < 60e3, "backbone time reported: %g ms",
 	      rep.backbone_ms);
+	free(got);
+	/* The dense mode: the same run. */
+	struct stp_run_options dense_mode = {.mode = STP_RUN_DENSE};
+	got = run(sparse, x, h, w, &dense_mode, &rep, &st);
+	err = test_rel_l2(got, ref, n);
+	CHECK(st == STP_OK && err < 1e-6 && rep.mean_density == 1.0 &&
+	      rep.backbone_macs == rep.dense_backbone_macs, "dense mode vs dense: rel L2 %.3g", err);
 	free(got);
 
 	/* Trained masks: mixed, and cheaper than dense. */
@@ -174,7 +181,7 @@ int main(void)
 	const double budgets[] = {0.9, 0.75, 0.6, 0.5};
 	double last_density = 2;
 	for (size_t i = 0; i < sizeof(budgets) / sizeof(budgets[0]); i++) {
-		struct stp_run_options bo = {budgets[i], STP_SAMPLING_DETERMINISTIC, 0};
+		struct stp_run_options bo = {.mode = STP_RUN_BUDGET, .budget = budgets[i]};
 		got = run(sparse, x, h, w, &bo, &rep, &st);
 		const double ratio = rep.backbone_macs / rep.dense_backbone_macs;
 		CHECK(st == STP_OK && ratio <= budgets[i] * 1.02 && ratio >= budgets[i] * 0.85 &&
@@ -184,7 +191,7 @@ int main(void)
 		last_density = rep.mean_density;
 		free(got);
 	}
-	struct stp_run_options tiny = {0.3, STP_SAMPLING_DETERMINISTIC, 0};  /* grid-only costs ~0.47 here */
+	struct stp_run_options tiny = {.mode = STP_RUN_BUDGET, .budget = 0.3};  /* grid-only costs ~0.47 here */
 	{
 		stp_session *s;
 		if (stp_session_create(sparse, &s) != STP_OK)
@@ -196,13 +203,20 @@ int main(void)
 		      "(%d, %.3f)", (int)st, stp_session_min_budget(s));
 		stp_session_destroy(s);
 	}
-	struct stp_run_options bad = {1.5, STP_SAMPLING_DETERMINISTIC, 0};
-	got = run(sparse, x, h, w, &bad, &rep, &st);
-	CHECK(st == STP_ERR_INVALID_ARG, "budget 1.5 is refused");
+	const struct stp_run_options bad[] = {{.mode = STP_RUN_BUDGET, .budget = 1.5},
+					      {.mode = STP_RUN_BUDGET, .budget = 0},
+					      {.mode = STP_RUN_BUDGET, .budget = -0.5},
+					      {.mode = (enum stp_run_mode)7},
+					      {.sampling = (enum stp_sampling)2}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		got = run(sparse, x, h, w, &bad[i], &rep, &st);
+		CHECK(st == STP_ERR_INVALID_ARG, "bad run options %zu are refused", i);
+	}
 
 	/* Seeded stochastic masks: repeatable, thread-count independent,
 	 * seed-dependent. */
-	struct stp_run_options s7 = {0, STP_SAMPLING_STOCHASTIC, 7}, s8 = {0, STP_SAMPLING_STOCHASTIC, 8};
+	struct stp_run_options s7 = {.sampling = STP_SAMPLING_STOCHASTIC, .seed = 7},
+			       s8 = {.sampling = STP_SAMPLING_STOCHASTIC, .seed = 8};
 	size_t n1, n2, n3, n4;
 	unsigned char *a = masks_of(sparse, x, h, w, &s7, &n1);
 	unsigned char *b = masks_of(sparse1, x, h, w, &s7, &n2);
@@ -218,9 +232,9 @@ int main(void)
 	 * mode, with the 4 blocks that follow a sparse block and have stride-1
 	 * (or fused) mask convs taking partials; other values refused. */
 	{
-		const struct stp_run_options modes[] = {{0, STP_SAMPLING_DETERMINISTIC, 0},
-							{0, STP_SAMPLING_STOCHASTIC, 3},
-							{0.6, STP_SAMPLING_DETERMINISTIC, 0}};
+		const struct stp_run_options modes[] = {{.mode = STP_RUN_TRAINED},
+							{.mode = STP_RUN_TRAINED, .sampling = STP_SAMPLING_STOCHASTIC, .seed = 3},
+							{.mode = STP_RUN_BUDGET, .budget = 0.6}};
 		stp_engine *conv_engine = NULL, *bad_engine = NULL;
 		setenv("STIPPLE_LOGITS", "conv", 1);
 		st = stp_engine_create(&o2, &conv_engine);
@@ -321,7 +335,7 @@ int main(void)
 		free(json);
 		stp_model *cal = load(e2, &sparse_m);
 		stp_session *cs;
-		struct stp_run_options bo = {0.75, STP_SAMPLING_DETERMINISTIC, 0};
+		struct stp_run_options bo = {.mode = STP_RUN_BUDGET, .budget = 0.75};
 		double first, rest = 0, ratio;
 
 		stp_session_create(cal, &cs);
