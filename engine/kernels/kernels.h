@@ -25,6 +25,7 @@
  *             read from a_offset on. Rows r >= mr repeat a valid pointer.
  *   bias      NR biases (unused with ACCUMULATE).
  *   w         the slice's packed weights, [ks][kc][NR], zero beyond nc.
+ *             w and bias are STP_ALIGN-aligned: vector kernels load them so.
  *   c         MR output pointers, each at the block's first channel.
  *   residual  NULL, or MR pointers like c (given on the last slice only).
  *   nc        valid channels in the block, 1..NR.
