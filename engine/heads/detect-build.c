@@ -63,8 +63,8 @@ static enum stp_status build_rpn(struct stp_net_builder *b, struct stp_detect_he
 		st = stp_net_load_conv(b, "rpn.head.cls_logits", NULL, 1, &cls, &cw, &cb);
 	if (st == STP_OK)
 		st = stp_net_load_conv(b, "rpn.head.bbox_pred", NULL, 1, &reg, &rw, &rb);
-	pw = st == STP_OK ? malloc((size_t)5 * a * c * sizeof(float)) : NULL;
-	pb = st == STP_OK ? malloc((size_t)5 * a * sizeof(float)) : NULL;
+	pw = st == STP_OK ? stp_malloc((size_t)5 * a * c * sizeof(float)) : NULL;
+	pb = st == STP_OK ? stp_malloc((size_t)5 * a * sizeof(float)) : NULL;
 	if (st == STP_OK && (!pw || !pb))
 		st = stp_set_error(b->err, b->errlen, STP_ERR_NOMEM, "out of memory");
 	if (st == STP_OK) {
@@ -111,9 +111,9 @@ static enum stp_status build_box_branch(struct stp_net_builder *b, struct stp_de
 	    (st = take_linear(b, "roi_heads.box_predictor.cls_score", k, r, &wc, &bc)) ||
 	    (st = take_linear(b, "roi_heads.box_predictor.bbox_pred", 4 * k, r, &wr, &br)))
 		return st;
-	perm = malloc((size_t)r * in * sizeof(float));
-	pw = malloc((size_t)5 * k * r * sizeof(float));
-	pb = malloc((size_t)5 * k * sizeof(float));
+	perm = stp_malloc((size_t)r * in * sizeof(float));
+	pw = stp_malloc((size_t)5 * k * r * sizeof(float));
+	pb = stp_malloc((size_t)5 * k * sizeof(float));
 	if (!perm || !pw || !pb) {
 		st = stp_set_error(b->err, b->errlen, STP_ERR_NOMEM, "out of memory");
 		goto out;
@@ -148,7 +148,7 @@ enum stp_status stp_detect_head_build(struct stp_net_builder *b,
 				      const struct stp_fpn_values *fpn,
 				      struct stp_detect_head **out)
 {
-	struct stp_detect_head *h = calloc(1, sizeof(*h));
+	struct stp_detect_head *h = stp_zalloc(1, sizeof(*h));
 	enum stp_status st;
 
 	*out = NULL;

@@ -235,7 +235,7 @@ enum stp_status stp_detect_head_run(const struct stp_detect_head *head,
 	long n;
 
 	if (!st) {
-		st = calloc(1, sizeof(*st));
+		st = stp_zalloc(1, sizeof(*st));
 		if (!st)
 			return STP_ERR_NOMEM;
 		*state = st;

@@ -47,7 +47,7 @@ enum stp_status stp_gfl_head_build(struct stp_net_builder *b, const struct stp_a
 				   const struct stp_fpn_values *neck, struct stp_gfl_head **out)
 {
 	const int k = cfg->num_classes + 4 * (cfg->reg_max + 1);
-	struct stp_gfl_head *h = calloc(1, sizeof(*h));
+	struct stp_gfl_head *h = stp_zalloc(1, sizeof(*h));
 	enum stp_status st = STP_OK;
 	char name[64];
 
@@ -191,7 +191,7 @@ enum stp_status stp_gfl_head_run(const struct stp_gfl_head *head, const struct s
 	size_t most = 0, ncand = 0, nkeep;
 
 	if (!st) {
-		st = calloc(1, sizeof(*st));
+		st = stp_zalloc(1, sizeof(*st));
 		if (!st)
 			return STP_ERR_NOMEM;
 		*state = st;

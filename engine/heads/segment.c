@@ -75,7 +75,7 @@ enum stp_status stp_segment_head_build(struct stp_net_builder *b,
 	a = stp_net_conv(b, "seg_head.classifier", NULL, 1, a, -1, &classifier, 0, 0, &st);
 	if (a < 0)
 		return st;
-	head = calloc(1, sizeof(*head));
+	head = stp_zalloc(1, sizeof(*head));
 	if (!head || stp_plan_keep(b->plan, a) != STP_OK) {
 		free(head);
 		return stp_set_error(b->err, b->errlen, STP_ERR_NOMEM, "out of memory");
@@ -179,7 +179,7 @@ static int reserve(void **buf, size_t *have, size_t n, size_t size)
 
 	if (n <= *have)
 		return 0;
-	p = realloc(*buf, n * size);
+	p = stp_realloc(*buf, n * size);
 	if (!p)
 		return -1;
 	*buf = p;
@@ -197,7 +197,7 @@ enum stp_status stp_segment_head_run(const struct stp_segment_head *head,
 	struct stp_threadpool *pool = stp_session_pool(s);
 
 	if (!st) {
-		st = calloc(1, sizeof(*st));
+		st = stp_zalloc(1, sizeof(*st));
 		if (!st)
 			return STP_ERR_NOMEM;
 		*state = st;

@@ -346,11 +346,11 @@ static enum stp_status parse_classes(struct stp_json_ctx *c, json_t *classes, st
 					     "architecture: classes[%zu] is not a string", i);
 	if (n == 0)
 		return STP_OK;
-	a->classes = calloc(n, sizeof(char *));
+	a->classes = stp_zalloc(n, sizeof(char *));
 	if (!a->classes)
 		return stp_set_error(c->err, c->errlen, STP_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
-		a->classes[i] = strdup(json_string_value(json_array_get(classes, i)));
+		a->classes[i] = stp_strdup(json_string_value(json_array_get(classes, i)));
 		if (!a->classes[i])
 			return stp_set_error(c->err, c->errlen, STP_ERR_NOMEM, "out of memory");
 		a->nclasses++;
@@ -370,7 +370,7 @@ enum stp_status stp_arch_parse(const char *json, struct stp_arch *out, char *err
 	memset(out, 0, sizeof(*out));
 	if (!json)
 		return stp_set_error(err, errlen, STP_ERR_INVALID_ARG, "no architecture JSON");
-	out->json = strdup(json);
+	out->json = stp_strdup(json);
 	if (!out->json)
 		return stp_set_error(err, errlen, STP_ERR_NOMEM, "out of memory");
 	root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);

@@ -155,16 +155,16 @@ static enum stp_status parse_metadata(json_t *meta, struct stp_st_file *f, char 
 				     "__metadata__ must be an object of string values");
 	if (json_object_size(meta) == 0)
 		return STP_OK;
-	f->meta_keys = calloc(json_object_size(meta), sizeof(char *));
-	f->meta_values = calloc(json_object_size(meta), sizeof(char *));
+	f->meta_keys = stp_zalloc(json_object_size(meta), sizeof(char *));
+	f->meta_values = stp_zalloc(json_object_size(meta), sizeof(char *));
 	if (!f->meta_keys || !f->meta_values)
 		return stp_set_error(err, errlen, STP_ERR_NOMEM, "out of memory");
 	json_object_foreach(meta, key, value) {
 		if (!json_is_string(value))
 			return stp_set_error(err, errlen, STP_ERR_FORMAT,
 					     "__metadata__ value of '%s' is not a string", key);
-		f->meta_keys[f->nmeta] = strdup(key);
-		f->meta_values[f->nmeta] = strdup(json_string_value(value));
+		f->meta_keys[f->nmeta] = stp_strdup(key);
+		f->meta_values[f->nmeta] = stp_strdup(json_string_value(value));
 		f->nmeta++;
 		if (!f->meta_keys[f->nmeta - 1] || !f->meta_values[f->nmeta - 1])
 			return stp_set_error(err, errlen, STP_ERR_NOMEM, "out of memory");
@@ -266,7 +266,7 @@ static enum stp_status parse_entry(const char *name, json_t *info, size_t datale
 				     "shape %s of %s needs %zu", name, e->begin, e->end,
 				     e->end - e->begin, text, dtypes[e->dtype].name, bytes);
 	}
-	t->name = strdup(name);
+	t->name = stp_strdup(name);
 	if (!t->name)
 		return stp_set_error(err, errlen, STP_ERR_NOMEM, "out of memory");
 	return STP_OK;
@@ -359,12 +359,12 @@ enum stp_status stp_st_parse(const void *data, size_t size, struct stp_st_file *
 		st = stp_set_error(err, errlen, STP_ERR_FORMAT, "header JSON is not an object");
 		goto error;
 	}
-	f = calloc(1, sizeof(*f));
+	f = stp_zalloc(1, sizeof(*f));
 	n = json_object_size(root);
 	if (f && n)
-		f->tensors = calloc(n, sizeof(*f->tensors));
+		f->tensors = stp_zalloc(n, sizeof(*f->tensors));
 	if (f && n)
-		entries = calloc(n, sizeof(*entries));
+		entries = stp_zalloc(n, sizeof(*entries));
 	if (!f || (n && (!f->tensors || !entries))) {
 		st = stp_set_error(err, errlen, STP_ERR_NOMEM, "out of memory");
 		goto error;

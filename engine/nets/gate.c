@@ -65,7 +65,7 @@ enum stp_status stp_net_gate(struct stp_net_builder *b, int value, int mask, int
 		const float *a = stp_net_take(b, interp, "a", shape, 1, &st);
 		if (!a)
 			return st;
-		op->fill = malloc(sizeof(*op->fill));
+		op->fill = stp_malloc(sizeof(*op->fill));
 		if (!op->fill)
 			return stp_set_error(b->err, b->errlen, STP_ERR_NOMEM, "out of memory");
 		stp_interp_kernel_rbf(op->fill, b->arch->sparse.window, a[0]);

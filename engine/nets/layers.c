@@ -64,8 +64,8 @@ enum stp_status stp_net_load_conv(struct stp_net_builder *b, const char *name, c
 	src_w = stp_net_take(b, name, "weight", wshape, 4, &st);
 	if (!src_w)
 		return st;
-	w = malloc(wn * sizeof(float));
-	bs = calloc((size_t)cout, sizeof(float));
+	w = stp_malloc(wn * sizeof(float));
+	bs = stp_zalloc((size_t)cout, sizeof(float));
 	if (!w || !bs) {
 		st = stp_set_error(b->err, b->errlen, STP_ERR_NOMEM, "out of memory packing '%s'", name);
 		goto error;

@@ -54,7 +54,7 @@ static enum stp_status make_masks(struct stp_net_builder *b, struct stp_sparse_b
 {
 	const int64_t wshape[4] = {1, cin, 3, 3}, bshape[1] = {1};
 	const size_t wn = (size_t)cin * 9;
-	float *w = malloc(STP_BLOCK_MAX_MASKS * wn * sizeof(float)), bias[STP_BLOCK_MAX_MASKS];
+	float *w = stp_malloc(STP_BLOCK_MAX_MASKS * wn * sizeof(float)), bias[STP_BLOCK_MAX_MASKS];
 	enum stp_status st = STP_OK;
 	int nsrc = 0, ntotal = 0;
 
@@ -151,7 +151,7 @@ int stp_net_sparse_block(struct stp_net_builder *b, int stage, int index, int in
 	const char variant = a->sparse.variant;
 	struct stp_op op = {.kind = STP_OP_SPARSE_BLOCK, .in = in, .in2 = -1, .backbone = 1,
 			    .out_stride = out_stride};
-	struct stp_sparse_block *sb = calloc(1, sizeof(*sb));
+	struct stp_sparse_block *sb = stp_zalloc(1, sizeof(*sb));
 	char prefix[64], conv[NAME_LEN], bn[NAME_LEN];
 	int temp_channels[STP_OP_MAX_TEMPS];
 	enum stp_status st;

@@ -153,7 +153,7 @@ enum stp_status stp_conv_create(const struct stp_conv_desc *desc,
 	*out = NULL;
 	if (!desc_valid(desc) || !weight)
 		return STP_ERR_INVALID_ARG;
-	conv = calloc(1, sizeof(*conv));
+	conv = stp_zalloc(1, sizeof(*conv));
 	if (!conv)
 		return STP_ERR_NOMEM;
 	conv->desc = *desc;
@@ -471,10 +471,10 @@ void stp_conv_run(const struct stp_conv *conv, const struct stp_tensor *in,
 	job.stream = (size_t)out->h * out->w * (size_t)d->cout * sizeof(float) > STP_STREAM_OUTPUT_BYTES;
 
 	job.scratch_per_thread = job.tiles_per_chunk * (job.taps + 2) * mr;
-	job.scratch = malloc(threads * job.scratch_per_thread * sizeof(float *));
+	job.scratch = stp_malloc(threads * job.scratch_per_thread * sizeof(float *));
 	if (job.scratch && job.taps != conv->ks) {
 		job.patch_per_thread = job.tiles_per_chunk * mr * job.taps * job.tap_floats;
-		job.patches = malloc(threads * job.patch_per_thread * sizeof(float));
+		job.patches = stp_malloc(threads * job.patch_per_thread * sizeof(float));
 	}
 	if (!job.scratch || (job.taps != conv->ks && !job.patches)) {
 		/* Out of memory for a few KiB of pointers: run one tile per task

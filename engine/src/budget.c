@@ -137,7 +137,7 @@ enum stp_status stp_budget_solve(const struct stp_session *s, double rho, size_t
 	reference = s->model->gated ? stp_cost_network(s, NULL, NULL) : dense.backbone_macs;
 	if (reference <= 0)
 		return STP_ERR_INVALID_ARG;
-	density = calloc((size_t)s->model->plan.nmasks + 1, sizeof(double));
+	density = stp_zalloc((size_t)s->model->plan.nmasks + 1, sizeof(double));
 	if (!density)
 		return STP_ERR_NOMEM;
 	st = solve(s, rho, topk, min_rho, reference, density, sp);

@@ -149,7 +149,7 @@ enum stp_status stp_model_cost(const stp_model *model, int h, int w, struct stp_
 	if (!model || !out || h < 1 || w < 1)
 		return STP_ERR_INVALID_ARG;
 	plan = &model->plan;
-	shapes = calloc((size_t)plan->nvalues, sizeof(*shapes));
+	shapes = stp_zalloc((size_t)plan->nvalues, sizeof(*shapes));
 	if (!shapes)
 		return STP_ERR_NOMEM;
 	st = stp_plan_shapes(plan, h, w, shapes);
@@ -217,7 +217,7 @@ enum stp_status stp_session_report(const stp_session *s, struct stp_run_report *
 	st = stp_model_cost(s->model, s->h, s->w, &dense);
 	if (st != STP_OK)
 		return st;
-	d = calloc((size_t)plan->nmasks + 1, sizeof(double));
+	d = stp_zalloc((size_t)plan->nmasks + 1, sizeof(double));
 	if (!d)
 		return STP_ERR_NOMEM;
 	for (int m = 0; m < plan->nmasks; m++) {

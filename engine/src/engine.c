@@ -95,7 +95,7 @@ enum stp_status stp_engine_create(const struct stp_engine_options *opts,
 	}
 	if (threads > 1024)
 		return STP_ERR_INVALID_ARG;
-	engine = calloc(1, sizeof(*engine));
+	engine = stp_zalloc(1, sizeof(*engine));
 	if (!engine)
 		return STP_ERR_NOMEM;
 	engine->kernels = stp_kernels_for(isa);

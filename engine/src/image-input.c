@@ -127,7 +127,7 @@ enum stp_status stp_image_input(struct stp_session *s, const uint8_t *rgb, int h
 	if (need + 3 * cols > s->image_input_floats) {
 		free(s->image_input);
 		s->image_input_floats = 0;
-		s->image_input = malloc((need + 3 * cols) * sizeof(float));
+		s->image_input = stp_malloc((need + 3 * cols) * sizeof(float));
 		if (!s->image_input)
 			return STP_ERR_NOMEM;
 		s->image_input_floats = need + 3 * cols;

@@ -28,11 +28,20 @@ struct stp_tensor {
 	int c_stride;    /* floats between consecutive pixels, >= c */
 };
 
-/* Aligned allocation (STP_ALIGN); returns NULL on failure or size 0.
- * Free with stp_free(). */
+/* Every allocation of the engine (alloc.c); free all with stp_free().
+ * Aligned buffers (STP_ALIGN), NULL on failure or size 0: */
 void *stp_alloc(size_t bytes);
 void *stp_calloc(size_t count, size_t size);  /* zeroed, overflow-checked */
+/* Objects, as malloc/calloc/realloc/strdup (size 0 still gives a pointer): */
+void *stp_malloc(size_t bytes);
+void *stp_zalloc(size_t count, size_t size);
+void *stp_realloc(void *p, size_t bytes);
+char *stp_strdup(const char *s);
 void stp_free(void *p);
+/* Tests: the nth allocation from now fails (n <= 0: disarms), and how many
+ * armed failures happened since the last arming. */
+void stp_alloc_fail_nth(long n);
+long stp_alloc_failures(void);
 
 /* Overflow-checked a*b; returns 0 (and leaves *out untouched) on overflow. */
 static inline int stp_mul_size(size_t a, size_t b, size_t *out)

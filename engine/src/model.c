@@ -101,7 +101,7 @@ enum stp_status stp_model_load_buffer(stp_engine *engine, const void *data, size
 	*out = NULL;
 	if (!engine || (!data && size))
 		return stp_set_error(err, errlen, STP_ERR_INVALID_ARG, "no engine or data");
-	m = calloc(1, sizeof(*m));
+	m = stp_zalloc(1, sizeof(*m));
 	if (!m)
 		return stp_set_error(err, errlen, STP_ERR_NOMEM, "out of memory");
 	m->engine = engine;
@@ -143,7 +143,7 @@ enum stp_status stp_model_load(stp_engine *engine, const char *path, stp_model *
 		return stp_set_error(err, errlen, STP_ERR_FORMAT,
 				     "'%s' is %ld bytes, over the 4 GiB limit", path, len);
 	}
-	buf = malloc(len ? (size_t)len : 1);
+	buf = stp_malloc(len ? (size_t)len : 1);
 	if (!buf) {
 		fclose(f);
 		return stp_set_error(err, errlen, STP_ERR_NOMEM, "out of memory reading '%s'", path);

@@ -17,9 +17,9 @@ void stp_plan_init(struct stp_plan *plan, int in_channels)
 	memset(plan, 0, sizeof(*plan));
 	plan->in_channels = in_channels;
 	plan->nvalues = 1;
-	plan->value_channels = malloc(sizeof(int));
-	plan->value_root = calloc(1, sizeof(int));
-	plan->value_channel0 = calloc(1, sizeof(int));
+	plan->value_channels = stp_malloc(sizeof(int));
+	plan->value_root = stp_zalloc(1, sizeof(int));
+	plan->value_channel0 = stp_zalloc(1, sizeof(int));
 	if (plan->value_channels)
 		plan->value_channels[0] = in_channels;
 }
@@ -64,21 +64,21 @@ int stp_plan_add_with_temps(struct stp_plan *plan, const struct stp_op *op, int 
 		goto error;
 	if (plan->nops == plan->cap_ops) {
 		int cap = plan->cap_ops ? plan->cap_ops * 2 : 64;
-		struct stp_op *ops = realloc(plan->ops, (size_t)cap * sizeof(*ops));
+		struct stp_op *ops = stp_realloc(plan->ops, (size_t)cap * sizeof(*ops));
 		if (!ops)
 			goto error;
 		plan->ops = ops;
 		plan->cap_ops = cap;
 	}
-	vc = realloc(plan->value_channels, ((size_t)plan->nvalues + nnew) * sizeof(int));
+	vc = stp_realloc(plan->value_channels, ((size_t)plan->nvalues + nnew) * sizeof(int));
 	if (!vc)
 		goto error;
 	plan->value_channels = vc;
-	root = realloc(plan->value_root, ((size_t)plan->nvalues + nnew) * sizeof(int));
+	root = stp_realloc(plan->value_root, ((size_t)plan->nvalues + nnew) * sizeof(int));
 	if (!root)
 		goto error;
 	plan->value_root = root;
-	ch0 = realloc(plan->value_channel0, ((size_t)plan->nvalues + nnew) * sizeof(int));
+	ch0 = stp_realloc(plan->value_channel0, ((size_t)plan->nvalues + nnew) * sizeof(int));
 	if (!ch0)
 		goto error;
 	plan->value_channel0 = ch0;
@@ -123,16 +123,16 @@ int stp_plan_add(struct stp_plan *plan, const struct stp_op *op, int channels)
 
 enum stp_status stp_plan_add_output(struct stp_plan *plan, int value, const char *name)
 {
-	int *outs = realloc(plan->outputs, ((size_t)plan->noutputs + 1) * sizeof(int));
+	int *outs = stp_realloc(plan->outputs, ((size_t)plan->noutputs + 1) * sizeof(int));
 	char **names;
 	if (!outs)
 		return STP_ERR_NOMEM;
 	plan->outputs = outs;
-	names = realloc(plan->output_names, ((size_t)plan->noutputs + 1) * sizeof(char *));
+	names = stp_realloc(plan->output_names, ((size_t)plan->noutputs + 1) * sizeof(char *));
 	if (!names)
 		return STP_ERR_NOMEM;
 	plan->output_names = names;
-	names[plan->noutputs] = strdup(name);
+	names[plan->noutputs] = stp_strdup(name);
 	if (!names[plan->noutputs])
 		return STP_ERR_NOMEM;
 	outs[plan->noutputs++] = value;
@@ -176,7 +176,7 @@ int stp_plan_concat(struct stp_plan *plan, int a, int b)
 
 enum stp_status stp_plan_keep(struct stp_plan *plan, int value)
 {
-	int *kept = realloc(plan->kept, ((size_t)plan->nkept + 1) * sizeof(int));
+	int *kept = stp_realloc(plan->kept, ((size_t)plan->nkept + 1) * sizeof(int));
 	if (!kept)
 		return STP_ERR_NOMEM;
 	plan->kept = kept;
@@ -267,8 +267,8 @@ size_t stp_plan_layout(const struct stp_plan *plan, const struct stp_shape *shap
 		       size_t *offsets)
 {
 	const int n = plan->nvalues;
-	struct placement *p = calloc((size_t)n, sizeof(*p));
-	int *placed = calloc((size_t)n, sizeof(int));
+	struct placement *p = stp_zalloc((size_t)n, sizeof(*p));
+	int *placed = stp_zalloc((size_t)n, sizeof(int));
 	size_t arena = 0;
 	int nplaced = 0, ok = 1;
 

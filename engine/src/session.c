@@ -25,22 +25,22 @@ enum stp_status stp_session_create(const stp_model *model, stp_session **out)
 	 * holds plain convs in their place, which must not run. */
 	if (model->arch.dcn.enabled)
 		return STP_ERR_UNSUPPORTED;
-	s = calloc(1, sizeof(*s));
+	s = stp_zalloc(1, sizeof(*s));
 	if (!s)
 		return STP_ERR_NOMEM;
 	s->model = model;
 	s->engine = model->engine;
-	s->shapes = calloc((size_t)n, sizeof(*s->shapes));
-	s->offsets = calloc((size_t)n, sizeof(*s->offsets));
+	s->shapes = stp_zalloc((size_t)n, sizeof(*s->shapes));
+	s->offsets = stp_zalloc((size_t)n, sizeof(*s->offsets));
 	s->zero = stp_calloc(model->plan.zero_floats + 64, sizeof(float));
-	s->sampled = calloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
-	s->cells = calloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
-	s->ring = calloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
-	s->topk = calloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
-	s->mask_offset = calloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
-	s->mask_h = calloc((size_t)model->plan.nmasks + 1, sizeof(int));
-	s->mask_w = calloc((size_t)model->plan.nmasks + 1, sizeof(int));
-	s->profile = calloc((size_t)model->plan.nops + 1, sizeof(*s->profile));
+	s->sampled = stp_zalloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
+	s->cells = stp_zalloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
+	s->ring = stp_zalloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
+	s->topk = stp_zalloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
+	s->mask_offset = stp_zalloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
+	s->mask_h = stp_zalloc((size_t)model->plan.nmasks + 1, sizeof(int));
+	s->mask_w = stp_zalloc((size_t)model->plan.nmasks + 1, sizeof(int));
+	s->profile = stp_zalloc((size_t)model->plan.nops + 1, sizeof(*s->profile));
 	s->sparse.zero = s->zero;
 	if (!s->shapes || !s->offsets || !s->zero || !s->sampled || !s->cells || !s->ring || !s->topk ||
 	    !s->mask_offset || !s->mask_h || !s->mask_w || !s->profile) {
@@ -83,16 +83,16 @@ static enum stp_status size_sparse_scratch(struct stp_session *s, size_t cells)
 	free_sparse_scratch(sc);
 	s->sparse_cells = 0;
 	for (int m = 0; m < STP_BLOCK_MAX_MASKS; m++) {
-		sc->logits[m] = malloc(cells * STP_BLOCK_MAX_MASKS * sizeof(float));
-		sc->mask[m] = malloc(cells);
-		sc->list[m] = malloc(cells * sizeof(int32_t));
+		sc->logits[m] = stp_malloc(cells * STP_BLOCK_MAX_MASKS * sizeof(float));
+		sc->mask[m] = stp_malloc(cells);
+		sc->list[m] = stp_malloc(cells * sizeof(int32_t));
 		if (!sc->logits[m] || !sc->mask[m] || !sc->list[m])
 			return STP_ERR_NOMEM;
 	}
-	sc->targets = malloc(cells * sizeof(int32_t));
-	sc->need = malloc(cells);
-	sc->rank = malloc(cells * STP_BLOCK_MAX_MASKS * sizeof(float));
-	sc->partials = malloc(cells * 9 * STP_BLOCK_MAX_MASKS * sizeof(float));
+	sc->targets = stp_malloc(cells * sizeof(int32_t));
+	sc->need = stp_malloc(cells);
+	sc->rank = stp_malloc(cells * STP_BLOCK_MAX_MASKS * sizeof(float));
+	sc->partials = stp_malloc(cells * 9 * STP_BLOCK_MAX_MASKS * sizeof(float));
 	if (!sc->targets || !sc->need || !sc->rank || !sc->partials)
 		return STP_ERR_NOMEM;
 	s->sparse_cells = cells;
@@ -136,15 +136,15 @@ static enum stp_status size_mask_store(struct stp_session *s)
 			total += (size_t)s->mask_h[idx] * s->mask_w[idx];
 		}
 	}
-	store = realloc(s->mask_store, total ? total : 1);
+	store = stp_realloc(s->mask_store, total ? total : 1);
 	if (!store)
 		return STP_ERR_NOMEM;
 	s->mask_store = store;
-	lists = realloc(s->list_store, (total ? total : 1) * sizeof(int32_t));
+	lists = stp_realloc(s->list_store, (total ? total : 1) * sizeof(int32_t));
 	if (!lists)
 		return STP_ERR_NOMEM;
 	s->list_store = lists;
-	rank = realloc(s->mask_rank, (largest ? largest : 1) * sizeof(float));
+	rank = stp_realloc(s->mask_rank, (largest ? largest : 1) * sizeof(float));
 	if (!rank)
 		return STP_ERR_NOMEM;
 	s->mask_rank = rank;

@@ -1,6 +1,6 @@
 /*
- * status.c - status names, error messages and aligned allocation: the small
- * utilities every part of the engine uses.
+ * status.c - status names and error messages: the small utilities every
+ * part of the engine uses (allocation: alloc.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,35 +35,4 @@ enum stp_status stp_set_error(char *err, size_t errlen, enum stp_status st,
 		va_end(ap);
 	}
 	return st;
-}
-
-void *stp_alloc(size_t bytes)
-{
-	void *p = NULL;
-	if (bytes == 0)
-		return NULL;
-	/* Round up so the last vector of any buffer may be loaded whole. */
-	if (bytes > SIZE_MAX - STP_ALIGN)
-		return NULL;
-	bytes = (bytes + STP_ALIGN - 1) / STP_ALIGN * STP_ALIGN;
-	if (posix_memalign(&p, STP_ALIGN, bytes) != 0)
-		return NULL;
-	return p;
-}
-
-void *stp_calloc(size_t count, size_t size)
-{
-	size_t bytes;
-	void *p;
-	if (!stp_mul_size(count, size, &bytes))
-		return NULL;
-	p = stp_alloc(bytes);
-	if (p)
-		memset(p, 0, bytes);
-	return p;
-}
-
-void stp_free(void *p)
-{
-	free(p);
 }

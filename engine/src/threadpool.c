@@ -110,7 +110,7 @@ enum stp_status stp_threadpool_create(int threads, struct stp_threadpool **out)
 	*out = NULL;
 	if (threads < 1 || threads > 1024)
 		return STP_ERR_INVALID_ARG;
-	pool = calloc(1, sizeof(*pool));
+	pool = stp_zalloc(1, sizeof(*pool));
 	if (!pool)
 		return STP_ERR_NOMEM;
 	pool->nthreads = threads;
@@ -123,12 +123,12 @@ enum stp_status stp_threadpool_create(int threads, struct stp_threadpool **out)
 	atomic_init(&pool->active, 0);
 	atomic_init(&pool->shutdown, 0);
 	if (threads > 1) {
-		pool->workers = calloc((size_t)threads - 1, sizeof(pthread_t));
+		pool->workers = stp_zalloc((size_t)threads - 1, sizeof(pthread_t));
 		if (!pool->workers)
 			goto error;
 	}
 	for (; started < threads - 1; started++) {
-		struct worker_arg *arg = malloc(sizeof(*arg));
+		struct worker_arg *arg = stp_malloc(sizeof(*arg));
 		if (!arg)
 			goto error;
 		arg->pool = pool;

@@ -1,0 +1,246 @@
+/*
+ * test-faults.c - allocation-failure testing, after SQLite's fault
+ * simulation: for every N, the Nth allocation from the start of an
+ * operation fails (stp_alloc_fail_nth, engine/src/alloc.c), and the
+ * operation must return STP_ERR_NOMEM, leave no object behind, leak nothing
+ * (ASan's leak check in CI) and leave what it was given usable: the same
+ * session then runs and gives exactly the output of an undisturbed run.
+ *
+ * Operations: model load (both shipped models: the sparse ResNet-18 detector
+ * + segmenter and the GFL detector nanodet-g), session creation, and runs of
+ * a fresh session (its first run reshapes it) in the run modes (dense,
+ * budget 0.5, stochastic trained masks) with every task the model has. A
+ * run may also absorb a failure (a conv then runs one tile at a time from a
+ * stack table): then its result must be exactly the undisturbed one.
+ *
+ * N grows until an operation completes without meeting the armed failure:
+ * by 1 up to FULL_UNTIL, then by STRIDE (a model load makes 500-800
+ * allocations, mostly the same few per tensor); STIPPLE_FAULTS_ALL=1 tries
+ * every N.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "src/internal.h"
+
+#define IMAGE_H 72
+#define IMAGE_W 100
+#define MAX_N 100000   /* far above any operation's allocations */
+#define FULL_UNTIL 64
+#define STRIDE 7
+
+static long next_n(long n)
+{
+	static int all = -1;
+
+	if (all < 0)
+		all = getenv("STIPPLE_FAULTS_ALL") && !strcmp(getenv("STIPPLE_FAULTS_ALL"), "1");
+	return all || n < FULL_UNTIL ? n + 1 : n + STRIDE;
+}
+
+static unsigned char *read_file(const char *path, size_t *size)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *buf;
+	long n;
+
+	if (!f || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0)
+		HARNESS_ERROR("cannot read %s", path);
+	buf = malloc((size_t)n);
+	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n)
+		HARNESS_ERROR("cannot read %s", path);
+	fclose(f);
+	*size = (size_t)n;
+	return buf;
+}
+
+/* What a run leaves: the first output and the detections, copied. */
+struct outcome {
+	float *output;
+	size_t floats;
+	int ndet;
+	struct stp_detection det[64];
+};
+
+static void outcome_of(const stp_session *s, struct outcome *o)
+{
+	const struct stp_detection *d;
+	struct stp_tensor_view v;
+
+	memset(o, 0, sizeof(*o));
+	if (stp_session_output(s, 0, &v) != STP_OK)
+		HARNESS_ERROR("no output");
+	o->floats = (size_t)v.h * v.w * v.c;
+	o->output = malloc(o->floats * sizeof(float));
+	if (!o->output)
+		HARNESS_ERROR("out of memory");
+	for (int p = 0; p < v.h * v.w; p++)
+		memcpy(o->output + (size_t)p * v.c, v.data + (size_t)p * v.c_stride,
+		       (size_t)v.c * sizeof(float));
+	o->ndet = stp_session_detections(s, &d);
+	if (o->ndet > 64)
+		o->ndet = 64;
+	if (o->ndet > 0)
+		memcpy(o->det, d, (size_t)o->ndet * sizeof(*d));
+}
+
+static int same_outcome(const struct outcome *a, const struct outcome *b)
+{
+	return a->floats == b->floats && a->ndet == b->ndet &&
+	       memcmp(a->output, b->output, a->floats * sizeof(float)) == 0 &&
+	       memcmp(a->det, b->det, (size_t)a->ndet * sizeof(a->det[0])) == 0;
+}
+
+static void test_load(stp_engine *e, const char *name, const unsigned char *file, size_t size)
+{
+	long n, tried = 0;
+
+	for (n = 1; n < MAX_N; n = next_n(n), tried++) {
+		stp_model *m = (stp_model *)&n;   /* must come back NULL on failure */
+		char err[256] = "";
+		enum stp_status st;
+
+		stp_alloc_fail_nth(n);
+		st = stp_model_load_buffer(e, file, size, &m, err, sizeof(err));
+		stp_alloc_fail_nth(0);
+		if (stp_alloc_failures() == 0) {
+			CHECK(st == STP_OK, "%s: load without a failure: %s", name, err);
+			stp_model_destroy(m);
+			break;
+		}
+		if (st == STP_OK)
+			stp_model_destroy(m);
+		CHECK(st == STP_ERR_NOMEM && m == NULL, "%s: load with allocation %ld failing: %s (%s)",
+		      name, n, stp_status_str(st), err);
+	}
+	printf("%s: model load survives its allocations failing (%ld tried, fewer than %ld)\n",
+	       name, tried, n);
+}
+
+static void test_session_create(const char *name, const stp_model *m)
+{
+	long n;
+
+	for (n = 1; n < MAX_N; n++) {
+		stp_session *s = (stp_session *)&n;
+		enum stp_status st;
+
+		stp_alloc_fail_nth(n);
+		st = stp_session_create(m, &s);
+		stp_alloc_fail_nth(0);
+		if (stp_alloc_failures() == 0) {
+			CHECK(st == STP_OK, "%s: session without a failure", name);
+			stp_session_destroy(s);
+			break;
+		}
+		if (st == STP_OK)
+			stp_session_destroy(s);
+		CHECK(st == STP_ERR_NOMEM && s == NULL, "%s: session with allocation %ld failing: %s",
+		      name, n, stp_status_str(st));
+	}
+	printf("%s: session creation survives each of its %ld allocations failing\n", name, n - 1);
+}
+
+/* rep: the undisturbed run's report. */
+static void test_runs(const char *name, const stp_model *m, const struct stp_run_options *ro,
+		      const char *mode, const uint8_t *rgb, struct stp_run_report *rep)
+{
+	const unsigned tasks = stp_model_tasks(m);
+	struct outcome ref, got;
+	stp_session *s;
+	long n;
+
+	if (stp_session_create(m, &s) != STP_OK ||
+	    stp_session_run_image(s, rgb, IMAGE_H, IMAGE_W, IMAGE_W * 3, ro, tasks) != STP_OK)
+		HARNESS_ERROR("%s: the undisturbed run fails", name);
+	outcome_of(s, &ref);
+	stp_session_report(s, rep);
+	stp_session_destroy(s);
+	for (n = 1; n < MAX_N; n = next_n(n)) {
+		enum stp_status st;
+
+		if (stp_session_create(m, &s) != STP_OK)
+			HARNESS_ERROR("session");
+		stp_alloc_fail_nth(n);
+		st = stp_session_run_image(s, rgb, IMAGE_H, IMAGE_W, IMAGE_W * 3, ro, tasks);
+		stp_alloc_fail_nth(0);
+		if (stp_alloc_failures() == 0) {
+			CHECK(st == STP_OK, "%s %s: run without a failure", name, mode);
+			stp_session_destroy(s);
+			break;
+		}
+		if (st == STP_OK) {   /* absorbed: the result must not change */
+			outcome_of(s, &got);
+			CHECK(same_outcome(&ref, &got), "%s %s: a run that absorbed failure %ld differs",
+			      name, mode, n);
+			free(got.output);
+		}
+		CHECK(st == STP_ERR_NOMEM || st == STP_OK, "%s %s: run with allocation %ld failing: %s",
+		      name, mode, n, stp_status_str(st));
+		st = stp_session_run_image(s, rgb, IMAGE_H, IMAGE_W, IMAGE_W * 3, ro, tasks);
+		CHECK(st == STP_OK, "%s %s: the run after failure %ld: %s", name, mode, n,
+		      stp_status_str(st));
+		if (st == STP_OK) {
+			outcome_of(s, &got);
+			CHECK(same_outcome(&ref, &got), "%s %s: the run after failure %ld differs", name,
+			      mode, n);
+			free(got.output);
+		}
+		stp_session_destroy(s);
+	}
+	printf("%s %s: a first run survives its allocations failing (fewer than %ld)\n", name,
+	       mode, n);
+	free(ref.output);
+}
+
+/* A dense model runs the dense mode only (the others are the same run). */
+static void test_model(stp_engine *e, const char *srcdir, const char *name, const uint8_t *rgb)
+{
+	const struct stp_run_options modes[] = {
+		{.mode = STP_RUN_DENSE},
+		{.mode = STP_RUN_BUDGET, .budget = 0.5},
+		{.mode = STP_RUN_TRAINED, .sampling = STP_SAMPLING_STOCHASTIC, .seed = 3}};
+	const char *mode_names[] = {"dense", "budget 0.5", "stochastic trained masks"};
+	struct stp_run_report rep = {0};
+	char path[4096], err[256];
+	unsigned char *file;
+	stp_model *m;
+	size_t size;
+
+	snprintf(path, sizeof(path), "%s/models/%s/1/model.stp", srcdir, name);
+	file = read_file(path, &size);
+	test_load(e, name, file, size);
+	if (stp_model_load_buffer(e, file, size, &m, err, sizeof(err)) != STP_OK)
+		HARNESS_ERROR("%s: %s", name, err);
+	test_session_create(name, m);
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		test_runs(name, m, &modes[i], mode_names[i], rgb, &rep);
+		if (rep.nmasks == 0)
+			break;
+	}
+	stp_model_destroy(m);
+	free(file);
+}
+
+int main(void)
+{
+	const struct stp_engine_options opts = {2, STP_ISA_AUTO};
+	const char *srcdir = getenv("top_srcdir") ? getenv("top_srcdir") : "..";
+	uint8_t rgb[IMAGE_H * IMAGE_W * 3];
+	unsigned long long rng = 7;
+	stp_engine *e;
+
+	for (size_t i = 0; i < sizeof(rgb); i++)
+		rgb[i] = (uint8_t)(test_randf(&rng) * 127.5f + 127.5f);
+	stp_alloc_fail_nth(1);
+	CHECK(stp_engine_create(&opts, &e) == STP_ERR_NOMEM, "engine creation, first allocation failing");
+	stp_alloc_fail_nth(0);
+	if (stp_engine_create(&opts, &e) != STP_OK)
+		HARNESS_ERROR("engine");
+	test_model(e, srcdir, "stipple-r18-detseg", rgb);
+	test_model(e, srcdir, "nanodet-g", rgb);
+	stp_engine_destroy(e);
+	return test_main_end();
+}
