@@ -117,7 +117,8 @@ static struct stp_sparse_block *make_block(const struct block_shape *sh,
 
 /* Scratch for a block whose input has `cells` cells and at most maxc
  * channels anywhere (as the session sizes it). */
-static void alloc_scratch(struct stp_sparse_scratch *sc, size_t cells, size_t maxc, float *zero)
+static void alloc_scratch(struct stp_sparse_scratch *sc, size_t cells, size_t maxc, float *zero,
+			  size_t table_bytes)
 {
 	memset(sc, 0, sizeof(*sc));
 	for (int j = 0; j < STP_BLOCK_MAX_CONVS; j++)
@@ -131,7 +132,7 @@ static void alloc_scratch(struct stp_sparse_scratch *sc, size_t cells, size_t ma
 	sc->targets = malloc(cells * sizeof(int32_t));
 	sc->need = malloc(cells);
 	sc->rank = malloc(cells * STP_BLOCK_MAX_MASKS * sizeof(float));
-	sc->zero = zero;
+	sc->conv = (struct stp_conv_scratch){zero, stp_alloc(table_bytes), table_bytes};
 }
 
 static void free_scratch(struct stp_sparse_scratch *sc)
@@ -144,6 +145,7 @@ static void free_scratch(struct stp_sparse_scratch *sc)
 		free(sc->list[m]);
 	}
 	stp_free(sc->shortcut);
+	stp_free(sc->conv.tables);
 	free(sc->targets);
 	free(sc->need);
 	free(sc->rank);
@@ -222,7 +224,8 @@ int main(int argc, char **argv)
 		struct stp_sparse_scratch sc;
 		struct stp_sparse_options opts = {1, NULL, STP_SAMPLE_DETERMINISTIC, 0, NULL,
 						  STP_INTERP_FORM_AUTO, 0};
-		alloc_scratch(&sc, cells, maxc, zero);
+		alloc_scratch(&sc, cells, maxc, zero,
+			      (size_t)threads * stp_sparse_block_table_bytes(b) + 64);
 		for (size_t j = 0; j < cells * (size_t)sh->cin; j++)
 			x[j] = (float)bench_unit_hash(j);
 		double phase_ms[STP_PHASE_COUNT];

@@ -136,6 +136,11 @@ static enum stp_status build_box_branch(struct stp_net_builder *b, struct stp_de
 		h->zero_floats = stp_conv_zero_floats(h->fc7);
 	if (stp_conv_zero_floats(h->predictor) > h->zero_floats)
 		h->zero_floats = stp_conv_zero_floats(h->predictor);
+	h->table_bytes = stp_conv_table_bytes(h->fc6);
+	if (stp_conv_table_bytes(h->fc7) > h->table_bytes)
+		h->table_bytes = stp_conv_table_bytes(h->fc7);
+	if (stp_conv_table_bytes(h->predictor) > h->table_bytes)
+		h->table_bytes = stp_conv_table_bytes(h->predictor);
 out:
 	free(perm);
 	free(pw);

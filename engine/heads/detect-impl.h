@@ -27,6 +27,7 @@ struct stp_detect_head {
 	struct stp_conv *fc7;         /* ReLU */
 	struct stp_conv *predictor;   /* cls_score (K) then bbox_pred (4K) */
 	size_t zero_floats;           /* zero row the fc convs need */
+	size_t table_bytes;           /* tile tables a thread of an fc conv needs */
 };
 
 #endif

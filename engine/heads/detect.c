@@ -35,6 +35,7 @@ struct stp_detect_state {
 	struct stp_box *proposals;
 	/* box branch */
 	float *roi, *fc6, *fc7, *pred, *acc, *zero, *probs;
+	char *tables;      /* the fc convs' tile tables */
 	/* results */
 	struct stp_detection *dets;
 	int ndets;
@@ -142,12 +143,14 @@ static int box_branch(const struct stp_detect_head *h, const struct stp_session 
 	const int c = h->channels, p = h->cfg.output_size, r = h->cfg.representation_size;
 	const int in = c * p * p, k5 = 5 * h->classes;
 	struct roi_job job = {h, s, st};
+	const size_t table_bytes = (size_t)stp_threadpool_threads(pool) * h->table_bytes + 64;
+	struct stp_conv_scratch scratch;
 	struct stp_tensor tin, t6, t7, tp;
 
 	if (GROW(st, 10, roi, n * in) || GROW(st, 11, fc6, n * r) || GROW(st, 12, fc7, n * r) ||
 	    GROW(st, 13, pred, n * k5) ||
 	    GROW(st, 14, acc, (size_t)stp_threadpool_threads(pool) * c) ||
-	    GROW(st, 15, zero, h->zero_floats + 64))
+	    GROW(st, 15, zero, h->zero_floats + 64) || GROW(st, 18, tables, table_bytes))
 		return -1;
 	memset(st->zero, 0, (h->zero_floats + 64) * sizeof(float));
 	stp_threadpool_parallel_for(pool, n, roi_task, &job);
@@ -155,9 +158,10 @@ static int box_branch(const struct stp_detect_head *h, const struct stp_session 
 	t6 = (struct stp_tensor){st->fc6, 1, (int)n, r, r};
 	t7 = (struct stp_tensor){st->fc7, 1, (int)n, r, r};
 	tp = (struct stp_tensor){st->pred, 1, (int)n, k5, k5};
-	stp_conv_run(h->fc6, &tin, &t6, NULL, NULL, 0, st->zero, pool);
-	stp_conv_run(h->fc7, &t6, &t7, NULL, NULL, 0, st->zero, pool);
-	stp_conv_run(h->predictor, &t7, &tp, NULL, NULL, 0, st->zero, pool);
+	scratch = (struct stp_conv_scratch){st->zero, st->tables, table_bytes};
+	stp_conv_run(h->fc6, &tin, &t6, NULL, NULL, 0, &scratch, pool);
+	stp_conv_run(h->fc7, &t6, &t7, NULL, NULL, 0, &scratch, pool);
+	stp_conv_run(h->predictor, &t7, &tp, NULL, NULL, 0, &scratch, pool);
 	return 0;
 }
 
@@ -278,6 +282,7 @@ void stp_detect_state_destroy(struct stp_detect_state *state)
 	free(state->pred);
 	free(state->acc);
 	free(state->zero);
+	free(state->tables);
 	free(state->probs);
 	free(state->dets);
 	free(state);

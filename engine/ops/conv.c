@@ -208,6 +208,32 @@ size_t stp_conv_zero_floats(const struct stp_conv *conv)
 /* Output pixels per task chunk: its partial sums (chunk x NR floats) and
  * the input it reads stay in L2 while the reduction slices go by. */
 #define CHUNK_TILES 32
+
+/* Pointer tables of a chunk of tiles, then (row patches) the patches. */
+static size_t table_pointer_bytes(size_t threads, size_t tiles, size_t taps, size_t mr)
+{
+	return threads * tiles * (taps + 2) * mr * sizeof(float *);
+}
+
+static size_t table_patch_bytes(size_t threads, size_t tiles, size_t taps, size_t tap_floats,
+				size_t mr)
+{
+	return threads * tiles * mr * taps * tap_floats * sizeof(float);
+}
+
+size_t stp_conv_table_bytes(const struct stp_conv *conv)
+{
+	const struct stp_conv_desc *d = &conv->desc;
+	const size_t mr = conv->ukernel.mr;
+	size_t bytes;
+
+	if (conv->dw_weights || conv->dot_weights)
+		return 0;
+	bytes = table_pointer_bytes(1, CHUNK_TILES, conv->ks, mr);   /* ks >= kh */
+	if (has_row_patches(conv))
+		bytes += table_patch_bytes(1, CHUNK_TILES, (size_t)d->kh, (size_t)d->kw * d->cin, mr);
+	return bytes;
+}
 /* Reduction rows (taps x input channels) per slice: a slice's weights,
  * SLICE_ROWS x NR floats (64 KiB at NR = 64), stay in L1/L2 while every
  * tile of the chunk uses them. */
@@ -404,13 +430,14 @@ static void set_reduction(struct igemm_job *job, size_t taps, size_t tap_floats)
 
 void stp_conv_run(const struct stp_conv *conv, const struct stp_tensor *in,
 		  struct stp_tensor *out, const struct stp_tensor *residual,
-		  const int32_t *pixels, size_t npixels, const float *zero,
+		  const int32_t *pixels, size_t npixels, const struct stp_conv_scratch *scratch,
 		  struct stp_threadpool *pool)
 {
+	const float *zero = scratch->zero;
 	const struct stp_conv_desc *d = &conv->desc;
 	const size_t mr = conv->ukernel.mr;
 	struct igemm_job job;
-	size_t threads, min_tasks, weight_bytes, input_bytes;
+	size_t threads, min_tasks, weight_bytes, input_bytes, pointer_bytes, patch_bytes;
 
 	assert(in->c == d->cin && out->c == d->cout);
 	assert(!residual || (residual->h == out->h && residual->w == out->w &&
@@ -471,18 +498,14 @@ void stp_conv_run(const struct stp_conv *conv, const struct stp_tensor *in,
 	job.stream = (size_t)out->h * out->w * (size_t)d->cout * sizeof(float) > STP_STREAM_OUTPUT_BYTES;
 
 	job.scratch_per_thread = job.tiles_per_chunk * (job.taps + 2) * mr;
-	job.scratch = stp_malloc(threads * job.scratch_per_thread * sizeof(float *));
-	if (job.scratch && job.taps != conv->ks) {
-		job.patch_per_thread = job.tiles_per_chunk * mr * job.taps * job.tap_floats;
-		job.patches = stp_malloc(threads * job.patch_per_thread * sizeof(float));
-	}
-	if (!job.scratch || (job.taps != conv->ks && !job.patches)) {
-		/* Out of memory for a few KiB of pointers: run one tile per task
-		 * through a stack table, taps as they are, instead of failing a
-		 * kernel call. */
+	pointer_bytes = table_pointer_bytes(threads, job.tiles_per_chunk, job.taps, mr);
+	patch_bytes = job.taps == conv->ks ? 0 : table_patch_bytes(threads, job.tiles_per_chunk,
+								    job.taps, job.tap_floats, mr);
+	pointer_bytes = (pointer_bytes + STP_ALIGN - 1) / STP_ALIGN * STP_ALIGN;
+	if (!scratch->tables || pointer_bytes + patch_bytes > scratch->table_bytes) {
+		/* Tables not sized for this run: one tile per task through a
+		 * stack table, taps as they are. */
 		const float *table[(MAX_TAPS + 2) * MAX_MR * 2];
-		free((void *)job.scratch);
-		free(job.patches);
 		job.patches = NULL;
 		set_reduction(&job, conv->ks, (size_t)conv->cin_g);
 		job.scratch = table;
@@ -493,7 +516,10 @@ void stp_conv_run(const struct stp_conv *conv, const struct stp_tensor *in,
 			igemm_task(&job, t, 0);
 		return;
 	}
+	job.scratch = scratch->tables;
+	if (patch_bytes > 0) {
+		job.patch_per_thread = job.tiles_per_chunk * mr * job.taps * job.tap_floats;
+		job.patches = (float *)(void *)((char *)scratch->tables + pointer_bytes);
+	}
 	stp_threadpool_parallel_for(pool, job.nblocks_total * job.nchunks, igemm_task, &job);
-	free((void *)job.scratch);
-	free(job.patches);
 }

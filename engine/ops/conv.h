@@ -47,12 +47,27 @@ int stp_conv_output_size(const struct stp_conv_desc *desc, int h, int w,
 /* Floats of zero row the run needs (the largest per-group input width). */
 size_t stp_conv_zero_floats(const struct stp_conv *conv);
 
+/* Bytes of tile tables (input pointers, row patches) one thread of a run
+ * of conv uses at most. A run on T threads needs at most T x this + 64. */
+size_t stp_conv_table_bytes(const struct stp_conv *conv);
+
+/* What a run works in, owned by the caller and sized before the run, so
+ * that no run allocates: zero points at stp_conv_zero_floats() zeroed
+ * floats; tables at table_bytes bytes for the tile
+ * tables. With too few table bytes (or none) the run still completes, one
+ * tile at a time from a table on the stack. */
+struct stp_conv_scratch {
+	const float *zero;
+	void *tables;
+	size_t table_bytes;
+};
+
 /* Computes out at the listed pixels (pixels == NULL: all of them).
- * residual (or NULL) has out's shape and is added before ReLU. zero points
- * at stp_conv_zero_floats() zeroed floats. out must not alias in. */
+ * residual (or NULL) has out's shape and is added before ReLU. out must not
+ * alias in. */
 void stp_conv_run(const struct stp_conv *conv, const struct stp_tensor *in,
 		  struct stp_tensor *out, const struct stp_tensor *residual,
-		  const int32_t *pixels, size_t npixels, const float *zero,
+		  const int32_t *pixels, size_t npixels, const struct stp_conv_scratch *scratch,
 		  struct stp_threadpool *pool);
 
 #endif

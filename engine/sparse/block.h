@@ -107,7 +107,7 @@ struct stp_sparse_scratch {
 	 * is at partials_of; partials_for is NULL when they hold nothing. */
 	const struct stp_sparse_block *partials_for;
 	const float *partials_of;
-	const float *zero;
+	struct stp_conv_scratch conv;   /* the session's, for every conv of a block */
 };
 
 /* Sampled cells and all cells of each mask after a run (grid included). */
@@ -118,6 +118,9 @@ struct stp_sparse_stats {
 };
 
 void stp_sparse_block_destroy(struct stp_sparse_block *block);
+
+/* The tile tables a thread of any of the block's convs needs (conv.h). */
+size_t stp_sparse_block_table_bytes(const struct stp_sparse_block *block);
 
 /* Lets the block take logit partials: packs its k stride-1 mask channels'
  * weights w ([k][cin][3][3], PyTorch's layout) as partial_w, with biases

@@ -129,18 +129,11 @@ enum stp_status stp_budget_solve(const struct stp_session *s, double rho, size_t
 {
 	const struct stp_arch_sparse *sp = &s->model->arch.sparse;
 	struct stp_cost dense;
-	double reference, *density;
-	enum stp_status st = stp_model_cost(s->model, s->h, s->w, &dense);
+	double reference;
 
-	if (st != STP_OK)
-		return st;
+	stp_session_dense_cost(s, &dense);
 	reference = s->model->gated ? stp_cost_network(s, NULL, NULL) : dense.backbone_macs;
 	if (reference <= 0)
 		return STP_ERR_INVALID_ARG;
-	density = stp_zalloc((size_t)s->model->plan.nmasks + 1, sizeof(double));
-	if (!density)
-		return STP_ERR_NOMEM;
-	st = solve(s, rho, topk, min_rho, reference, density, sp);
-	free(density);
-	return st;
+	return solve(s, rho, topk, min_rho, reference, s->density, sp);
 }

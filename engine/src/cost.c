@@ -139,22 +139,13 @@ static double real_macs(const struct stp_conv *conv, const struct stp_shape *o)
 	return (double)cd->kh * cd->kw * (cd->cin / cd->groups) * cd->cout * o->h * o->w;
 }
 
-enum stp_status stp_model_cost(const stp_model *model, int h, int w, struct stp_cost *out)
+/* The dense cost of model at h x w, whose plan values have these shapes. */
+static void cost_of_shapes(const stp_model *model, int h, int w, const struct stp_shape *shapes,
+			   struct stp_cost *out)
 {
-	const struct stp_plan *plan;
-	struct stp_shape *shapes;
-	enum stp_status st;
+	const struct stp_plan *plan = &model->plan;
 	double macs = 0, flops = 0;
 
-	if (!model || !out || h < 1 || w < 1)
-		return STP_ERR_INVALID_ARG;
-	plan = &model->plan;
-	shapes = stp_zalloc((size_t)plan->nvalues, sizeof(*shapes));
-	if (!shapes)
-		return STP_ERR_NOMEM;
-	st = stp_plan_shapes(plan, h, w, shapes);
-	if (st != STP_OK)
-		goto out;
 	for (int i = 0; i < plan->nops; i++) {
 		const struct stp_op *op = &plan->ops[i];
 		const struct stp_shape *o = &shapes[op->out], *in = &shapes[op->in];
@@ -189,9 +180,28 @@ enum stp_status stp_model_cost(const stp_model *model, int h, int w, struct stp_
 		dense_offset_cost(&model->arch, h, w, &macs, &flops);
 	out->backbone_macs = macs;
 	out->total_flops = flops;
-out:
+}
+
+enum stp_status stp_model_cost(const stp_model *model, int h, int w, struct stp_cost *out)
+{
+	struct stp_shape *shapes;
+	enum stp_status st;
+
+	if (!model || !out || h < 1 || w < 1)
+		return STP_ERR_INVALID_ARG;
+	shapes = stp_zalloc((size_t)model->plan.nvalues, sizeof(*shapes));
+	if (!shapes)
+		return STP_ERR_NOMEM;
+	st = stp_plan_shapes(&model->plan, h, w, shapes);
+	if (st == STP_OK)
+		cost_of_shapes(model, h, w, shapes, out);
 	free(shapes);
 	return st;
+}
+
+void stp_session_dense_cost(const struct stp_session *s, struct stp_cost *out)
+{
+	cost_of_shapes(s->model, s->h, s->w, s->shapes, out);
 }
 
 /* Masks the plan samples with STP_OP_MASK ops (not inside sparse blocks). */
@@ -209,17 +219,12 @@ enum stp_status stp_session_report(const stp_session *s, struct stp_run_report *
 	const struct stp_plan *plan;
 	struct stp_cost dense;
 	double macs, density_sum = 0, plan_backbone, *d;
-	enum stp_status st;
 
 	if (!s || !out || !s->ran)
 		return STP_ERR_INVALID_ARG;
 	plan = &s->model->plan;
-	st = stp_model_cost(s->model, s->h, s->w, &dense);
-	if (st != STP_OK)
-		return st;
-	d = stp_zalloc((size_t)plan->nmasks + 1, sizeof(double));
-	if (!d)
-		return STP_ERR_NOMEM;
+	stp_session_dense_cost(s, &dense);
+	d = s->density;
 	for (int m = 0; m < plan->nmasks; m++) {
 		d[m] = stp_session_mask_density(s, m);
 		density_sum += d[m];
@@ -241,7 +246,6 @@ enum stp_status stp_session_report(const stp_session *s, struct stp_run_report *
 	out->dense_network_macs = stp_cost_network(s, NULL, NULL);
 	if (plan_masks(plan) && !s->ran_dense)
 		macs = plan_backbone;   /* gated backbone convs ran at their masks' cells */
-	free(d);
 	out->nmasks = plan->nmasks;
 	out->mean_density = plan->nmasks ? density_sum / plan->nmasks : 1.0;
 	out->backbone_macs = macs;

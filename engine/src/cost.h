@@ -21,6 +21,9 @@ double stp_cost_dense_block(const struct stp_sparse_block *block, int h, int w,
  * densities density[mask index] (NULL: the dense network, no mask convs). */
 double stp_cost_network(const struct stp_session *s, const double *density, double *backbone);
 
+/* The dense cost of the session's model at its current size (reshaped). */
+void stp_session_dense_cost(const struct stp_session *s, struct stp_cost *out);
+
 /* Budget mode: fills topk[mask index] (cells each mask keeps) so that the
  * run's backbone cost is at most rho x the dense cost, using one target
  * density for every mask (the grid always kept; see docs/sparse.md).

@@ -66,7 +66,7 @@ enum stp_status stp_run_mask(struct stp_session *s, const struct stp_op *op,
 		sampled = cells;
 		s->ring[m] = 0;
 	} else {
-		stp_conv_run(op->conv, &in, &logits, NULL, NULL, 0, s->zero, s->engine->pool);
+		stp_conv_run(op->conv, &in, &logits, NULL, NULL, 0, &s->conv, s->engine->pool);
 		if (opts->topk)
 			sampled = stp_mask_sample_topk(logits.data, 1, logits.h, logits.w, op->grid,
 						       opts->topk[m], s->mask_rank, mask, list);
@@ -93,13 +93,13 @@ enum stp_status stp_run_gated_conv(struct stp_session *s, const struct stp_op *o
 				       opts->interp_form, STP_INTERP_FORM_AUTO, NULL};
 
 	if (sampled == cells) {
-		stp_conv_run(op->conv, in, out, residual, NULL, 0, s->zero, s->engine->pool);
+		stp_conv_run(op->conv, in, out, residual, NULL, 0, &s->conv, s->engine->pool);
 		return STP_OK;
 	}
 	const size_t ring = s->ring[m];
 	enum stp_status st = STP_OK;
 
-	stp_conv_run(op->conv, in, out, residual, list, sampled, s->zero, s->engine->pool);
+	stp_conv_run(op->conv, in, out, residual, list, sampled, &s->conv, s->engine->pool);
 	if (!op->fill)
 		return STP_OK;
 	if (ring > 0)

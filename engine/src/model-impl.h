@@ -35,6 +35,8 @@ struct stp_session {
 	float *arena;
 	size_t arena_bytes;
 	float *zero;                 /* plan.zero_floats zeros */
+	char *tables;                /* threads x plan.table_bytes + 64: tile tables */
+	struct stp_conv_scratch conv;   /* zero and tables, as every conv run takes them */
 	const float *input;          /* the last run's input (caller's memory) */
 	struct stp_sparse_scratch sparse;  /* shared by the sparse blocks, in turn */
 	size_t sparse_cells;         /* cells the sparse scratch is sized for */
@@ -42,6 +44,8 @@ struct stp_session {
 	size_t *ring;                /* [plan.nmasks]: plan-level masks: unsampled cells next
 				      * to a sampled one, listed first among the unsampled */
 	size_t *topk;                /* [plan.nmasks]: budget mode's cells per mask */
+	double *density;             /* [plan.nmasks]: the budget solver's and the
+					report's densities per mask */
 	uint8_t *mask_store;         /* every mask of the last run, one after another */
 	int32_t *list_store;         /* plan-level masks (STP_OP_MASK): per mask, at its
 				      * mask_offset, its sampled cells then the others */

@@ -46,10 +46,15 @@ void stp_plan_clear(struct stp_plan *plan)
 	memset(plan, 0, sizeof(*plan));
 }
 
-static void note_zero_row(struct stp_plan *plan, const struct stp_conv *conv)
+/* The plan's scratch covers every conv it runs: zero row and tile tables. */
+static void note_conv(struct stp_plan *plan, const struct stp_conv *conv)
 {
-	if (conv && stp_conv_zero_floats(conv) > plan->zero_floats)
+	if (!conv)
+		return;
+	if (stp_conv_zero_floats(conv) > plan->zero_floats)
 		plan->zero_floats = stp_conv_zero_floats(conv);
+	if (stp_conv_table_bytes(conv) > plan->table_bytes)
+		plan->table_bytes = stp_conv_table_bytes(conv);
 }
 
 int stp_plan_add_with_temps(struct stp_plan *plan, const struct stp_op *op, int channels,
@@ -96,14 +101,14 @@ int stp_plan_add_with_temps(struct stp_plan *plan, const struct stp_op *op, int 
 	}
 	plan->nvalues += nnew;
 	if (op->conv)
-		note_zero_row(plan, op->conv);
+		note_conv(plan, op->conv);
 	if (op->sparse) {
 		for (int j = 0; j < STP_BLOCK_MAX_CONVS; j++)
-			note_zero_row(plan, op->sparse->conv[j]);
+			note_conv(plan, op->sparse->conv[j]);
 		for (int m = 0; m < STP_BLOCK_MAX_MASKS; m++)
-			note_zero_row(plan, op->sparse->mask_conv[m]);
-		note_zero_row(plan, op->sparse->mask_fused);
-		note_zero_row(plan, op->sparse->downsample);
+			note_conv(plan, op->sparse->mask_conv[m]);
+		note_conv(plan, op->sparse->mask_fused);
+		note_conv(plan, op->sparse->downsample);
 	}
 	return dst->out;
 error:

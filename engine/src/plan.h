@@ -91,6 +91,7 @@ struct stp_plan {
 	int nkept;
 	int *kept;              /* values read after the plan ran (task heads), not outputs */
 	size_t zero_floats;     /* largest zero row any conv needs */
+	size_t table_bytes;     /* largest tile tables a thread of any conv needs */
 	int nmasks;             /* masks of all sparse blocks */
 };
 

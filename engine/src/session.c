@@ -37,12 +37,14 @@ enum stp_status stp_session_create(const stp_model *model, stp_session **out)
 	s->cells = stp_zalloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
 	s->ring = stp_zalloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
 	s->topk = stp_zalloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
+	s->density = stp_zalloc((size_t)model->plan.nmasks + 1, sizeof(double));
 	s->mask_offset = stp_zalloc((size_t)model->plan.nmasks + 1, sizeof(size_t));
 	s->mask_h = stp_zalloc((size_t)model->plan.nmasks + 1, sizeof(int));
 	s->mask_w = stp_zalloc((size_t)model->plan.nmasks + 1, sizeof(int));
 	s->profile = stp_zalloc((size_t)model->plan.nops + 1, sizeof(*s->profile));
-	s->sparse.zero = s->zero;
-	if (!s->shapes || !s->offsets || !s->zero || !s->sampled || !s->cells || !s->ring || !s->topk ||
+	s->conv.zero = s->zero;
+	s->sparse.conv = s->conv;
+	if (!s->shapes || !s->offsets || !s->zero || !s->sampled || !s->cells || !s->ring || !s->topk || !s->density ||
 	    !s->mask_offset || !s->mask_h || !s->mask_w || !s->profile) {
 		stp_session_destroy(s);
 		return STP_ERR_NOMEM;
@@ -155,7 +157,28 @@ enum stp_status stp_session_set_engine(stp_session *s, stp_engine *engine)
 {
 	if (!s || !engine || engine->kernels != s->model->engine->kernels)
 		return STP_ERR_INVALID_ARG;
+	if (stp_threadpool_threads(engine->pool) != stp_threadpool_threads(s->engine->pool))
+		s->h = s->w = 0;   /* the next run sizes the tile tables for its threads */
 	s->engine = engine;
+	return STP_OK;
+}
+
+/* Sizes the tile tables of every conv run for the engine's threads. */
+static enum stp_status size_conv_tables(struct stp_session *s)
+{
+	const size_t threads = (size_t)stp_threadpool_threads(s->engine->pool);
+	const size_t bytes = threads * s->model->plan.table_bytes + 64;
+
+	if (bytes != s->conv.table_bytes) {
+		stp_free(s->tables);
+		s->conv.table_bytes = 0;
+		s->tables = stp_alloc(bytes);
+		if (!s->tables)
+			return STP_ERR_NOMEM;
+		s->conv.table_bytes = bytes;
+	}
+	s->conv.tables = s->tables;
+	s->sparse.conv = s->conv;
 	return STP_OK;
 }
 
@@ -166,10 +189,12 @@ void stp_session_destroy(stp_session *session)
 	free_sparse_scratch(&session->sparse);
 	stp_free(session->arena);
 	stp_free(session->zero);
+	stp_free(session->tables);
 	free(session->sampled);
 	free(session->cells);
 	free(session->ring);
 	free(session->topk);
+	free(session->density);
 	free(session->mask_store);
 	free(session->list_store);
 	free(session->mask_rank);
@@ -232,6 +257,8 @@ static enum stp_status reshape(struct stp_session *s, int h, int w)
 	if (st != STP_OK)
 		return st;
 	st = size_mask_store(s);
+	if (st == STP_OK)
+		st = size_conv_tables(s);
 	if (st != STP_OK)
 		return st;
 	bytes = stp_plan_layout(plan, s->shapes, s->offsets);
@@ -391,7 +418,7 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 							&sparse_opts);
 			else
 				stp_conv_run(op->conv, &in, &out, op->in2 >= 0 ? &in2 : NULL, NULL, 0,
-					     s->zero, pool);
+					     &s->conv, pool);
 			if (st != STP_OK)
 				return st;
 			break;

@@ -5,6 +5,8 @@
  * operation must return STP_ERR_NOMEM, leave no object behind, leak nothing
  * (ASan's leak check in CI) and leave what it was given usable: the same
  * session then runs and gives exactly the output of an undisturbed run.
+ * Once a session has run at a size, its next run there (and the report)
+ * allocates nothing at all.
  *
  * Operations: model load (both shipped models: the sparse ResNet-18 detector
  * + segmenter and the GFL detector nanodet-g), session creation, and runs of
@@ -156,7 +158,13 @@ static void test_runs(const char *name, const stp_model *m, const struct stp_run
 	    stp_session_run_image(s, rgb, IMAGE_H, IMAGE_W, IMAGE_W * 3, ro, tasks) != STP_OK)
 		HARNESS_ERROR("%s: the undisturbed run fails", name);
 	outcome_of(s, &ref);
-	stp_session_report(s, rep);
+	/* Sized at the first run: the next one at this size, and its report,
+	 * allocate nothing. */
+	stp_alloc_fail_nth(1);
+	CHECK(stp_session_run_image(s, rgb, IMAGE_H, IMAGE_W, IMAGE_W * 3, ro, tasks) == STP_OK &&
+	      stp_session_report(s, rep) == STP_OK && stp_alloc_failures() == 0,
+	      "%s %s: a repeated run and its report allocate nothing", name, mode);
+	stp_alloc_fail_nth(0);
 	stp_session_destroy(s);
 	for (n = 1; n < MAX_N; n = next_n(n)) {
 		enum stp_status st;

@@ -112,16 +112,18 @@ struct block_case {
 	enum stp_sample_mode mode;
 };
 
-/* Output of a conv everywhere (dense), as a plain array. */
+/* Output of a conv everywhere (dense), as a plain array; no tile tables
+ * (one tile at a time), unlike the block's runs. */
 static float *dense_conv(const struct stp_conv *conv, const float *in, int h, int w,
 			 int *oh, int *ow, const float *zero, struct stp_threadpool *pool)
 {
+	const struct stp_conv_scratch scratch = {zero, NULL, 0};
 	const struct stp_conv_desc *d = stp_conv_get_desc(conv);
 	stp_conv_output_size(d, h, w, oh, ow);
 	float *out = malloc((size_t)*oh * *ow * d->cout * sizeof(float));
 	struct stp_tensor ti = {(float *)in, h, w, d->cin, d->cin};
 	struct stp_tensor to = {out, *oh, *ow, d->cout, d->cout};
-	stp_conv_run(conv, &ti, &to, NULL, NULL, 0, zero, pool);
+	stp_conv_run(conv, &ti, &to, NULL, NULL, 0, &scratch, pool);
 	return out;
 }
 
@@ -281,7 +283,10 @@ static void run_case(const struct block_case *bc, const struct stp_kernels *kern
 	sc.targets = malloc(cells * sizeof(int32_t));
 	sc.need = malloc(cells);
 	float *zero = calloc(maxc + 64, sizeof(float));
-	sc.zero = zero;
+	const size_t table_bytes =
+		(size_t)stp_threadpool_threads(pool) * stp_sparse_block_table_bytes(b) + 64;
+	void *tables = malloc(table_bytes);
+	sc.conv = (struct stp_conv_scratch){zero, tables, table_bytes};
 
 	float *x = rand_array(cells * bc->cin, 1.0f);
 	struct stp_tensor tin = {x, bc->h, bc->w, bc->cin, bc->cin};
@@ -366,7 +371,7 @@ static void run_case(const struct block_case *bc, const struct stp_kernels *kern
 
 	if (b->downsample)
 		free(sc_ref);
-	free(owned); free(x); free(out); free(zero);
+	free(owned); free(x); free(out); free(zero); free(tables);
 	for (int j = 0; j < 3; j++) {
 		free(sc.feature[j]); free(sc.logits[j]); free(sc.mask[j]); free(sc.list[j]);
 	}
