@@ -541,7 +541,13 @@ def test_queue_full_and_drain(repo):
     check(codes.count(200) >= 1 and codes.count(503) >= 1 and set(codes) <= {200, 503},
           "queue 0 with one worker: some 503: %r" % codes)
     check(all(ra == "1" for s, ra in statuses if s == 503), "503 has Retry-After")
-    # SIGTERM: readiness 503 at once, in-flight work finishes, exit 0
+    # SIGTERM: readiness 503 at once, in-flight work finishes, exit 0. The
+    # burst's requests leave the in-flight gauge just after their replies:
+    # wait for 0, so that the 1 below is the request sent now.
+    deadline = time.time() + 30
+    while time.time() < deadline and b"stipple_in_flight 0" not in d.request(
+            "GET", "/metrics", validate=False)[2]:
+        time.sleep(0.02)
     result = []
     t = threading.Thread(target=lambda: result.append(
         d.request("POST", "/v2/models/big/infer", v2_body(img, ["c5"], sparsity_budget=1.0, binary_data_output=True), JSON)[0]))
