@@ -24,7 +24,7 @@
 
 #include "kernels/kernels.h"
 #include "sparse/block.h"
-#include "src/threadpool.h"
+#include "base/threadpool.h"
 #include "bench-util.h"
 
 #define GRID 11

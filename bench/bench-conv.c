@@ -20,7 +20,7 @@
 
 #include "kernels/kernels.h"
 #include "ops/conv.h"
-#include "src/threadpool.h"
+#include "base/threadpool.h"
 #include "bench-util.h"
 
 struct shape {

@@ -18,7 +18,7 @@
 
 #include "kernels/kernels.h"
 #include "sparse/interp.h"
-#include "src/threadpool.h"
+#include "base/threadpool.h"
 #include "bench-util.h"
 
 #define H 100

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/internal.h"
+#include "../base/internal.h"
 #include "order.h"
 
 struct stp_box {

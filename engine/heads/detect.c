@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/threadpool.h"
+#include "../base/threadpool.h"
 #include "detect-impl.h"
 
 struct stp_detect_state {
@@ -47,7 +47,7 @@ struct stp_detect_state {
 
 /* Step 1: the proposals into st->proposals; returns their count, or -1
  * when out of memory. */
-static long proposals(const struct stp_detect_head *h, const struct stp_session *s,
+static long proposals(const struct stp_detect_head *h, const struct stp_run_values *run,
 		      const struct stp_image_geometry *g, struct stp_detect_state *st)
 {
 	const struct stp_arch_faster_rcnn *c = &h->cfg;
@@ -55,7 +55,7 @@ static long proposals(const struct stp_detect_head *h, const struct stp_session 
 	size_t maxn = 0, ncand = 0, nkeep;
 
 	for (int i = 0; i < c->rpn_nlevels; i++) {
-		const struct stp_tensor o = stp_session_value(s, h->rpn_out[i]);
+		const struct stp_tensor o = stp_run_value(run, h->rpn_out[i]);
 
 		if ((size_t)o.h * o.w * a > maxn)
 			maxn = (size_t)o.h * o.w * a;
@@ -72,7 +72,7 @@ static long proposals(const struct stp_detect_head *h, const struct stp_session 
 	    GROW(st, 9, proposals, (size_t)c->post_nms_top_n))
 		return -1;
 	for (int i = 0; i < c->rpn_nlevels; i++) {
-		const struct stp_tensor o = stp_session_value(s, h->rpn_out[i]);
+		const struct stp_tensor o = stp_run_value(run, h->rpn_out[i]);
 		const size_t n = (size_t)o.h * o.w * a;
 		const int sh = g->ph / o.h, sw = g->pw / o.w;   /* integer division, as torchvision */
 		size_t k;
@@ -115,7 +115,7 @@ static long proposals(const struct stp_detect_head *h, const struct stp_session 
 
 struct roi_job {
 	const struct stp_detect_head *h;
-	const struct stp_session *s;
+	const struct stp_run_values *run;
 	struct stp_detect_state *st;
 };
 
@@ -128,7 +128,7 @@ static void roi_task(void *ctx, size_t task, int thread)
 	const int kmin = c->roi_levels[0], kmax = c->roi_levels[c->roi_nlevels - 1];
 	const int level = stp_roi_level(box, c->canonical_scale, c->canonical_level, c->level_eps,
 					kmin, kmax);
-	const struct stp_tensor f = stp_session_value(job->s, h->roi_feature[level - kmin]);
+	const struct stp_tensor f = stp_run_value(job->run, h->roi_feature[level - kmin]);
 	const size_t in = (size_t)h->channels * c->output_size * c->output_size;
 
 	stp_roi_align(&f, box, ldexpf(1.0f, -level), c->output_size, c->sampling_ratio, c->aligned,
@@ -136,13 +136,13 @@ static void roi_task(void *ctx, size_t task, int thread)
 }
 
 /* Steps 2 and 3: the predictor's outputs of n proposals into st->pred. */
-static int box_branch(const struct stp_detect_head *h, const struct stp_session *s,
+static int box_branch(const struct stp_detect_head *h, const struct stp_run_values *run,
 		      struct stp_detect_state *st, size_t n)
 {
-	struct stp_threadpool *pool = stp_session_pool(s);
+	struct stp_threadpool *pool = run->pool;
 	const int c = h->channels, p = h->cfg.output_size, r = h->cfg.representation_size;
 	const int in = c * p * p, k5 = 5 * h->classes;
-	struct roi_job job = {h, s, st};
+	struct roi_job job = {h, run, st};
 	const size_t table_bytes = (size_t)stp_threadpool_threads(pool) * h->table_bytes + 64;
 	struct stp_conv_scratch scratch;
 	struct stp_tensor tin, t6, t7, tp;
@@ -231,7 +231,7 @@ static int postprocess(const struct stp_detect_head *h, const struct stp_image_g
 }
 
 enum stp_status stp_detect_head_run(const struct stp_detect_head *head,
-				    const struct stp_session *s,
+				    const struct stp_run_values *run,
 				    const struct stp_image_geometry *g,
 				    struct stp_detect_state **state)
 {
@@ -245,12 +245,12 @@ enum stp_status stp_detect_head_run(const struct stp_detect_head *head,
 		*state = st;
 	}
 	st->ndets = 0;
-	n = proposals(head, s, g, st);
+	n = proposals(head, run, g, st);
 	if (n < 0)
 		return STP_ERR_NOMEM;
 	if (n == 0)
 		return STP_OK;
-	if (box_branch(head, s, st, (size_t)n) || postprocess(head, g, st, (size_t)n))
+	if (box_branch(head, run, st, (size_t)n) || postprocess(head, g, st, (size_t)n))
 		return STP_ERR_NOMEM;
 	return STP_OK;
 }

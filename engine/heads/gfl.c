@@ -182,7 +182,7 @@ static int level_candidates(const struct stp_gfl_head *h, const struct stp_tenso
 	return 0;
 }
 
-enum stp_status stp_gfl_head_run(const struct stp_gfl_head *head, const struct stp_session *s,
+enum stp_status stp_gfl_head_run(const struct stp_gfl_head *head, const struct stp_run_values *run,
 				 const struct stp_image_geometry *g, struct stp_gfl_state **state)
 {
 	const struct stp_arch_gfl *c = &head->cfg;
@@ -198,7 +198,7 @@ enum stp_status stp_gfl_head_run(const struct stp_gfl_head *head, const struct s
 	}
 	st->ndets = 0;
 	for (int l = 0; l < c->nlevels; l++) {
-		const struct stp_tensor t = stp_session_value(s, head->out[l]);
+		const struct stp_tensor t = stp_run_value(run, head->out[l]);
 		const size_t n = (size_t)t.h * t.w;
 		most += (n > (size_t)c->nms_pre ? (size_t)c->nms_pre : n) * (size_t)c->num_classes;
 	}
@@ -207,11 +207,11 @@ enum stp_status stp_gfl_head_run(const struct stp_gfl_head *head, const struct s
 	    GROW(st, 4, keep, most) || GROW(st, 9, dets, (size_t)c->detections_per_img))
 		return STP_ERR_NOMEM;
 	for (int l = 0; l < c->nlevels; l++) {
-		const struct stp_tensor t = stp_session_value(s, head->out[l]);
+		const struct stp_tensor t = stp_run_value(run, head->out[l]);
 		const int32_t *cells = NULL;
 		size_t ncells = (size_t)t.h * t.w;
 		if (head->mask[l] >= 0 &&
-		    stp_session_mask_cells(s, head->mask[l], &cells, &ncells) != STP_OK)
+		    stp_run_mask_cells(run, head->mask[l], &cells, &ncells) != STP_OK)
 			return STP_ERR_INTERNAL;
 		if (level_candidates(head, &t, l, cells, ncells, g, st, &ncand))
 			return STP_ERR_NOMEM;

@@ -2,13 +2,15 @@
  * heads.h - the task heads of proto/model-format.md ("Heads").
  *
  * Heads: Faster R-CNN (detect-*.c) and the semantic FPN (segment.c) on an
- * FPN, NanoDet's one-stage GFL head (gfl.c) on a PAN. A head has two halves. At load, *_build appends its convolutions to the
- * model's plan as ordinary ops on the FPN outputs (so they run on the pool
- * with the packed kernels, inside stp_session_run_with) and keeps the values
- * it will read (stp_plan_keep). After the plan ran, *_run finishes the task
- * from those values in the session: proposals, RoIAlign and the box branch
- * (detect-*.c), or the label map at the image's size (segment.c). Per-session
- * scratch and results live in the session (*_state, freed with it).
+ * FPN, NanoDet's one-stage GFL head (gfl.c) on a PAN. A head has two
+ * halves. At load, *_build appends its convolutions to the model's plan as
+ * ordinary ops on the neck's outputs (so they run on the pool with the
+ * packed kernels, inside stp_session_run_with) and keeps the values it will
+ * read (stp_plan_keep). After the plan ran, *_run finishes the task from
+ * those values, seen through struct stp_run_values (never the session):
+ * proposals, RoIAlign and the box branch (detect-*.c), decoding and NMS
+ * (gfl.c), or the label map at the image's size (segment.c). Per-session
+ * scratch and results live in *_state, which the session owns and frees.
  *
  * Geometry of one run: the original image h x w, resized to rh x rw by the
  * model's input rules, zero-padded to ph x pw (the network's input).
@@ -18,11 +20,10 @@
 
 #include <stdlib.h>
 
+#include "../base/internal.h"
 #include "../nets/nets.h"
-#include "../src/internal.h"
+#include "../plan/run-values.h"
 #include "stipple.h"
-
-struct stp_session;
 
 struct stp_image_geometry {
 	int h, w;     /* original image */
@@ -53,15 +54,6 @@ static inline int stp_grow(void **buf, size_t *cap, size_t n, size_t size)
 	return 0;
 }
 
-/* A float view of plan value v of the session's last run. */
-struct stp_tensor stp_session_value(const struct stp_session *s, int v);
-/* The sampled cells of plan-level mask m in the last run, row-major, and
- * their count (the cells after them are the others). */
-enum stp_status stp_session_mask_cells(const struct stp_session *s, int m, const int32_t **cells,
-				       size_t *n);
-/* The pool the session runs on. */
-struct stp_threadpool *stp_session_pool(const struct stp_session *s);
-
 /* ---- Faster R-CNN (detect-*.c) ------------------------------------------ */
 struct stp_detect_head;
 struct stp_detect_state;
@@ -74,9 +66,9 @@ enum stp_status stp_detect_head_build(struct stp_net_builder *b,
 				      struct stp_detect_head **out);
 void stp_detect_head_destroy(struct stp_detect_head *head);
 /* Runs after the plan: detections in original pixels into *state (created on
- * first use, owned by the session), on the session's engine pool. */
+ * first use, owned by the session), on the run's pool. */
 enum stp_status stp_detect_head_run(const struct stp_detect_head *head,
-				    const struct stp_session *s,
+				    const struct stp_run_values *run,
 				    const struct stp_image_geometry *g,
 				    struct stp_detect_state **state);
 int stp_detect_state_results(const struct stp_detect_state *state,
@@ -92,7 +84,7 @@ enum stp_status stp_gfl_head_build(struct stp_net_builder *b, const struct stp_a
 				   const struct stp_fpn_values *neck, struct stp_gfl_head **out);
 void stp_gfl_head_destroy(struct stp_gfl_head *head);
 /* Runs after the plan: detections in original pixels into *state. */
-enum stp_status stp_gfl_head_run(const struct stp_gfl_head *head, const struct stp_session *s,
+enum stp_status stp_gfl_head_run(const struct stp_gfl_head *head, const struct stp_run_values *run,
 				 const struct stp_image_geometry *g, struct stp_gfl_state **state);
 int stp_gfl_state_results(const struct stp_gfl_state *state, const struct stp_detection **out);
 void stp_gfl_state_destroy(struct stp_gfl_state *state);
@@ -110,7 +102,7 @@ enum stp_status stp_segment_head_build(struct stp_net_builder *b,
 void stp_segment_head_destroy(struct stp_segment_head *head);
 /* Runs after the plan: the h x w label map into *state. */
 enum stp_status stp_segment_head_run(const struct stp_segment_head *head,
-				     const struct stp_session *s,
+				     const struct stp_run_values *run,
 				     const struct stp_image_geometry *g,
 				     struct stp_segment_state **state);
 const uint8_t *stp_segment_state_labels(const struct stp_segment_state *state);

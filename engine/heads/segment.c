@@ -18,7 +18,7 @@
 #include <stdlib.h>
 
 #include "../ops/ops.h"
-#include "../src/threadpool.h"
+#include "../base/threadpool.h"
 #include "heads.h"
 
 struct stp_segment_head {
@@ -188,13 +188,13 @@ static int reserve(void **buf, size_t *have, size_t n, size_t size)
 }
 
 enum stp_status stp_segment_head_run(const struct stp_segment_head *head,
-				     const struct stp_session *s,
+				     const struct stp_run_values *run,
 				     const struct stp_image_geometry *g,
 				     struct stp_segment_state **state)
 {
 	struct stp_segment_state *st = *state;
 	struct segment_job job;
-	struct stp_threadpool *pool = stp_session_pool(s);
+	struct stp_threadpool *pool = run->pool;
 
 	if (!st) {
 		st = stp_zalloc(1, sizeof(*st));
@@ -210,7 +210,7 @@ enum stp_status stp_segment_head_run(const struct stp_segment_head *head,
 	    reserve((void **)&st->label_taps, &st->label_tap_count, (size_t)g->w,
 		    sizeof(struct column_tap)))
 		return STP_ERR_NOMEM;
-	job = (struct segment_job){g, stp_session_value(s, head->logits), st->crop, st->labels,
+	job = (struct segment_job){g, stp_run_value(run, head->logits), st->crop, st->labels,
 				   head->classes, st->crop_taps, st->label_taps};
 	column_taps(g->rw, (float)job.logits.w / (float)g->pw, job.logits.w, st->crop_taps);
 	column_taps(g->w, (float)g->rw / (float)g->w, g->rw, st->label_taps);

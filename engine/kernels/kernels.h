@@ -56,7 +56,7 @@
 
 #include <stddef.h>
 
-#include "../src/internal.h"
+#include "../base/internal.h"
 
 #define STP_IGEMM_RELU 1u
 #define STP_IGEMM_ACCUMULATE 2u

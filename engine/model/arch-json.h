@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "../src/internal.h"
+#include "../base/internal.h"
 
 struct stp_json_ctx {
 	char *err;

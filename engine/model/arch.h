@@ -13,7 +13,7 @@
 #ifndef STP_ARCH_H
 #define STP_ARCH_H
 
-#include "../src/internal.h"
+#include "../base/internal.h"
 
 enum stp_backbone_kind { STP_BACKBONE_RESNET, STP_BACKBONE_CSPNET };
 enum stp_block_kind { STP_BLOCK_BASIC, STP_BLOCK_BOTTLENECK };

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/internal.h"
+#include "../base/internal.h"
 
 #define STP_ST_MAX_DIMS 8
 

@@ -12,7 +12,7 @@
 
 #include "../model/arch.h"
 #include "../model/safetensors.h"
-#include "../src/plan.h"
+#include "../plan/plan.h"
 
 struct stp_net_builder {
 	struct stp_plan *plan;

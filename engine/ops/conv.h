@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "../kernels/kernels.h"
-#include "../src/threadpool.h"
+#include "../base/threadpool.h"
 
 struct stp_conv_desc {
 	int cin, cout, groups;

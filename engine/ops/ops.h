@@ -9,8 +9,8 @@
 #ifndef STP_OPS_H
 #define STP_OPS_H
 
-#include "../src/internal.h"
-#include "../src/threadpool.h"
+#include "../base/internal.h"
+#include "../base/threadpool.h"
 
 /* Max pooling, kernel k x k, stride s, padding p (padding never wins: out of
  * range taps are ignored, as in PyTorch). out: floor((h + 2p - k)/s) + 1. */

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "../kernels/kernels.h"
-#include "../src/threadpool.h"
+#include "../base/threadpool.h"
 
 #define STP_INTERP_EPSILON 1e-5f
 /* Normalised weights below this are dropped from plans: their share of an

@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#include "../src/internal.h"
+#include "../base/internal.h"
 
 enum stp_sample_mode { STP_SAMPLE_DETERMINISTIC, STP_SAMPLE_STOCHASTIC };
 

@@ -14,7 +14,7 @@
 
 #include "kernels/kernels.h"
 #include "ops/conv.h"
-#include "src/threadpool.h"
+#include "base/threadpool.h"
 #include "testutil.h"
 
 #define SENTINEL 12345.0f

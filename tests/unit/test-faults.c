@@ -1,7 +1,7 @@
 /*
  * test-faults.c - allocation-failure testing, after SQLite's fault
  * simulation: for every N, the Nth allocation from the start of an
- * operation fails (stp_alloc_fail_nth, engine/src/alloc.c), and the
+ * operation fails (stp_alloc_fail_nth, engine/base/alloc.c), and the
  * operation must return STP_ERR_NOMEM, leave no object behind, leak nothing
  * (ASan's leak check in CI) and leave what it was given usable: the same
  * session then runs and gives exactly the output of an undisturbed run.
@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "testutil.h"
-#include "src/internal.h"
+#include "base/internal.h"
 
 #define IMAGE_H 72
 #define IMAGE_W 100

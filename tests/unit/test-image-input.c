@@ -19,7 +19,7 @@
 
 #include "testutil.h"
 #include "model-builder.h"
-#include "src/model-impl.h"
+#include "run/model-impl.h"
 
 static const struct mb_arch tiny = {0, {1, 1, 1, 1}, 8, {8, 8, 8, 8}, 3, 0, 0, 0};
 

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/model-impl.h"
+#include "run/model-impl.h"
 #include "stipple.h"
 #include "testutil.h"
 #include "model-builder.h"

@@ -7,7 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "src/threadpool.h"
+#include "base/threadpool.h"
 #include "testutil.h"
 
 struct count_job {

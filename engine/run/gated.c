@@ -53,7 +53,7 @@ enum stp_status stp_run_mask(struct stp_session *s, const struct stp_op *op,
 			     const struct stp_sparse_options *opts)
 {
 	const int m = op->mask;
-	struct stp_tensor in = stp_session_value(s, op->in), logits = stp_session_value(s, op->out);
+	struct stp_tensor in = stp_run_value(&s->values, op->in), logits = stp_run_value(&s->values, op->out);
 	uint8_t *mask = s->mask_store + s->mask_offset[m];
 	int32_t *list = s->list_store + s->mask_offset[m];
 	const size_t cells = (size_t)logits.h * logits.w;
@@ -109,14 +109,4 @@ enum stp_status stp_run_gated_conv(struct stp_session *s, const struct stp_op *o
 		st = stp_interp_apply(op->fill, mask, list + sampled + ring, cells - sampled - ring,
 				      out, out, NULL, NULL, 0, &exec, s->engine->pool);
 	return st;
-}
-
-enum stp_status stp_session_mask_cells(const struct stp_session *s, int m, const int32_t **cells,
-				       size_t *n)
-{
-	if (!s->ran || m < 0 || m >= s->model->plan.nmasks || !s->list_store)
-		return STP_ERR_INVALID_ARG;
-	*cells = s->list_store + s->mask_offset[m];
-	*n = s->sampled[m];
-	return STP_OK;
 }

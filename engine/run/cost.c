@@ -214,6 +214,13 @@ static int plan_masks(const struct stp_plan *plan)
 	return n;
 }
 
+double stp_session_mask_density(const stp_session *s, int index)
+{
+	if (!s || !s->ran || index < 0 || index >= s->model->plan.nmasks || !s->cells[index])
+		return -1;
+	return (double)s->sampled[index] / (double)s->cells[index];
+}
+
 enum stp_status stp_session_report(const stp_session *s, struct stp_run_report *out)
 {
 	const struct stp_plan *plan;

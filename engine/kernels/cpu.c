@@ -3,7 +3,7 @@
  * cpuid builtins (which also check that the OS saves the vector state).
  */
 #include "config.h"
-#include "../kernels/kernels.h"
+#include "kernels.h"
 
 int stp_cpu_has_avx2_fma(void)
 {

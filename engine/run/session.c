@@ -277,34 +277,17 @@ static enum stp_status reshape(struct stp_session *s, int h, int w)
 	return STP_OK;
 }
 
-struct stp_threadpool *stp_session_pool(const struct stp_session *s)
-{
-	return s->engine->pool;
-}
-
-struct stp_tensor stp_session_value(const struct stp_session *s, int v)
-{
-	const struct stp_plan *plan = &s->model->plan;
-	const struct stp_shape *sh = &s->shapes[v];
-	const int root = plan->value_root[v];
-	float *data = v == 0 ? (float *)s->input
-			     : (float *)((char *)s->arena + s->offsets[root]) +
-				       plan->value_channel0[v];
-	struct stp_tensor t = {data, sh->h, sh->w, sh->c, s->shapes[root].c};
-	return t;
-}
-
 /* The concat op: copies each input that is not a view of out into its
  * channel range (stp_plan_concat). */
 static void run_concat(const struct stp_session *s, const struct stp_op *op)
 {
 	const struct stp_plan *plan = &s->model->plan;
 	const int inputs[2] = {op->in, op->in2};
-	struct stp_tensor out = stp_session_value(s, op->out);
+	struct stp_tensor out = stp_run_value(&s->values, op->out);
 	int ch0 = 0;
 
 	for (int i = 0; i < 2; i++) {
-		struct stp_tensor src = stp_session_value(s, inputs[i]);
+		struct stp_tensor src = stp_run_value(&s->values, inputs[i]);
 		struct stp_tensor dst = {out.data + ch0, out.h, out.w, src.c, out.c_stride};
 		if (plan->value_root[inputs[i]] != op->out)
 			stp_copy(&src, &dst);
@@ -321,9 +304,9 @@ static enum stp_status run_sparse(struct stp_session *s, const struct stp_op *op
 	enum stp_status st;
 
 	for (int j = 0; j < sb->nconvs; j++)
-		s->sparse.feature[j] = stp_session_value(s, op->temps[j]).data;
+		s->sparse.feature[j] = stp_run_value(&s->values, op->temps[j]).data;
 	if (sb->downsample)
-		s->sparse.shortcut = stp_session_value(s, op->temps[sb->nconvs]).data;
+		s->sparse.shortcut = stp_run_value(&s->values, op->temps[sb->nconvs]).data;
 	st = stp_sparse_block_run(sb, in, out, &s->sparse, opts, &stats, pool);
 	s->partials_used += stats.partials_used;
 	for (int m = 0; m < sb->nmasks; m++) {
@@ -379,6 +362,8 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 	if (st != STP_OK)
 		return st;
 	s->input = input;
+	s->values = (struct stp_run_values){plan, s->shapes, s->offsets, s->arena, input,
+					    s->list_store, s->mask_offset, s->sampled, pool};
 	s->ran = 0;
 	s->ran_tasks = 0;
 	s->partials_used = 0;
@@ -393,7 +378,7 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 	s->profiled = 0;
 	for (int i = 0; i < plan->nops; i++) {
 		const struct stp_op *op = &plan->ops[i];
-		struct stp_tensor in = stp_session_value(s, op->in), out = stp_session_value(s, op->out);
+		struct stp_tensor in = stp_run_value(&s->values, op->in), out = stp_run_value(&s->values, op->out);
 		struct stp_tensor in2;
 		struct stp_op_profile *prof = &s->profile[i];
 		int64_t t0 = 0;
@@ -410,7 +395,7 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 		}
 		sparse_opts.phase_ms = s->profiling ? prof->phase_ms : NULL;
 		if (op->in2 >= 0)
-			in2 = stp_session_value(s, op->in2);
+			in2 = stp_run_value(&s->values, op->in2);
 		switch (op->kind) {
 		case STP_OP_CONV:
 			if (op->gated)
@@ -473,13 +458,6 @@ enum stp_status stp_session_mask(const stp_session *s, int index, const uint8_t 
 	return STP_OK;
 }
 
-double stp_session_mask_density(const stp_session *s, int index)
-{
-	if (!s || !s->ran || index < 0 || index >= s->model->plan.nmasks || !s->cells[index])
-		return -1;
-	return (double)s->sampled[index] / (double)s->cells[index];
-}
-
 enum stp_status stp_session_output(const stp_session *s, int index,
 				   struct stp_tensor_view *out)
 {
@@ -491,7 +469,7 @@ enum stp_status stp_session_output(const stp_session *s, int index,
 	plan = &s->model->plan;
 	if (index < 0 || index >= plan->noutputs || !s->ran)
 		return STP_ERR_INVALID_ARG;
-	t = stp_session_value(s, plan->outputs[index]);
+	t = stp_run_value(&s->values, plan->outputs[index]);
 	out->data = t.data;
 	out->h = t.h;
 	out->w = t.w;

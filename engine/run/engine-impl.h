@@ -9,7 +9,7 @@
 
 #include "../kernels/kernels.h"
 #include "../sparse/interp.h"
-#include "threadpool.h"
+#include "../base/threadpool.h"
 
 struct stp_engine {
 	struct stp_threadpool *pool;

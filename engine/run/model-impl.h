@@ -12,7 +12,7 @@
 #include "../heads/heads.h"
 #include "../model/arch.h"
 #include "engine-impl.h"
-#include "plan.h"
+#include "../plan/plan.h"
 
 struct stp_model {
 	struct stp_engine *engine;   /* not owned; outlives the model */
@@ -38,6 +38,7 @@ struct stp_session {
 	char *tables;                /* threads x plan.table_bytes + 64: tile tables */
 	struct stp_conv_scratch conv;   /* zero and tables, as every conv run takes them */
 	const float *input;          /* the last run's input (caller's memory) */
+	struct stp_run_values values;   /* the last run's values, as heads read them */
 	struct stp_sparse_scratch sparse;  /* shared by the sparse blocks, in turn */
 	size_t sparse_cells;         /* cells the sparse scratch is sized for */
 	size_t *sampled, *cells;     /* [plan.nmasks]: the last run's masks */

@@ -59,15 +59,15 @@ enum stp_status stp_session_run_image_reduced(stp_session *s, const uint8_t *rgb
 	if (tasks & STP_TASK_DETECT) {
 		if (s->abort_fn && s->abort_fn(s->abort_user))
 			return STP_ERR_CANCELLED;
-		st = s->model->gfl ? stp_gfl_head_run(s->model->gfl, s, &g, &s->gfl_state)
-				   : stp_detect_head_run(s->model->detect, s, &g, &s->detect_state);
+		st = s->model->gfl ? stp_gfl_head_run(s->model->gfl, &s->values, &g, &s->gfl_state)
+				   : stp_detect_head_run(s->model->detect, &s->values, &g, &s->detect_state);
 		if (st != STP_OK)
 			return st;
 	}
 	if (tasks & STP_TASK_SEGMENT) {
 		if (s->abort_fn && s->abort_fn(s->abort_user))
 			return STP_ERR_CANCELLED;
-		st = stp_segment_head_run(s->model->segment, s, &g, &s->segment_state);
+		st = stp_segment_head_run(s->model->segment, &s->values, &g, &s->segment_state);
 		if (st != STP_OK)
 			return st;
 	}
