@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # install-assets.sh - installs the real material the dataset generator
-# (train/stipple_train/dataset.py, docs/dataset.md) composites from, into a
+# (train/stipple_train/dataset/, docs/dataset.md) composites from, into a
 # cache directory. Nothing here is committed to the repository.
 #
 #   scripts/install-assets.sh [--no-apt] [--no-prepare]
@@ -160,6 +160,6 @@ link darknet /usr/share/darknet/data
 # --- 4. preparation ---------------------------------------------------------
 if [ $do_prepare = 1 ]; then
 	STIPPLE_ASSETS="$assets" PYTHONPATH="$top/train" /usr/bin/python3 \
-		-m stipple_train.dataset_assets --prepare
+		-m stipple_train.dataset.assets --prepare
 fi
 echo "install-assets: assets ready in $assets"

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from . import transform
-from .dataset_assets import assets_dir
+from .dataset.assets import assets_dir
 from .export import load_model
 from .nanodet import gfl_decode
 from .task_golden import load_image

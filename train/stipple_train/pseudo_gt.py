@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import sys
 
-from .dataset_assets import assets_dir
+from .dataset.assets import assets_dir
 
 SOURCES = ("darknet", "opencv", "skimage")
 EXTENSIONS = (".jpg", ".jpeg", ".png")

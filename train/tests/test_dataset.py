@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stipple_train import dataset, dataset_rle, dataset_stats
-from stipple_train.dataset_assets import (CATEGORIES, PHOTOS, Assets, AssetsMissing,
+from stipple_train.dataset import rle, stats, writer
+from stipple_train.dataset.assets import (CATEGORIES, PHOTOS, Assets, AssetsMissing,
                                           mnist_split, photos_for)
-from stipple_train.dataset_compose import Composer
+from stipple_train.dataset.compose import Composer
 
 TRAIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
@@ -25,7 +25,7 @@ except AssetsMissing as e:  # pragma: no cover - depends on the machine
 
 def build(tmp_path_factory, name, split, seed, count, jobs=1):
     out = str(tmp_path_factory.mktemp(name))
-    dataset.build(out, split, seed, count, jobs=jobs, log=open(os.devnull, "w"))
+    writer.build(out, split, seed, count, jobs=jobs, log=open(os.devnull, "w"))
     return out
 
 
@@ -76,13 +76,13 @@ def test_rle_matches_definition():
     for shape in ((1, 1), (5, 7), (13, 4), (32, 19)):
         for density in (0.0, 0.2, 0.8, 1.0):
             m = rng.random(shape) < density
-            rle = dataset_rle.encode(m)
+            encoded = rle.encode(m)
             ref = naive_rle(m)
             # the reference may end with a run of ones; encode never adds a 0-run after it
-            assert rle == ref, (shape, density)
-            assert (dataset_rle.decode(rle) == m).all()
-            assert dataset_rle.area(rle) == int(m.sum())
-            assert sum(rle["counts"]) == m.size
+            assert encoded == ref, (shape, density)
+            assert (rle.decode(encoded) == m).all()
+            assert rle.area(encoded) == int(m.sum())
+            assert sum(encoded["counts"]) == m.size
 
 
 def test_rle_of_box_equals_rle_of_full_mask():
@@ -94,7 +94,7 @@ def test_rle_of_box_equals_rle_of_full_mask():
         sub = rng.random((h, w)) < 0.5
         full = np.zeros((H, W), bool)
         full[y0:y0 + h, x0:x0 + w] = sub
-        assert dataset_rle.encode_box(sub, int(x0), int(y0), int(H), int(W)) == dataset_rle.encode(full)
+        assert rle.encode_box(sub, int(x0), int(y0), int(H), int(W)) == rle.encode(full)
 
 
 # ----- determinism -----------------------------------------------------------
@@ -154,10 +154,10 @@ def check_dataset(out, split):
         anns = by_image.get(image_id, [])
         assert 1 <= len(anns) <= 8
         for a in anns:
-            rle = a["segmentation"]
-            assert rle["size"] == [H, W] and sum(rle["counts"]) == H * W
-            assert all(isinstance(c, int) and c >= 0 for c in rle["counts"])
-            m = dataset_rle.decode(rle)
+            segmentation = a["segmentation"]
+            assert segmentation["size"] == [H, W] and sum(segmentation["counts"]) == H * W
+            assert all(isinstance(c, int) and c >= 0 for c in segmentation["counts"])
+            m = rle.decode(segmentation)
             assert a["area"] == int(m.sum()) > 0
             assert a["area"] <= a["full_area"]
             ys, xs = np.nonzero(m)
@@ -233,7 +233,7 @@ def test_classes_sizes_and_counts():
         coco["images"].append({"id": i, "width": W, "height": H})
         for o in r.objects:
             coco["annotations"].append(dict(o, image_id=i))
-    s = dataset_stats.summarize(coco)
+    s = stats.summarize(coco)
     assert all(n > 0 for n in s["objects_per_class"].values()), s["objects_per_class"]
     for k in ("small", "medium", "large"):
         assert s["size_fractions"][k] >= 0.1, s["size_fractions"]

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from stipple_train import nanodet, tfjs_import, transform
-from stipple_train.dataset_assets import assets_dir
+from stipple_train.dataset.assets import assets_dir
 from stipple_train.export import load_model
 from stipple_train.task_golden import load_image
 

@@ -20,8 +20,8 @@ import math
 import numpy as np
 from PIL import Image
 
-from . import dataset_rle
-from .dataset_assets import CATEGORIES, SPLITS, photos_for
+from . import rle
+from .assets import CATEGORIES, SPLITS, photos_for
 
 SPLIT_CODE = {name: i for i, name in enumerate(SPLITS)}
 SIZE_RANGE = (320, 640)          # image width and height, each drawn uniformly
@@ -196,7 +196,7 @@ class Composer:
                 "bbox": [x, y, int(c1 - c0), int(r1 - r0)],
                 "area": int(seen[k + 1]),
                 "full_area": o["full"],
-                "segmentation": dataset_rle.encode_box(sub[r0:r1, c0:c1], x, y, height, width),
+                "segmentation": rle.encode_box(sub[r0:r1, c0:c1], x, y, height, width),
                 "source": o["source"],
             })
         return Composite(image, lut[inst], out, key)

@@ -11,8 +11,8 @@ $STIPPLE_ASSETS/prepared-v1/ (MNIST JSON -> one uint8 .npy; each photo ->
 RGB uint8 .npy, longest side at most PHOTO_MAX_SIDE) written atomically, so
 that parallel runs agree; photos are then memory-mapped.
 
-    python3 -m stipple_train.dataset_assets --prepare   (what the installer runs)
-    python3 -m stipple_train.dataset_assets --list      (photos per split)
+    python3 -m stipple_train.dataset.assets --prepare   (what the installer runs)
+    python3 -m stipple_train.dataset.assets --list      (photos per split)
 """
 import argparse
 import json
@@ -220,7 +220,7 @@ class Assets:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python3 -m stipple_train.dataset_assets",
+    ap = argparse.ArgumentParser(prog="python3 -m stipple_train.dataset.assets",
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("--prepare", action="store_true", help="check the assets and build the prepared cache")
     ap.add_argument("--list", action="store_true", help="print which photos each split uses")
@@ -235,7 +235,7 @@ def main(argv=None):
         except AssetsMissing as e:
             print(e, file=sys.stderr)
             return 1
-        print("dataset_assets: prepared %d photos, %d MNIST digits, %d emoji in %s" % (
+        print("dataset.assets: prepared %d photos, %d MNIST digits, %d emoji in %s" % (
             len(photos_for("train")) + len(photos_for("test")),
             sum(len(d) for d in a.digits), len(a.emoji), a.prepared))
     return 0

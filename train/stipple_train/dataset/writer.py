@@ -1,9 +1,7 @@
 """Writes one split of the synthetic detection + instance + semantic
 segmentation dataset (docs/dataset.md): real MNIST digits and Noto emoji
 composited onto crops of real photographs, 20 classes, exact labels.
-
-    PYTHONPATH=train python3 -m stipple_train.dataset --out DIR \\
-        --split train|val|test --seed S [--count N] [--jobs J]
+The command line is __main__.py (python3 -m stipple_train.dataset).
 
 DIR/images/NNNNNN.jpg      RGB, JPEG quality 95, 4:2:0 (NNNNNN = image id)
 DIR/semantic/NNNNNN.png    8-bit labels: 0 background, k category id (1..20);
@@ -13,13 +11,12 @@ DIR/annotations.json       COCO: images, annotations (bbox [x,y,w,h] and
                            as uncompressed RLE), categories 1..20
 DIR/dataset.json           generator version, seed, split, counts, classes
 
-Design: dataset_assets finds the material, dataset_compose makes one image
-from (seed, split, index) alone, this file encodes and writes. Output is a
+Design: assets.py finds the material, compose.py makes one image from
+(seed, split, index) alone, this file encodes and writes. Output is a
 function of (seed, split, count) only: fixed encoder settings, JSON with
 sorted keys and no timings, the same bytes whatever --jobs is. Images are
 numbered from 1; file_name is relative to DIR/images (COCO's image root).
 """
-import argparse
 import io
 import json
 import multiprocessing
@@ -30,13 +27,11 @@ import time
 
 from PIL import Image
 
-from . import dataset_stats
-from .dataset_assets import (CATEGORIES, EMOJI, EMOJI_PACKAGE, MNIST_PACKAGE, SPLITS,
-                             Assets, AssetsMissing, photos_for)
-from .dataset_compose import Composer
+from .stats import summarize
+from .assets import CATEGORIES, EMOJI, EMOJI_PACKAGE, MNIST_PACKAGE, Assets, photos_for
+from .compose import Composer
 
 VERSION = "1"
-DEFAULT_COUNT = {"train": 6000, "val": 500, "test": 500}
 JPEG_SETTINGS = {"quality": 95, "subsampling": 2, "optimize": False, "progressive": False}
 PNG_SETTINGS = {"compress_level": 6, "optimize": False}
 LICENSES = [
@@ -131,7 +126,7 @@ def build(out, split, seed, count, jobs=1, log=sys.stderr):
         "categories": [dict(c) for c in CATEGORIES],
     }
     _write_json(os.path.join(out, "annotations.json"), coco)
-    stats = dataset_stats.summarize(coco)
+    stats = summarize(coco)
     meta = {
         "generator": "stipple_train.dataset", "version": VERSION,
         "seed": seed, "split": split, "count": count,
@@ -150,27 +145,3 @@ def build(out, split, seed, count, jobs=1, log=sys.stderr):
                           1000 * elapsed / max(1, count), jobs, "" if jobs == 1 else "s"), file=log)
     return coco
 
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python3 -m stipple_train.dataset",
-                                 description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", required=True, help="output directory")
-    ap.add_argument("--split", required=True, choices=SPLITS)
-    ap.add_argument("--seed", type=int, default=0, help="non-negative integer (default 0)")
-    ap.add_argument("--count", type=int, default=None,
-                    help="number of images (default: train 6000, val 500, test 500)")
-    ap.add_argument("--jobs", type=int, default=1, help="worker processes (same output for any value)")
-    args = ap.parse_args(argv)
-    count = DEFAULT_COUNT[args.split] if args.count is None else args.count
-    if count < 0 or args.seed < 0 or args.jobs < 1:
-        ap.error("--count and --seed must be >= 0, --jobs >= 1")
-    try:
-        build(args.out, args.split, args.seed, count, args.jobs)
-    except AssetsMissing as e:
-        print(e, file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,9 +1,9 @@
 """Statistics of a COCO annotation file written by stipple_train.dataset.
 
-    python3 -m stipple_train.dataset_stats DIR [--markdown]
+    python3 -m stipple_train.dataset.stats DIR [--markdown]
 
 Design: summarize() works on the parsed annotations.json alone (no image
-is read), so dataset.py can store the same numbers in dataset.json and
+is read), so writer.py can store the same numbers in dataset.json and
 docs/dataset.md can quote them. Size classes are COCO's, on the visible
 mask area: small < 32*32 <= medium < 96*96 <= large.
 """
@@ -88,7 +88,7 @@ def markdown(s, title):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python3 -m stipple_train.dataset_stats",
+    ap = argparse.ArgumentParser(prog="python3 -m stipple_train.dataset.stats",
                                  description="Statistics of a dataset directory.")
     ap.add_argument("dir", help="directory with annotations.json")
     ap.add_argument("--markdown", action="store_true", help="tables for docs/dataset.md")
