@@ -69,8 +69,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import nanodet, transform
-from .dataset_assets import assets_dir
+from . import nanodet, recipe, transform
+from .dataset.assets import assets_dir
 from .export import load_model, save_model
 from .sparse import sampling_mode
 
@@ -321,29 +321,30 @@ def run(cfg, teacher_path, out_dir):
     log.close()
 
 
-def main(argv=None):
+# Paths: flags only, never in a recipe
+PER_RUN = ("teacher", "output")
+LIST_ITEM_TYPES = {"densities": float, "stages": int, "head": int}
+
+
+def arg_parser():
+    """--teacher, --output and a flag per setting of DEFAULTS."""
     ap = argparse.ArgumentParser(prog="stipple_train.distill", description=__doc__.split("\n")[0])
     ap.add_argument("--teacher", required=True, help="the dense model file")
     ap.add_argument("-o", "--output", required=True, help="the run directory")
-    ap.add_argument("--config", help="a JSON recipe; flags below override it")
     for key, value in DEFAULTS.items():
-        if isinstance(value, (list, bool)):
-            continue   # lists and switches come from the recipe only
-        ap.add_argument("--" + key.replace("_", "-"), type=type(value), default=None)
-    args = ap.parse_args(argv)
-    cfg = dict(DEFAULTS)
-    if args.config:
-        with open(args.config) as f:
-            recipe = json.load(f)
-        unknown = set(recipe) - set(DEFAULTS)
-        if unknown:
-            ap.error("%s: unknown keys %s" % (args.config, sorted(unknown)))
-        cfg.update(recipe)
-    for key in DEFAULTS:
-        v = getattr(args, key, None)
-        if v is not None:
-            cfg[key] = v
-    run(cfg, args.teacher, args.output)
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+        elif isinstance(value, list):
+            ap.add_argument(flag, nargs="*", type=LIST_ITEM_TYPES[key], default=value)
+        else:
+            ap.add_argument(flag, type=type(value), default=value)
+    return ap
+
+
+def main(argv=None):
+    args = recipe.parse_args(arg_parser(), argv, PER_RUN)
+    run({key: getattr(args, key) for key in DEFAULTS}, args.teacher, args.output)
     return 0
 
 

@@ -4,7 +4,12 @@ decays once per training forward, the grid prior, and the sparsity loss
 with weight lambda added to the task losses.
 
     PYTHONPATH=train /usr/bin/python3 -m stipple_train.train \\
-        --data DATA/train --val DATA/val --out RUN [--iters N] [--lam 0.1] [--resume]
+        --config train/recipes/RECIPE.json --data DATA/train --val DATA/val --out RUN \\
+        [--init-from CHECKPOINT] [--iters N] [--lam 0.1] [--resume]
+
+A recipe (recipe.py, docs/training.md) holds a run's settings, every flag
+below but the per-run ones (PER_RUN: data, outputs, checkpoints); flags
+override it.
 
 The model is --arch (default sparse-resnet18-fpn-detseg) sized for a CPU
 (model_arch): FPN width, box-head width, semantic width, anchor sizes for
@@ -43,7 +48,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import coco_eval, roi_align
+from . import coco_eval, recipe, roi_align
 from .det_losses import training_losses
 from .model import StippleNet, arch_for
 from .sparse import Interpolation, MaskPredictor, mask_densities, sampling_mode, sparsity_loss
@@ -316,7 +321,11 @@ def _train(args):
     return 0
 
 
-def parse_args(argv=None):
+# Paths and run control: flags only, never in a recipe
+PER_RUN = ("data", "val", "out", "init_from", "distill", "resume", "stop_at")
+
+
+def arg_parser():
     p = argparse.ArgumentParser(prog="stipple_train.train", description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="the train split (stipple_train.dataset)")
     p.add_argument("--val", required=True, help="the val split")
@@ -352,7 +361,7 @@ def parse_args(argv=None):
     p.add_argument("--initial-temperature", type=float, metavar="T0",
                    help="the temperature the masks start at (default 1, or the one a sparse "
                         "--init-from run reached)")
-    p.add_argument("--deterministic", action="store_true",
+    p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=False,
                    help="masks without Gumbel noise (the deterministic baseline)")
     p.add_argument("--widths", default="32,64,128,256",
                    help="the backbone's stage widths (the stem takes the first)")
@@ -375,7 +384,12 @@ def parse_args(argv=None):
     p.add_argument("--val-every", type=int, default=400)
     p.add_argument("--val-images", type=int, default=100)
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
-    args = p.parse_args(argv)
+    return p
+
+
+def parse_args(argv=None):
+    p = arg_parser()
+    args = recipe.parse_args(p, argv, PER_RUN)
     if args.initial_temperature is not None and not args.initial_temperature > 0:
         p.error("--initial-temperature must be positive")
     if args.density_ramp < 0 or (args.density_ramp and args.density_target is None):
