@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
 	build-essential autoconf automake libtool pkg-config
 	libjansson-dev libmicrohttpd-dev libturbojpeg0-dev libpng-dev
-	python3 python3-torch python3-numpy python3-onnx python3-pytest
+	python3 python3-torch python3-numpy python3-onnx python3-pytest python3-pip python3-venv
 	python3-pil python3-yaml python3-jsonschema python3-torchvision
 	clang libclang-rt-14-dev
 	chromium
