@@ -79,7 +79,8 @@ static enum stp_status parse_sparse(struct stp_json_ctx *c, json_t *sp, struct s
 	out->kernel = STP_INTERP_RBF;
 	out->variant = 'b';
 	out->enabled = 1;
-	return stp_arch_parse_calibration(c, json_object_get(sp, "calibration"), out);
+	return stp_json_densities(c, json_object_get(sp, "calibration"), "backbone.sparse.calibration",
+				  STP_ARCH_MAX_MASKS, out->calibration, &out->ncalibration);
 }
 
 static enum stp_status parse_stage(struct stp_json_ctx *c, json_t *st, int i,

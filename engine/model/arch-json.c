@@ -114,3 +114,27 @@ enum stp_status stp_json_choice(struct stp_json_ctx *c, json_t *obj, const char 
 			     prefix, key, list);
 }
 
+enum stp_status stp_json_densities(struct stp_json_ctx *c, json_t *v, const char *path, int max,
+				   float *out, int *n)
+{
+	const size_t count = json_array_size(v);
+
+	*n = 0;
+	if (!v || json_is_null(v))
+		return STP_OK;
+	if (!json_is_array(v) || count < 1 || count > (size_t)max)
+		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+				     "architecture: %s must be a list of 1..%d mask densities", path,
+				     max);
+	for (size_t i = 0; i < count; i++) {
+		float d;
+
+		if (!stp_json_number(json_array_get(v, i), &d) || !(d > 0 && d <= 1))
+			return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
+					     "architecture: %s[%zu] must be a density in (0, 1]", path,
+					     i);
+		out[i] = d;
+	}
+	*n = (int)count;
+	return STP_OK;
+}

@@ -31,6 +31,10 @@ enum stp_status stp_json_ints(struct stp_json_ctx *c, json_t *obj, const char *p
 			      const char *key, int n, int lo, int hi, int *out);
 /* 1 when v is a JSON number (integer or real) finite as a float, in *out. */
 int stp_json_number(json_t *v, float *out);
+/* An optional list of 1..max densities in (0, 1] (v NULL or null: *n = 0),
+ * named path in messages. */
+enum stp_status stp_json_densities(struct stp_json_ctx *c, json_t *v, const char *path, int max,
+				   float *out, int *n);
 /* One of the strings names[0..n); its index in *out. */
 enum stp_status stp_json_choice(struct stp_json_ctx *c, json_t *obj, const char *prefix,
 				const char *key, const char *const *names, int n, int *out);
@@ -39,10 +43,6 @@ struct stp_arch;
 /* The "cspnet" backbone and the "pan" neck (arch-cspnet.c). */
 enum stp_status stp_arch_parse_cspnet(struct stp_json_ctx *c, json_t *bb, struct stp_arch *a);
 enum stp_status stp_arch_parse_pan(struct stp_json_ctx *c, json_t *neck, struct stp_arch *a);
-/* backbone.sparse.calibration (arch.c): absent, null or 1..max densities. */
-struct stp_arch_sparse;
-enum stp_status stp_arch_parse_calibration(struct stp_json_ctx *c, json_t *cal,
-					   struct stp_arch_sparse *out);
 /* heads (arch-heads.c): after the backbone, neck, classes and input. */
 enum stp_status stp_arch_parse_heads(json_t *heads, struct stp_arch *a, char *err,
 				     size_t errlen);

@@ -52,30 +52,6 @@ static const char *const dcn_keys[] = {"stages", "deform_groups", "modulated", N
 /* backbone.sparse.calibration: absent, null, or 1..STP_ARCH_MAX_MASKS
  * densities in (0, 1] (the count is checked against the built network's
  * masks in model.c). */
-enum stp_status stp_arch_parse_calibration(struct stp_json_ctx *c, json_t *cal,
-					   struct stp_arch_sparse *out)
-{
-	const size_t n = json_array_size(cal);
-
-	out->ncalibration = 0;
-	if (!cal || json_is_null(cal))
-		return STP_OK;
-	if (!json_is_array(cal) || n < 1 || n > STP_ARCH_MAX_MASKS)
-		return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
-				     "architecture: backbone.sparse.calibration must be a list of "
-				     "1..%d mask densities", STP_ARCH_MAX_MASKS);
-	for (size_t i = 0; i < n; i++) {
-		float d;
-		if (!stp_json_number(json_array_get(cal, i), &d) || !(d > 0 && d <= 1))
-			return stp_set_error(c->err, c->errlen, STP_ERR_FORMAT,
-					     "architecture: backbone.sparse.calibration[%zu] must be "
-					     "a density in (0, 1]", i);
-		out->calibration[i] = d;
-	}
-	out->ncalibration = (int)n;
-	return STP_OK;
-}
-
 /* backbone.sparse: see proto/model-format.md, "Sparse backbones". */
 static enum stp_status parse_sparse(struct stp_json_ctx *c, json_t *sp, struct stp_arch *a)
 {
@@ -128,7 +104,8 @@ static enum stp_status parse_sparse(struct stp_json_ctx *c, json_t *sp, struct s
 		}
 	}
 	out->enabled = 1;
-	return stp_arch_parse_calibration(c, json_object_get(sp, "calibration"), out);
+	return stp_json_densities(c, json_object_get(sp, "calibration"), "backbone.sparse.calibration",
+				  STP_ARCH_MAX_MASKS, out->calibration, &out->ncalibration);
 }
 
 /* backbone.dcn: see proto/model-format.md, "Deformable convolutions". */
