@@ -521,7 +521,7 @@ static enum MHD_Result start_job(struct request *r)
 	}
 	if (timeout > 0)
 		r->deadline_ns = r->t_arrival_ns + (int64_t)timeout * 1000000;
-	r->job.run = infer_run;
+	r->job.run = srv->run_on_worker;
 	r->job.cancel = cancel_job;
 	r->job.gone = job_gone;
 	r->job.drop = drop_job;
@@ -584,7 +584,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (r->route.job)
 		return start_job(r);
-	if (handle_sync(r))
+	if (srv->answer_at_once(r))
 		return MHD_YES;
 	return send_reply(r);
 }

@@ -114,6 +114,8 @@ int main(int argc, char **argv)
 	int rc;
 
 	memset(&srv, 0, sizeof(srv));
+	srv.answer_at_once = handle_sync;
+	srv.run_on_worker = infer_run;
 	rc = config_parse(&srv.cfg, argc, argv);
 	if (rc) {
 		config_free(&srv.cfg);

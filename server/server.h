@@ -28,6 +28,7 @@
 
 struct MHD_Daemon;
 struct MHD_Connection;
+struct request;
 
 struct server {
 	struct config cfg;
@@ -40,6 +41,11 @@ struct server {
 	atomic_int abort_all;           /* the drain timed out: abandon running work */
 	atomic_int suspended;           /* connections waiting for a worker */
 	atomic_ullong next_id;
+	/* Where the HTTP layer hands requests on (main.c sets them, so that
+	 * http.c calls up into no handler): the routes answered at once, and
+	 * the job of the routes run on a worker. */
+	int (*answer_at_once)(struct request *r);
+	void (*run_on_worker)(struct job *job, stp_engine *engine);
 };
 
 enum route_kind {
