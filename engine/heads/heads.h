@@ -47,7 +47,7 @@ static inline int stp_grow(void **buf, size_t *cap, size_t n, size_t size)
 		n = 1;
 	if (n <= *cap)
 		return 0;
-	if (n > SIZE_MAX / size || !(p = realloc(*buf, n * size)))
+	if (n > SIZE_MAX / size || !(p = stp_realloc(*buf, n * size)))
 		return -1;
 	*buf = p;
 	*cap = n;

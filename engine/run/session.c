@@ -157,9 +157,7 @@ enum stp_status stp_session_set_engine(stp_session *s, stp_engine *engine)
 {
 	if (!s || !engine || engine->kernels != s->model->engine->kernels)
 		return STP_ERR_INVALID_ARG;
-	if (stp_threadpool_threads(engine->pool) != stp_threadpool_threads(s->engine->pool))
-		s->h = s->w = 0;   /* the next run sizes the tile tables for its threads */
-	s->engine = engine;
+	s->engine = engine;   /* the next run sizes the tile tables for its threads */
 	return STP_OK;
 }
 
@@ -171,7 +169,8 @@ static enum stp_status size_conv_tables(struct stp_session *s)
 
 	if (bytes != s->conv.table_bytes) {
 		stp_free(s->tables);
-		s->conv.table_bytes = 0;
+		s->conv = (struct stp_conv_scratch){s->zero, NULL, 0};
+		s->sparse.conv = s->conv;
 		s->tables = stp_alloc(bytes);
 		if (!s->tables)
 			return STP_ERR_NOMEM;
@@ -257,8 +256,6 @@ static enum stp_status reshape(struct stp_session *s, int h, int w)
 	if (st != STP_OK)
 		return st;
 	st = size_mask_store(s);
-	if (st == STP_OK)
-		st = size_conv_tables(s);
 	if (st != STP_OK)
 		return st;
 	bytes = stp_plan_layout(plan, s->shapes, s->offsets);
@@ -358,14 +355,17 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 	s->sparse.partials_for = NULL;
 	plan = &s->model->plan;
 	pool = s->engine->pool;
+	/* From here on the last run's results are gone, whatever happens. */
+	s->ran = 0;
+	s->ran_tasks = 0;
 	st = reshape(s, h, w);
+	if (st == STP_OK)
+		st = size_conv_tables(s);
 	if (st != STP_OK)
 		return st;
 	s->input = input;
 	s->values = (struct stp_run_values){plan, s->shapes, s->offsets, s->arena, input,
 					    s->list_store, s->mask_offset, s->sampled, pool};
-	s->ran = 0;
-	s->ran_tasks = 0;
 	s->partials_used = 0;
 	s->backbone_ms = 0;
 	start = stp_now_ns();

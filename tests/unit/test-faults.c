@@ -6,7 +6,9 @@
  * (ASan's leak check in CI) and leave what it was given usable: the same
  * session then runs and gives exactly the output of an undisturbed run.
  * Once a session has run at a size, its next run there (and the report)
- * allocates nothing at all.
+ * allocates nothing at all. A session that ran at one size and then fails
+ * at another holds no results (outputs and report refuse) until a run
+ * succeeds.
  *
  * Operations: model load (both shipped models: the sparse ResNet-18 detector
  * + segmenter and the GFL detector nanodet-g), session creation, and runs of
@@ -203,8 +205,59 @@ static void test_runs(const char *name, const stp_model *m, const struct stp_run
 	free(ref.output);
 }
 
+/* A session that ran on rgb (h x w) fails on the transposed image (another
+ * network input size, so the session reshapes) at each allocation. */
+static void test_second_size(const char *name, const stp_model *m, const uint8_t *rgb,
+			     const uint8_t *rgb_t)
+{
+	const struct stp_run_options ro = {.mode = STP_RUN_BUDGET, .budget = 0.5};
+	const unsigned tasks = stp_model_tasks(m);
+	struct stp_run_report rep;
+	struct outcome ref, got;
+	struct stp_tensor_view v;
+	stp_session *s;
+	long n;
+
+	if (stp_session_create(m, &s) != STP_OK ||
+	    stp_session_run_image(s, rgb_t, IMAGE_W, IMAGE_H, IMAGE_H * 3, &ro, tasks) != STP_OK)
+		HARNESS_ERROR("%s: the undisturbed run fails", name);
+	outcome_of(s, &ref);
+	stp_session_destroy(s);
+	for (n = 1; n < MAX_N; n = next_n(n)) {
+		enum stp_status st;
+
+		if (stp_session_create(m, &s) != STP_OK ||
+		    stp_session_run_image(s, rgb, IMAGE_H, IMAGE_W, IMAGE_W * 3, &ro, tasks) != STP_OK)
+			HARNESS_ERROR("session");
+		stp_alloc_fail_nth(n);
+		st = stp_session_run_image(s, rgb_t, IMAGE_W, IMAGE_H, IMAGE_H * 3, &ro, tasks);
+		stp_alloc_fail_nth(0);
+		if (stp_alloc_failures() == 0) {
+			stp_session_destroy(s);
+			break;
+		}
+		if (st != STP_OK)
+			CHECK(st == STP_ERR_NOMEM && stp_session_output(s, 0, &v) != STP_OK &&
+			      stp_session_report(s, &rep) != STP_OK,
+			      "%s: a failed run at a new size (allocation %ld) leaves no results: %s",
+			      name, n, stp_status_str(st));
+		st = stp_session_run_image(s, rgb_t, IMAGE_W, IMAGE_H, IMAGE_H * 3, &ro, tasks);
+		CHECK(st == STP_OK, "%s: the run after failure %ld at a new size", name, n);
+		if (st == STP_OK) {
+			outcome_of(s, &got);
+			CHECK(same_outcome(&ref, &got), "%s: the run after failure %ld differs", name, n);
+			free(got.output);
+		}
+		stp_session_destroy(s);
+	}
+	printf("%s: a run at a second size survives its allocations failing (fewer than %ld)\n",
+	       name, n);
+	free(ref.output);
+}
+
 /* A dense model runs the dense mode only (the others are the same run). */
-static void test_model(stp_engine *e, const char *srcdir, const char *name, const uint8_t *rgb)
+static void test_model(stp_engine *e, const char *srcdir, const char *name, const uint8_t *rgb,
+		       const uint8_t *rgb_t)
 {
 	const struct stp_run_options modes[] = {
 		{.mode = STP_RUN_DENSE},
@@ -228,6 +281,7 @@ static void test_model(stp_engine *e, const char *srcdir, const char *name, cons
 		if (rep.nmasks == 0)
 			break;
 	}
+	test_second_size(name, m, rgb, rgb_t);
 	stp_model_destroy(m);
 	free(file);
 }
@@ -236,19 +290,22 @@ int main(void)
 {
 	const struct stp_engine_options opts = {2, STP_ISA_AUTO};
 	const char *srcdir = getenv("top_srcdir") ? getenv("top_srcdir") : "..";
-	uint8_t rgb[IMAGE_H * IMAGE_W * 3];
+	uint8_t rgb[IMAGE_H * IMAGE_W * 3], rgb_t[IMAGE_W * IMAGE_H * 3];
 	unsigned long long rng = 7;
 	stp_engine *e;
 
 	for (size_t i = 0; i < sizeof(rgb); i++)
 		rgb[i] = (uint8_t)(test_randf(&rng) * 127.5f + 127.5f);
+	for (int y = 0; y < IMAGE_H; y++)   /* transposed: W x H */
+		for (int x = 0; x < IMAGE_W; x++)
+			memcpy(rgb_t + ((size_t)x * IMAGE_H + y) * 3, rgb + ((size_t)y * IMAGE_W + x) * 3, 3);
 	stp_alloc_fail_nth(1);
 	CHECK(stp_engine_create(&opts, &e) == STP_ERR_NOMEM, "engine creation, first allocation failing");
 	stp_alloc_fail_nth(0);
 	if (stp_engine_create(&opts, &e) != STP_OK)
 		HARNESS_ERROR("engine");
-	test_model(e, srcdir, "stipple-r18-detseg", rgb);
-	test_model(e, srcdir, "nanodet-g", rgb);
+	test_model(e, srcdir, "stipple-r18-detseg", rgb, rgb_t);
+	test_model(e, srcdir, "nanodet-g", rgb, rgb_t);
 	stp_engine_destroy(e);
 	return test_main_end();
 }
