@@ -46,15 +46,27 @@ static inline int test_main_end(void)
 	return test_failed ? 1 : 0;
 }
 
-/* Deterministic uniform floats in [-1, 1) (xorshift). */
-static inline float test_randf(unsigned long long *state)
+/* One xorshift step of *state; returns the new state. */
+static inline unsigned long long test_xorshift(unsigned long long *state)
 {
 	unsigned long long x = *state;
 	x ^= x << 13;
 	x ^= x >> 7;
 	x ^= x << 17;
 	*state = x;
-	return (float)((double)(x >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+	return x;
+}
+
+/* Deterministic uniform floats in [-1, 1). */
+static inline float test_randf(unsigned long long *state)
+{
+	return (float)((double)(test_xorshift(state) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+/* Deterministic 32-bit integers. */
+static inline unsigned test_rand_u32(unsigned long long *state)
+{
+	return (unsigned)(test_xorshift(state) >> 32);
 }
 
 /* Relative L2 error ||a - b|| / max(||b||, tiny). */

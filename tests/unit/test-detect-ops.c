@@ -19,10 +19,7 @@ static unsigned long long rng = 88172645463325252ull;
 
 static unsigned next(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (unsigned)(rng >> 32);
+	return test_rand_u32(&rng);
 }
 
 /* Naive stable descending order: insertion sort. */

@@ -16,10 +16,7 @@ static unsigned long long rng = 0x9e3779b97f4a7c15ull;
 
 static unsigned next(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (unsigned)(rng >> 32);
+	return test_rand_u32(&rng);
 }
 
 static double rank(double v)
