@@ -117,8 +117,8 @@ static struct stp_sparse_block *make_block(const struct block_shape *sh,
 
 /* Scratch for a block whose input has `cells` cells and at most maxc
  * channels anywhere (as the session sizes it). */
-static void alloc_scratch(struct stp_sparse_scratch *sc, size_t cells, size_t maxc, float *zero,
-			  size_t table_bytes)
+static void alloc_scratch(struct stp_sparse_scratch *sc, size_t cells, size_t maxc,
+			  const struct stp_conv_scratch *conv)
 {
 	memset(sc, 0, sizeof(*sc));
 	for (int j = 0; j < STP_BLOCK_MAX_CONVS; j++)
@@ -132,7 +132,7 @@ static void alloc_scratch(struct stp_sparse_scratch *sc, size_t cells, size_t ma
 	sc->targets = malloc(cells * sizeof(int32_t));
 	sc->need = malloc(cells);
 	sc->rank = malloc(cells * STP_BLOCK_MAX_MASKS * sizeof(float));
-	sc->conv = (struct stp_conv_scratch){zero, stp_alloc(table_bytes), table_bytes};
+	sc->conv = conv;
 }
 
 static void free_scratch(struct stp_sparse_scratch *sc)
@@ -145,7 +145,6 @@ static void free_scratch(struct stp_sparse_scratch *sc)
 		free(sc->list[m]);
 	}
 	stp_free(sc->shortcut);
-	stp_free(sc->conv.tables);
 	free(sc->targets);
 	free(sc->need);
 	free(sc->rank);
@@ -221,11 +220,12 @@ int main(int argc, char **argv)
 		float *y = stp_alloc((size_t)oh * ow * cout * sizeof(float));
 		struct stp_tensor tin = {x, sh->h, sh->w, sh->cin, sh->cin};
 		struct stp_tensor tout = {y, oh, ow, cout, cout};
+		const size_t table_bytes = (size_t)threads * stp_sparse_block_table_bytes(b) + 64;
+		const struct stp_conv_scratch conv = {zero, stp_alloc(table_bytes), table_bytes};
 		struct stp_sparse_scratch sc;
 		struct stp_sparse_options opts = {1, NULL, STP_SAMPLE_DETERMINISTIC, 0, NULL,
 						  STP_INTERP_FORM_AUTO, 0};
-		alloc_scratch(&sc, cells, maxc, zero,
-			      (size_t)threads * stp_sparse_block_table_bytes(b) + 64);
+		alloc_scratch(&sc, cells, maxc, &conv);
 		for (size_t j = 0; j < cells * (size_t)sh->cin; j++)
 			x[j] = (float)bench_unit_hash(j);
 		double phase_ms[STP_PHASE_COUNT];
@@ -267,6 +267,7 @@ int main(int argc, char **argv)
 		}
 		free_scratch(&sc);
 		stp_sparse_block_destroy(b);
+		stp_free(conv.tables);
 		stp_free(zero);
 		stp_free(x);
 		stp_free(y);

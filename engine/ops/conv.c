@@ -234,6 +234,7 @@ size_t stp_conv_table_bytes(const struct stp_conv *conv)
 		bytes += table_patch_bytes(1, CHUNK_TILES, (size_t)d->kh, (size_t)d->kw * d->cin, mr);
 	return bytes;
 }
+
 /* Reduction rows (taps x input channels) per slice: a slice's weights,
  * SLICE_ROWS x NR floats (64 KiB at NR = 64), stay in L1/L2 while every
  * tile of the chunk uses them. */

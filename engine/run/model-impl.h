@@ -35,8 +35,8 @@ struct stp_session {
 	float *arena;
 	size_t arena_bytes;
 	float *zero;                 /* plan.zero_floats zeros */
-	char *tables;                /* threads x plan.table_bytes + 64: tile tables */
-	struct stp_conv_scratch conv;   /* zero and tables, as every conv run takes them */
+	/* zero, and tile tables of threads x plan.table_bytes + 64 bytes (owned) */
+	struct stp_conv_scratch conv;
 	const float *input;          /* the last run's input (caller's memory) */
 	struct stp_run_values values;   /* the last run's values, as heads read them */
 	struct stp_sparse_scratch sparse;  /* shared by the sparse blocks, in turn */

@@ -43,9 +43,9 @@ enum stp_status stp_session_create(const stp_model *model, stp_session **out)
 	s->mask_w = stp_zalloc((size_t)model->plan.nmasks + 1, sizeof(int));
 	s->profile = stp_zalloc((size_t)model->plan.nops + 1, sizeof(*s->profile));
 	s->conv.zero = s->zero;
-	s->sparse.conv = s->conv;
-	if (!s->shapes || !s->offsets || !s->zero || !s->sampled || !s->cells || !s->ring || !s->topk || !s->density ||
-	    !s->mask_offset || !s->mask_h || !s->mask_w || !s->profile) {
+	s->sparse.conv = &s->conv;
+	if (!s->shapes || !s->offsets || !s->zero || !s->sampled || !s->cells || !s->ring ||
+	    !s->topk || !s->density || !s->mask_offset || !s->mask_h || !s->mask_w || !s->profile) {
 		stp_session_destroy(s);
 		return STP_ERR_NOMEM;
 	}
@@ -168,16 +168,13 @@ static enum stp_status size_conv_tables(struct stp_session *s)
 	const size_t bytes = threads * s->model->plan.table_bytes + 64;
 
 	if (bytes != s->conv.table_bytes) {
-		stp_free(s->tables);
-		s->conv = (struct stp_conv_scratch){s->zero, NULL, 0};
-		s->sparse.conv = s->conv;
-		s->tables = stp_alloc(bytes);
-		if (!s->tables)
+		stp_free(s->conv.tables);
+		s->conv.table_bytes = 0;
+		s->conv.tables = stp_alloc(bytes);
+		if (!s->conv.tables)
 			return STP_ERR_NOMEM;
 		s->conv.table_bytes = bytes;
 	}
-	s->conv.tables = s->tables;
-	s->sparse.conv = s->conv;
 	return STP_OK;
 }
 
@@ -188,7 +185,7 @@ void stp_session_destroy(stp_session *session)
 	free_sparse_scratch(&session->sparse);
 	stp_free(session->arena);
 	stp_free(session->zero);
-	stp_free(session->tables);
+	stp_free(session->conv.tables);
 	free(session->sampled);
 	free(session->cells);
 	free(session->ring);

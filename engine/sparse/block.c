@@ -163,7 +163,7 @@ static void run_mask_convs(const struct stp_sparse_block *block, const struct st
 		float *sub = scratch->logits[1];
 		int h1, w1;
 		if (!partials)
-			stp_conv_run(block->mask_fused, in, &all, NULL, NULL, 0, &scratch->conv, pool);
+			stp_conv_run(block->mask_fused, in, &all, NULL, NULL, 0, scratch->conv, pool);
 		stp_conv_output_size(stp_conv_get_desc(block->mask_conv[1]), in->h, in->w, &h1, &w1);
 		for (int y = 0; y < h1; y++)
 			for (int x = 0; x < w1; x++)
@@ -184,7 +184,7 @@ static void run_mask_convs(const struct stp_sparse_block *block, const struct st
 		lt.c = lt.c_stride = stp_conv_get_desc(mc)->cout;
 		lt.data = scratch->logits[j];
 		stp_conv_output_size(stp_conv_get_desc(mc), in->h, in->w, &lt.h, &lt.w);
-		stp_conv_run(mc, in, &lt, NULL, NULL, 0, &scratch->conv, pool);
+		stp_conv_run(mc, in, &lt, NULL, NULL, 0, scratch->conv, pool);
 		logits[j] = lt.data;
 		logit_stride[j] = (size_t)lt.c;
 	}
@@ -289,7 +289,7 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 		feat[j].c = feat[j].c_stride = d->cout;
 		stp_conv_output_size(d, cur.h, cur.w, &feat[j].h, &feat[j].w);
 		stp_conv_run(block->conv[j], &cur, &feat[j], NULL, scratch->list[m], count[m],
-			     &scratch->conv, pool);
+			     scratch->conv, pool);
 		lap(opts, STP_PHASE_CONV, &t0);
 		if (j < last && !opts->dense) {
 			const struct stp_conv_desc *next = stp_conv_get_desc(block->conv[j + 1]);
@@ -319,7 +319,7 @@ enum stp_status stp_sparse_block_run(const struct stp_sparse_block *block,
 		shortcut.c = shortcut.c_stride = stp_conv_get_desc(block->downsample)->cout;
 		stp_conv_output_size(stp_conv_get_desc(block->downsample), in->h, in->w,
 				     &shortcut.h, &shortcut.w);
-		stp_conv_run(block->downsample, in, &shortcut, NULL, NULL, 0, &scratch->conv, pool);
+		stp_conv_run(block->downsample, in, &shortcut, NULL, NULL, 0, scratch->conv, pool);
 		lap(opts, STP_PHASE_SHORTCUT, &t0);
 	}
 	assert(shortcut.h == out->h && shortcut.w == out->w && feat[last].h == out->h);

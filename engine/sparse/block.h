@@ -107,7 +107,7 @@ struct stp_sparse_scratch {
 	 * is at partials_of; partials_for is NULL when they hold nothing. */
 	const struct stp_sparse_block *partials_for;
 	const float *partials_of;
-	struct stp_conv_scratch conv;   /* the session's, for every conv of a block */
+	const struct stp_conv_scratch *conv;   /* the owner's, for every conv of a block */
 };
 
 /* Sampled cells and all cells of each mask after a run (grid included). */

@@ -286,7 +286,8 @@ static void run_case(const struct block_case *bc, const struct stp_kernels *kern
 	const size_t table_bytes =
 		(size_t)stp_threadpool_threads(pool) * stp_sparse_block_table_bytes(b) + 64;
 	void *tables = malloc(table_bytes);
-	sc.conv = (struct stp_conv_scratch){zero, tables, table_bytes};
+	const struct stp_conv_scratch conv_scratch = {zero, tables, table_bytes};
+	sc.conv = &conv_scratch;
 
 	float *x = rand_array(cells * bc->cin, 1.0f);
 	struct stp_tensor tin = {x, bc->h, bc->w, bc->cin, bc->cin};
