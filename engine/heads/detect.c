@@ -13,8 +13,9 @@
  *      in (proposal, class) order above the score threshold and minimum size;
  *      NMS per class; the best detections_per_img, rescaled to the original
  *      image with float32 ratios.
- * Buffers live in the state and only grow, so a session re-running the same
- * sizes allocates nothing.
+ * Buffers live in the state, sized by stp_detect_state_reserve for the
+ * most each step can use at the run's size (every proposal kept, every
+ * class a candidate), so a run allocates nothing.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -39,38 +40,78 @@ struct stp_detect_state {
 	/* results */
 	struct stp_detection *dets;
 	int ndets;
-	size_t caps[20];   /* element capacity of each buffer above, in order */
+	size_t caps[19];   /* element capacity of each buffer above, in order */
 };
 
-#define GROW(s, slot, field, n) \
-	stp_grow((void **)&(s)->field, &(s)->caps[slot], (n), sizeof(*(s)->field))
+/* The most anchors of any RPN level at run's shapes. */
+static size_t most_anchors(const struct stp_detect_head *h, const struct stp_run_values *run)
+{
+	size_t most = 0;
+
+	for (int i = 0; i < h->cfg.rpn_nlevels; i++) {
+		const struct stp_tensor o = stp_run_value(run, h->rpn_out[i]);
+
+		if ((size_t)o.h * o.w * h->anchors > most)
+			most = (size_t)o.h * o.w * h->anchors;
+	}
+	return most;
+}
+
+enum stp_status stp_detect_state_reserve(const struct stp_detect_head *h,
+					 const struct stp_run_values *run,
+					 struct stp_detect_state **state, size_t *bytes)
+{
+	const struct stp_arch_faster_rcnn *c = &h->cfg;
+	const size_t threads = (size_t)stp_threadpool_threads(run->pool);
+	const size_t anchors = most_anchors(h, run), post = (size_t)c->post_nms_top_n;
+	const size_t per_level = (size_t)c->rpn_nlevels * c->pre_nms_top_n;
+	const size_t per_class = post * (size_t)(h->classes - 1);
+	const size_t cand = per_level > per_class ? per_level : per_class;
+	const size_t sorted = anchors > cand ? anchors : cand;
+	const size_t roi = (size_t)h->channels * c->output_size * c->output_size;
+	const size_t r = (size_t)c->representation_size;
+	struct stp_detect_state *st = *state;
+
+	if (!st) {
+		st = stp_zalloc(1, sizeof(*st));
+		if (!st)
+			return STP_ERR_NOMEM;
+		*state = st;
+	}
+	{
+		const struct stp_buffer_need need[] = {
+			STP_NEED(st, 0, objectness, anchors), STP_NEED(st, 1, work_v, anchors),
+			STP_NEED(st, 2, top, anchors), STP_NEED(st, 3, scratch, 9 * sorted),
+			STP_NEED(st, 4, cand, cand), STP_NEED(st, 5, cand_score, cand),
+			STP_NEED(st, 6, cand_cat, cand), STP_NEED(st, 7, keep, cand),
+			STP_NEED(st, 8, flags, cand), STP_NEED(st, 9, proposals, post),
+			STP_NEED(st, 10, roi, post * roi), STP_NEED(st, 11, fc6, post * r),
+			STP_NEED(st, 12, fc7, post * r),
+			STP_NEED(st, 13, pred, post * 5 * (size_t)h->classes),
+			STP_NEED(st, 14, acc, threads * (size_t)h->channels),
+			STP_NEED(st, 15, zero, h->zero_floats + 64),
+			STP_NEED(st, 16, tables, threads * h->table_bytes + 64),
+			STP_NEED(st, 17, probs, (size_t)h->classes),
+			STP_NEED(st, 18, dets, (size_t)c->detections_per_img),
+		};
+		if (stp_grow_all(need, (int)(sizeof(need) / sizeof(need[0])), bytes))
+			return STP_ERR_NOMEM;
+		*bytes += sizeof(*st);
+	}
+	return STP_OK;
+}
 
 /* Step 1: the proposals into st->proposals; returns their count, or -1
- * when out of memory. */
+ * when st was not reserved for run's size. */
 static long proposals(const struct stp_detect_head *h, const struct stp_run_values *run,
 		      const struct stp_image_geometry *g, struct stp_detect_state *st)
 {
 	const struct stp_arch_faster_rcnn *c = &h->cfg;
 	const int a = h->anchors;
-	size_t maxn = 0, ncand = 0, nkeep;
+	size_t ncand = 0, nkeep;
 
-	for (int i = 0; i < c->rpn_nlevels; i++) {
-		const struct stp_tensor o = stp_run_value(run, h->rpn_out[i]);
-
-		if ((size_t)o.h * o.w * a > maxn)
-			maxn = (size_t)o.h * o.w * a;
-	}
-	if (GROW(st, 0, objectness, maxn) || GROW(st, 1, work_v, maxn) ||
-	    GROW(st, 2, top, maxn) || GROW(st, 3, scratch, 9 * (maxn > (size_t)c->rpn_nlevels *
-								c->pre_nms_top_n ? maxn :
-								(size_t)c->rpn_nlevels * c->pre_nms_top_n)) ||
-	    GROW(st, 4, cand, (size_t)c->rpn_nlevels * c->pre_nms_top_n) ||
-	    GROW(st, 5, cand_score, (size_t)c->rpn_nlevels * c->pre_nms_top_n) ||
-	    GROW(st, 6, cand_cat, (size_t)c->rpn_nlevels * c->pre_nms_top_n) ||
-	    GROW(st, 7, keep, (size_t)c->rpn_nlevels * c->pre_nms_top_n) ||
-	    GROW(st, 8, flags, (size_t)c->rpn_nlevels * c->pre_nms_top_n) ||
-	    GROW(st, 9, proposals, (size_t)c->post_nms_top_n))
-		return -1;
+	if (most_anchors(h, run) > st->caps[0])
+		return -1;   /* not reserved for this size */
 	for (int i = 0; i < c->rpn_nlevels; i++) {
 		const struct stp_tensor o = stp_run_value(run, h->rpn_out[i]);
 		const size_t n = (size_t)o.h * o.w * a;
@@ -147,11 +188,8 @@ static int box_branch(const struct stp_detect_head *h, const struct stp_run_valu
 	struct stp_conv_scratch scratch;
 	struct stp_tensor tin, t6, t7, tp;
 
-	if (GROW(st, 10, roi, n * in) || GROW(st, 11, fc6, n * r) || GROW(st, 12, fc7, n * r) ||
-	    GROW(st, 13, pred, n * k5) ||
-	    GROW(st, 14, acc, (size_t)stp_threadpool_threads(pool) * c) ||
-	    GROW(st, 15, zero, h->zero_floats + 64) || GROW(st, 18, tables, table_bytes))
-		return -1;
+	if (table_bytes > st->caps[16])
+		return -1;   /* reserved for fewer threads */
 	memset(st->zero, 0, (h->zero_floats + 64) * sizeof(float));
 	stp_threadpool_parallel_for(pool, n, roi_task, &job);
 	tin = (struct stp_tensor){st->roi, 1, (int)n, in, in};
@@ -182,20 +220,14 @@ static void softmax(const float *x, int k, float *out)
 }
 
 /* Step 4: detections of n proposals into st->dets. */
-static int postprocess(const struct stp_detect_head *h, const struct stp_image_geometry *g,
+static void postprocess(const struct stp_detect_head *h, const struct stp_image_geometry *g,
 		       struct stp_detect_state *st, size_t n)
 {
 	const struct stp_arch_faster_rcnn *c = &h->cfg;
 	const int k = h->classes;
-	const size_t most = n * (size_t)(k - 1);
 	const float ratio_h = (float)g->h / (float)g->rh, ratio_w = (float)g->w / (float)g->rw;
 	size_t ncand = 0, nkeep;
 
-	if (GROW(st, 4, cand, most) || GROW(st, 5, cand_score, most) ||
-	    GROW(st, 6, cand_cat, most) || GROW(st, 7, keep, most) ||
-	    GROW(st, 8, flags, most) || GROW(st, 3, scratch, 9 * most) ||
-	    GROW(st, 16, probs, (size_t)k) || GROW(st, 17, dets, (size_t)c->detections_per_img))
-		return -1;
 	for (size_t r = 0; r < n; r++) {
 		const float *logits = st->pred + r * 5 * k, *deltas = logits + k;
 
@@ -227,31 +259,26 @@ static int postprocess(const struct stp_detect_head *h, const struct stp_image_g
 						     st->cand_cat[st->keep[i]]};
 	}
 	st->ndets = (int)nkeep;
-	return 0;
 }
 
 enum stp_status stp_detect_head_run(const struct stp_detect_head *head,
 				    const struct stp_run_values *run,
 				    const struct stp_image_geometry *g,
-				    struct stp_detect_state **state)
+				    struct stp_detect_state *st)
 {
-	struct stp_detect_state *st = *state;
 	long n;
 
-	if (!st) {
-		st = stp_zalloc(1, sizeof(*st));
-		if (!st)
-			return STP_ERR_NOMEM;
-		*state = st;
-	}
+	if (!st)
+		return STP_ERR_INTERNAL;
 	st->ndets = 0;
 	n = proposals(head, run, g, st);
 	if (n < 0)
-		return STP_ERR_NOMEM;
+		return STP_ERR_INTERNAL;
 	if (n == 0)
 		return STP_OK;
-	if (box_branch(head, run, st, (size_t)n) || postprocess(head, g, st, (size_t)n))
-		return STP_ERR_NOMEM;
+	if (box_branch(head, run, st, (size_t)n))
+		return STP_ERR_INTERNAL;
+	postprocess(head, g, st, (size_t)n);
 	return STP_OK;
 }
 

@@ -16,7 +16,8 @@
  *          to the original image and clipped to it.
  * A sparse level (a mask on its convs) decodes only its sampled cells: the
  * others were not computed.
- * Buffers live in the state and only grow.
+ * Buffers live in the state, sized by stp_gfl_state_reserve for the most
+ * a run at that size can use, so a run allocates nothing.
  */
 #include <math.h>
 #include <stdio.h>
@@ -40,7 +41,7 @@ struct stp_gfl_state {
 	uint8_t *flags;
 	struct stp_detection *dets;
 	int ndets;
-	size_t caps[11];   /* element capacity of each buffer above, in order */
+	size_t caps[10];   /* element capacity of each buffer above, in order */
 };
 
 enum stp_status stp_gfl_head_build(struct stp_net_builder *b, const struct stp_arch_gfl *cfg,
@@ -97,8 +98,54 @@ void stp_gfl_head_destroy(struct stp_gfl_head *head)
 	free(head);
 }
 
-#define GROW(s, slot, field, n) \
-	stp_grow((void **)&(s)->field, &(s)->caps[slot], (n), sizeof(*(s)->field))
+/* The cells of the largest level and the most candidates over all levels
+ * (each level's top nms_pre cells; every class of each with multi_label). */
+static void most_cells(const struct stp_gfl_head *h, const struct stp_run_values *run,
+		       size_t *cells, size_t *candidates)
+{
+	const struct stp_arch_gfl *c = &h->cfg;
+
+	*cells = *candidates = 0;
+	for (int l = 0; l < c->nlevels; l++) {
+		const struct stp_tensor t = stp_run_value(run, h->out[l]);
+		const size_t n = (size_t)t.h * t.w;
+
+		*cells = n > *cells ? n : *cells;
+		*candidates += (n > (size_t)c->nms_pre ? (size_t)c->nms_pre : n) *
+			       (c->multi_label ? (size_t)c->num_classes : 1);
+	}
+}
+
+enum stp_status stp_gfl_state_reserve(const struct stp_gfl_head *head,
+				      const struct stp_run_values *run,
+				      struct stp_gfl_state **state, size_t *bytes)
+{
+	struct stp_gfl_state *st = *state;
+	size_t cells, most;
+
+	if (!st) {
+		st = stp_zalloc(1, sizeof(*st));
+		if (!st)
+			return STP_ERR_NOMEM;
+		*state = st;
+	}
+	most_cells(head, run, &cells, &most);
+	{
+		const size_t words = 9 * most > 2 * cells ? 9 * most : 2 * cells;
+		const struct stp_buffer_need need[] = {
+			STP_NEED(st, 0, max_score, cells), STP_NEED(st, 1, work_v, cells),
+			STP_NEED(st, 2, order, cells), STP_NEED(st, 3, scratch, words),
+			STP_NEED(st, 4, keep, most), STP_NEED(st, 5, cand, most),
+			STP_NEED(st, 6, cand_score, most), STP_NEED(st, 7, cand_cat, most),
+			STP_NEED(st, 8, flags, most),
+			STP_NEED(st, 9, dets, (size_t)head->cfg.detections_per_img),
+		};
+		if (stp_grow_all(need, (int)(sizeof(need) / sizeof(need[0])), bytes))
+			return STP_ERR_NOMEM;
+		*bytes += sizeof(*st);
+	}
+	return STP_OK;
+}
 
 static float sigmoid(float x)
 {
@@ -126,7 +173,7 @@ static float expected_bin(const float *x, int n)
  * their row-major list, ncells their count; NULL: every cell). The top-k
  * rule applies when the level has more than nms_pre cells in all, as in
  * the reference, whose other cells score 0. */
-static int level_candidates(const struct stp_gfl_head *h, const struct stp_tensor *t, int l,
+static void level_candidates(const struct stp_gfl_head *h, const struct stp_tensor *t, int l,
 			    const int32_t *cells, size_t ncells,
 			    const struct stp_image_geometry *g, struct stp_gfl_state *st,
 			    size_t *ncand)
@@ -138,9 +185,6 @@ static int level_candidates(const struct stp_gfl_head *h, const struct stp_tenso
 	const int nbins = c->reg_max + 1;
 	const float stride = (float)c->strides[l];
 
-	if (GROW(st, 0, max_score, n) || GROW(st, 1, work_v, n) || GROW(st, 2, order, n) ||
-	    GROW(st, 3, scratch, 2 * n))
-		return -1;
 	for (size_t j = 0; j < ncells; j++) {
 		const float *logit = t->data + (cells ? (size_t)cells[j] : j) * t->c_stride;
 		float m = logit[0];
@@ -179,45 +223,30 @@ static int level_candidates(const struct stp_gfl_head *h, const struct stp_tenso
 			(*ncand)++;
 		}
 	}
-	return 0;
 }
 
 enum stp_status stp_gfl_head_run(const struct stp_gfl_head *head, const struct stp_run_values *run,
-				 const struct stp_image_geometry *g, struct stp_gfl_state **state)
+				 const struct stp_image_geometry *g, struct stp_gfl_state *st)
 {
 	const struct stp_arch_gfl *c = &head->cfg;
 	const float ratio_h = (float)g->h / (float)g->rh, ratio_w = (float)g->w / (float)g->rw;
-	struct stp_gfl_state *st = *state;
-	size_t most = 0, ncand = 0, nkeep;
+	size_t cells, most, ncand = 0, nkeep;
 
-	if (!st) {
-		st = stp_zalloc(1, sizeof(*st));
-		if (!st)
-			return STP_ERR_NOMEM;
-		*state = st;
-	}
+	if (!st)
+		return STP_ERR_INTERNAL;
+	most_cells(head, run, &cells, &most);
+	if (cells > st->caps[0] || most > st->caps[5])
+		return STP_ERR_INTERNAL;   /* not reserved for this size */
 	st->ndets = 0;
 	for (int l = 0; l < c->nlevels; l++) {
 		const struct stp_tensor t = stp_run_value(run, head->out[l]);
-		const size_t n = (size_t)t.h * t.w;
-		most += (n > (size_t)c->nms_pre ? (size_t)c->nms_pre : n) * (size_t)c->num_classes;
-	}
-	if (GROW(st, 5, cand, most) || GROW(st, 6, cand_score, most) ||
-	    GROW(st, 7, cand_cat, most) || GROW(st, 8, flags, most) ||
-	    GROW(st, 4, keep, most) || GROW(st, 9, dets, (size_t)c->detections_per_img))
-		return STP_ERR_NOMEM;
-	for (int l = 0; l < c->nlevels; l++) {
-		const struct stp_tensor t = stp_run_value(run, head->out[l]);
-		const int32_t *cells = NULL;
+		const int32_t *level_cells = NULL;
 		size_t ncells = (size_t)t.h * t.w;
 		if (head->mask[l] >= 0 &&
-		    stp_run_mask_cells(run, head->mask[l], &cells, &ncells) != STP_OK)
+		    stp_run_mask_cells(run, head->mask[l], &level_cells, &ncells) != STP_OK)
 			return STP_ERR_INTERNAL;
-		if (level_candidates(head, &t, l, cells, ncells, g, st, &ncand))
-			return STP_ERR_NOMEM;
+		level_candidates(head, &t, l, level_cells, ncells, g, st, &ncand);
 	}
-	if (GROW(st, 3, scratch, 9 * ncand))
-		return STP_ERR_NOMEM;
 	nkeep = stp_batched_nms(st->cand, st->cand_score, st->cand_cat, ncand,
 				c->num_classes + 1, c->nms_thresh, st->keep, st->scratch, st->flags);
 	if (nkeep > (size_t)c->detections_per_img)

@@ -11,6 +11,8 @@
  * proposals, RoIAlign and the box branch (detect-*.c), decoding and NMS
  * (gfl.c), or the label map at the image's size (segment.c). Per-session
  * scratch and results live in *_state, which the session owns and frees.
+ * The session sizes each state when it reshapes (*_state_reserve: every
+ * buffer for the largest use at that size), so a run allocates nothing.
  *
  * Geometry of one run: the original image h x w, resized to rh x rw by the
  * model's input rules, zero-padded to ph x pw (the network's input).
@@ -37,20 +39,35 @@ struct stp_fpn_values {
 	int p[5];
 };
 
-/* Grows *buf, of *cap elements, to at least n elements of size bytes (a
- * head state's buffers only grow); 0, or -1 when out of memory (*buf kept). */
-static inline int stp_grow(void **buf, size_t *cap, size_t n, size_t size)
-{
-	void *p;
+/* One buffer of a head's state: *buf, of *cap elements of size bytes,
+ * needs n of them at the size reserved for. */
+struct stp_buffer_need {
+	void **buf;
+	size_t *cap;
+	size_t n, size;
+};
 
-	if (n == 0)
-		n = 1;
-	if (n <= *cap)
-		return 0;
-	if (n > SIZE_MAX / size || !(p = stp_realloc(*buf, n * size)))
-		return -1;
-	*buf = p;
-	*cap = n;
+#define STP_NEED(state, slot, field, count) \
+	{(void **)&(state)->field, &(state)->caps[slot], (count), sizeof(*(state)->field)}
+
+/* Grows each buffer of need[0..count) to its n elements (they only grow);
+ * *bytes gets their capacity in bytes. 0, or -1 when out of memory (the
+ * buffers not grown are kept). */
+static inline int stp_grow_all(const struct stp_buffer_need *need, int count, size_t *bytes)
+{
+	*bytes = 0;
+	for (int i = 0; i < count; i++) {
+		const size_t n = need[i].n ? need[i].n : 1;
+		void *p;
+
+		if (n > *need[i].cap) {
+			if (n > SIZE_MAX / need[i].size || !(p = stp_realloc(*need[i].buf, n * need[i].size)))
+				return -1;
+			*need[i].buf = p;
+			*need[i].cap = n;
+		}
+		*bytes += *need[i].cap * need[i].size;
+	}
 	return 0;
 }
 
@@ -65,12 +82,17 @@ enum stp_status stp_detect_head_build(struct stp_net_builder *b,
 				      const struct stp_fpn_values *fpn,
 				      struct stp_detect_head **out);
 void stp_detect_head_destroy(struct stp_detect_head *head);
-/* Runs after the plan: detections in original pixels into *state (created on
- * first use, owned by the session), on the run's pool. */
+/* Sizes *state (created if NULL, owned by the session) for runs on run's
+ * shapes and pool; *bytes: what it holds. */
+enum stp_status stp_detect_state_reserve(const struct stp_detect_head *head,
+					 const struct stp_run_values *run,
+					 struct stp_detect_state **state, size_t *bytes);
+/* Runs after the plan: detections in original pixels into state (reserved
+ * for run's shapes and pool), on the run's pool. */
 enum stp_status stp_detect_head_run(const struct stp_detect_head *head,
 				    const struct stp_run_values *run,
 				    const struct stp_image_geometry *g,
-				    struct stp_detect_state **state);
+				    struct stp_detect_state *state);
 int stp_detect_state_results(const struct stp_detect_state *state,
 			     const struct stp_detection **out);
 void stp_detect_state_destroy(struct stp_detect_state *state);
@@ -83,9 +105,15 @@ struct stp_gfl_state;
 enum stp_status stp_gfl_head_build(struct stp_net_builder *b, const struct stp_arch_gfl *cfg,
 				   const struct stp_fpn_values *neck, struct stp_gfl_head **out);
 void stp_gfl_head_destroy(struct stp_gfl_head *head);
-/* Runs after the plan: detections in original pixels into *state. */
+/* Sizes *state (created if NULL) for runs on run's shapes; *bytes: what it
+ * holds. */
+enum stp_status stp_gfl_state_reserve(const struct stp_gfl_head *head,
+				      const struct stp_run_values *run,
+				      struct stp_gfl_state **state, size_t *bytes);
+/* Runs after the plan: detections in original pixels into state (reserved
+ * for run's shapes). */
 enum stp_status stp_gfl_head_run(const struct stp_gfl_head *head, const struct stp_run_values *run,
-				 const struct stp_image_geometry *g, struct stp_gfl_state **state);
+				 const struct stp_image_geometry *g, struct stp_gfl_state *state);
 int stp_gfl_state_results(const struct stp_gfl_state *state, const struct stp_detection **out);
 void stp_gfl_state_destroy(struct stp_gfl_state *state);
 
@@ -100,11 +128,16 @@ enum stp_status stp_segment_head_build(struct stp_net_builder *b,
 				       const struct stp_fpn_values *fpn,
 				       struct stp_segment_head **out);
 void stp_segment_head_destroy(struct stp_segment_head *head);
-/* Runs after the plan: the h x w label map into *state. */
+/* Sizes *state (created if NULL) for images of geometry g; *bytes: what it
+ * holds. */
+enum stp_status stp_segment_state_reserve(const struct stp_segment_head *head,
+					  const struct stp_image_geometry *g,
+					  struct stp_segment_state **state, size_t *bytes);
+/* Runs after the plan: the h x w label map into state (reserved for g). */
 enum stp_status stp_segment_head_run(const struct stp_segment_head *head,
 				     const struct stp_run_values *run,
 				     const struct stp_image_geometry *g,
-				     struct stp_segment_state **state);
+				     struct stp_segment_state *state);
 const uint8_t *stp_segment_state_labels(const struct stp_segment_state *state);
 void stp_segment_state_destroy(struct stp_segment_state *state);
 

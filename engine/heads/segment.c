@@ -34,11 +34,9 @@ struct column_tap {
 
 struct stp_segment_state {
 	float *crop;      /* rh x rw x K: the logits at the resized image's size */
-	size_t crop_floats;
 	uint8_t *labels;  /* h x w */
-	size_t label_bytes;
 	struct column_tap *crop_taps, *label_taps;  /* rw and w of them */
-	size_t crop_tap_count, label_tap_count;
+	size_t caps[4];   /* element capacity of each buffer above, in order */
 };
 
 enum stp_status stp_segment_head_build(struct stp_net_builder *b,
@@ -172,29 +170,11 @@ static void label_row(void *ctx, size_t task, int thread)
 	}
 }
 
-/* Grows *buf to at least n elements of size bytes each. */
-static int reserve(void **buf, size_t *have, size_t n, size_t size)
-{
-	void *p;
-
-	if (n <= *have)
-		return 0;
-	p = stp_realloc(*buf, n * size);
-	if (!p)
-		return -1;
-	*buf = p;
-	*have = n;
-	return 0;
-}
-
-enum stp_status stp_segment_head_run(const struct stp_segment_head *head,
-				     const struct stp_run_values *run,
-				     const struct stp_image_geometry *g,
-				     struct stp_segment_state **state)
+enum stp_status stp_segment_state_reserve(const struct stp_segment_head *head,
+					  const struct stp_image_geometry *g,
+					  struct stp_segment_state **state, size_t *bytes)
 {
 	struct stp_segment_state *st = *state;
-	struct segment_job job;
-	struct stp_threadpool *pool = run->pool;
 
 	if (!st) {
 		st = stp_zalloc(1, sizeof(*st));
@@ -202,14 +182,32 @@ enum stp_status stp_segment_head_run(const struct stp_segment_head *head,
 			return STP_ERR_NOMEM;
 		*state = st;
 	}
-	if (reserve((void **)&st->crop, &st->crop_floats, (size_t)g->rh * g->rw * head->classes,
-		    sizeof(float)) ||
-	    reserve((void **)&st->labels, &st->label_bytes, (size_t)g->h * g->w, 1) ||
-	    reserve((void **)&st->crop_taps, &st->crop_tap_count, (size_t)g->rw,
-		    sizeof(struct column_tap)) ||
-	    reserve((void **)&st->label_taps, &st->label_tap_count, (size_t)g->w,
-		    sizeof(struct column_tap)))
-		return STP_ERR_NOMEM;
+	{
+		const struct stp_buffer_need need[] = {
+			STP_NEED(st, 0, crop, (size_t)g->rh * g->rw * (size_t)head->classes),
+			STP_NEED(st, 1, labels, (size_t)g->h * g->w),
+			STP_NEED(st, 2, crop_taps, (size_t)g->rw),
+			STP_NEED(st, 3, label_taps, (size_t)g->w),
+		};
+		if (stp_grow_all(need, (int)(sizeof(need) / sizeof(need[0])), bytes))
+			return STP_ERR_NOMEM;
+		*bytes += sizeof(*st);
+	}
+	return STP_OK;
+}
+
+enum stp_status stp_segment_head_run(const struct stp_segment_head *head,
+				     const struct stp_run_values *run,
+				     const struct stp_image_geometry *g,
+				     struct stp_segment_state *st)
+{
+	struct segment_job job;
+	struct stp_threadpool *pool = run->pool;
+
+	if (!st || (size_t)g->h * g->w > st->caps[1] ||
+	    (size_t)g->rh * g->rw * (size_t)head->classes > st->caps[0] ||
+	    (size_t)g->w > st->caps[3] || (size_t)g->rw > st->caps[2])
+		return STP_ERR_INTERNAL;   /* not reserved for this image */
 	job = (struct segment_job){g, stp_run_value(run, head->logits), st->crop, st->labels,
 				   head->classes, st->crop_taps, st->label_taps};
 	column_taps(g->rw, (float)job.logits.w / (float)g->pw, job.logits.w, st->crop_taps);

@@ -293,7 +293,18 @@ STP_API int stp_session_detections(const stp_session *session,
 STP_API enum stp_status stp_session_semantic(const stp_session *session,
 					     const uint8_t **labels, int *h, int *w);
 
-/* Bytes of activation memory the session holds for its current input size. */
+/* Sizes the session for images of h x w (stp_session_run_image and
+ * _reduced with that source size) on its engine's threads: the values'
+ * arena, the masks, the sparse and interpolation scratch, the convs' tile
+ * tables, the preprocessed input and the heads' buffers, each for the most
+ * a run at that size can use. Runs at that size then allocate nothing; a
+ * run at another size (or after stp_session_set_engine with other threads)
+ * sizes them itself first. Drops the last run's results when it changes
+ * anything. STP_ERR_UNSUPPORTED for a model without image input rules. */
+STP_API enum stp_status stp_session_reserve(stp_session *session, int h, int w);
+
+/* Bytes of scratch the session holds for its current sizes (all of the
+ * above; tensor runs: the network's part). */
 STP_API size_t stp_session_workspace_bytes(const stp_session *session);
 
 #ifdef __cplusplus

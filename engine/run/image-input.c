@@ -102,36 +102,30 @@ static void input_row(void *ctx, size_t task, int thread)
 	}
 }
 
+enum stp_status stp_image_geometry_of(const stp_model *model, int h, int w,
+				      struct stp_image_geometry *g)
+{
+	g->h = h;
+	g->w = w;
+	return stp_model_input_size(model, h, w, &g->rh, &g->rw, &g->ph, &g->pw);
+}
+
+size_t stp_image_input_floats(const struct stp_image_geometry *g)
+{
+	return (size_t)g->ph * (size_t)g->pw * 3 + 3 * (size_t)g->rw;
+}
+
 enum stp_status stp_image_input(struct stp_session *s, const uint8_t *rgb, int h, int w,
-				size_t stride, int source_h, int source_w,
-				struct stp_image_geometry *g)
+				size_t stride, const struct stp_image_geometry *g)
 {
 	const struct stp_arch *a = &s->model->arch;
+	const size_t need = (size_t)g->ph * (size_t)g->pw * 3, cols = (size_t)g->rw;
 	struct input_job job;
-	size_t need, cols;
 	int *taps;
 	float *weights;
-	enum stp_status st;
 
-	if (a->in_channels != 3)
-		return STP_ERR_UNSUPPORTED;
-	if (!rgb || h <= 0 || w <= 0 || stride < (size_t)w * 3 || source_h <= 0 || source_w <= 0)
-		return STP_ERR_INVALID_ARG;
-	g->h = source_h;
-	g->w = source_w;
-	st = stp_model_input_size(s->model, source_h, source_w, &g->rh, &g->rw, &g->ph, &g->pw);
-	if (st != STP_OK)
-		return st;
-	need = (size_t)g->ph * (size_t)g->pw * 3;
-	cols = (size_t)g->rw;
-	if (need + 3 * cols > s->image_input_floats) {
-		free(s->image_input);
-		s->image_input_floats = 0;
-		s->image_input = stp_malloc((need + 3 * cols) * sizeof(float));
-		if (!s->image_input)
-			return STP_ERR_NOMEM;
-		s->image_input_floats = need + 3 * cols;
-	}
+	if (stp_image_input_floats(g) > s->image_input_floats)
+		return STP_ERR_INTERNAL;   /* not reserved for this image */
 	/* the column taps live after the image (ints and floats are both 4 bytes) */
 	taps = (int *)(s->image_input + need);
 	weights = s->image_input + need + 2 * cols;

@@ -30,6 +30,8 @@ struct stp_session {
 	const struct stp_model *model;
 	struct stp_engine *engine;   /* whose pool runs it: the model's, or one set later */
 	int h, w;                    /* input size the layout is for; 0: none yet */
+	int scratch_threads;         /* threads the scratch is sized for; 0: none yet */
+	size_t network_bytes;        /* the scratch for h x w (scratch.c) */
 	struct stp_shape *shapes;    /* [nvalues] */
 	size_t *offsets;             /* [nvalues], bytes into the arena */
 	float *arena;
@@ -41,6 +43,7 @@ struct stp_session {
 	struct stp_run_values values;   /* the last run's values, as heads read them */
 	struct stp_sparse_scratch sparse;  /* shared by the sparse blocks, in turn */
 	size_t sparse_cells;         /* cells the sparse scratch is sized for */
+	size_t mask_store_bytes;     /* mask_store, list_store and mask_rank */
 	size_t *sampled, *cells;     /* [plan.nmasks]: the last run's masks */
 	size_t *ring;                /* [plan.nmasks]: plan-level masks: unsampled cells next
 				      * to a sampled one, listed first among the unsampled */
@@ -65,6 +68,8 @@ struct stp_session {
 	struct stp_op_profile *profile;  /* [plan.nops] */
 	int profiled;                /* the last run filled profile */
 	/* stp_session_run_image (tasks.c) */
+	int image_h, image_w;        /* image size the scratch below is for; 0: none */
+	size_t image_bytes;          /* that scratch */
 	float *image_input;          /* the preprocessed image */
 	size_t image_input_floats;
 	struct stp_image_geometry geometry;  /* of the last run_image */

@@ -1,9 +1,10 @@
 /*
- * session.c - running a model: per-session shapes and arena (re-laid out
- * only when the input size changes), then the ops in order, checking the
- * abort callback between them. Sparse blocks share one scratch (masks, cell
- * lists, logits, interpolation plan) sized for the largest of them; their
- * feature maps are plan values in the arena like any other.
+ * session.c - running a model: its scratch sized for the input (scratch.c:
+ * only when the size or the thread count changes; a run allocates
+ * nothing), then the ops in order, checking the abort callback between
+ * them. Sparse blocks share one scratch (masks, cell lists, logits,
+ * interpolation buffer) sized for the largest of them; their feature maps
+ * are plan values in the arena like any other.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "../heads/heads.h"
 #include "cost.h"
 #include "gated.h"
+#include "scratch.h"
 
 enum stp_status stp_session_create(const stp_model *model, stp_session **out)
 {
@@ -53,128 +55,11 @@ enum stp_status stp_session_create(const stp_model *model, stp_session **out)
 	return STP_OK;
 }
 
-static void free_sparse_scratch(struct stp_sparse_scratch *sc)
-{
-	for (int m = 0; m < STP_BLOCK_MAX_MASKS; m++) {
-		free(sc->logits[m]);
-		free(sc->mask[m]);
-		free(sc->list[m]);
-		sc->logits[m] = NULL;
-		sc->mask[m] = NULL;
-		sc->list[m] = NULL;
-	}
-	free(sc->targets);
-	free(sc->need);
-	free(sc->rank);
-	free(sc->partials);
-	stp_interp_buffer_free(&sc->interp_rows);
-	sc->targets = NULL;
-	sc->need = NULL;
-	sc->rank = NULL;
-	sc->partials = NULL;
-	sc->partials_for = NULL;
-}
-
-/* Sizes the sparse scratch for blocks whose input has at most `cells` cells
- * (masks and every map inside a block are no larger than its input). */
-static enum stp_status size_sparse_scratch(struct stp_session *s, size_t cells)
-{
-	struct stp_sparse_scratch *sc = &s->sparse;
-	if (cells <= s->sparse_cells)
-		return STP_OK;
-	free_sparse_scratch(sc);
-	s->sparse_cells = 0;
-	for (int m = 0; m < STP_BLOCK_MAX_MASKS; m++) {
-		sc->logits[m] = stp_malloc(cells * STP_BLOCK_MAX_MASKS * sizeof(float));
-		sc->mask[m] = stp_malloc(cells);
-		sc->list[m] = stp_malloc(cells * sizeof(int32_t));
-		if (!sc->logits[m] || !sc->mask[m] || !sc->list[m])
-			return STP_ERR_NOMEM;
-	}
-	sc->targets = stp_malloc(cells * sizeof(int32_t));
-	sc->need = stp_malloc(cells);
-	sc->rank = stp_malloc(cells * STP_BLOCK_MAX_MASKS * sizeof(float));
-	sc->partials = stp_malloc(cells * 9 * STP_BLOCK_MAX_MASKS * sizeof(float));
-	if (!sc->targets || !sc->need || !sc->rank || !sc->partials)
-		return STP_ERR_NOMEM;
-	s->sparse_cells = cells;
-	return STP_OK;
-}
-
-/* Sizes the sparse scratch and the store of every mask for the current
- * shapes. */
-static enum stp_status size_mask_store(struct stp_session *s)
-{
-	const struct stp_plan *plan = &s->model->plan;
-	size_t total = 0, largest = 0;
-	uint8_t *store;
-	int32_t *lists;
-	float *rank;
-
-	for (int i = 0; i < plan->nops; i++) {
-		const struct stp_op *op = &plan->ops[i];
-		const struct stp_shape *in = &s->shapes[op->in];
-		enum stp_status st;
-		if (op->kind == STP_OP_MASK) {
-			const struct stp_shape *o = &s->shapes[op->out];
-			s->mask_h[op->mask] = o->h;
-			s->mask_w[op->mask] = o->w;
-			s->mask_offset[op->mask] = total;
-			total += (size_t)o->h * o->w;
-			if ((size_t)o->h * o->w > largest)
-				largest = (size_t)o->h * o->w;
-			continue;
-		}
-		if (op->kind != STP_OP_SPARSE_BLOCK)
-			continue;
-		st = size_sparse_scratch(s, (size_t)in->h * in->w);
-		if (st != STP_OK)
-			return st;
-		for (int m = 0; m < op->sparse->nmasks; m++) {
-			const int idx = (int)op->sparse->mask_index + m;
-			stp_sparse_block_mask_size(op->sparse, m, in->h, in->w, &s->mask_h[idx],
-						   &s->mask_w[idx]);
-			s->mask_offset[idx] = total;
-			total += (size_t)s->mask_h[idx] * s->mask_w[idx];
-		}
-	}
-	store = stp_realloc(s->mask_store, total ? total : 1);
-	if (!store)
-		return STP_ERR_NOMEM;
-	s->mask_store = store;
-	lists = stp_realloc(s->list_store, (total ? total : 1) * sizeof(int32_t));
-	if (!lists)
-		return STP_ERR_NOMEM;
-	s->list_store = lists;
-	rank = stp_realloc(s->mask_rank, (largest ? largest : 1) * sizeof(float));
-	if (!rank)
-		return STP_ERR_NOMEM;
-	s->mask_rank = rank;
-	return STP_OK;
-}
-
 enum stp_status stp_session_set_engine(stp_session *s, stp_engine *engine)
 {
 	if (!s || !engine || engine->kernels != s->model->engine->kernels)
 		return STP_ERR_INVALID_ARG;
-	s->engine = engine;   /* the next run sizes the tile tables for its threads */
-	return STP_OK;
-}
-
-/* Sizes the tile tables of every conv run for the engine's threads. */
-static enum stp_status size_conv_tables(struct stp_session *s)
-{
-	const size_t threads = (size_t)stp_threadpool_threads(s->engine->pool);
-	const size_t bytes = threads * s->model->plan.table_bytes + 64;
-
-	if (bytes != s->conv.table_bytes) {
-		stp_free(s->conv.tables);
-		s->conv.table_bytes = 0;
-		s->conv.tables = stp_alloc(bytes);
-		if (!s->conv.tables)
-			return STP_ERR_NOMEM;
-		s->conv.table_bytes = bytes;
-	}
+	s->engine = engine;   /* the next run sizes the scratch for its threads */
 	return STP_OK;
 }
 
@@ -182,28 +67,19 @@ void stp_session_destroy(stp_session *session)
 {
 	if (!session)
 		return;
-	free_sparse_scratch(&session->sparse);
-	stp_free(session->arena);
+	stp_scratch_free(session);
 	stp_free(session->zero);
-	stp_free(session->conv.tables);
 	free(session->sampled);
 	free(session->cells);
 	free(session->ring);
 	free(session->topk);
 	free(session->density);
-	free(session->mask_store);
-	free(session->list_store);
-	free(session->mask_rank);
 	free(session->mask_offset);
 	free(session->mask_h);
 	free(session->mask_w);
 	free(session->profile);
 	free(session->shapes);
 	free(session->offsets);
-	free(session->image_input);
-	stp_detect_state_destroy(session->detect_state);
-	stp_segment_state_destroy(session->segment_state);
-	stp_gfl_state_destroy(session->gfl_state);
 	free(session);
 }
 
@@ -238,37 +114,6 @@ void stp_session_set_abort(stp_session *session, stp_abort_fn fn, void *user)
 {
 	session->abort_fn = fn;
 	session->abort_user = user;
-}
-
-static enum stp_status reshape(struct stp_session *s, int h, int w)
-{
-	const struct stp_plan *plan = &s->model->plan;
-	enum stp_status st;
-	size_t bytes;
-
-	if (s->h == h && s->w == w)
-		return STP_OK;
-	s->h = s->w = 0;
-	st = stp_plan_shapes(plan, h, w, s->shapes);
-	if (st != STP_OK)
-		return st;
-	st = size_mask_store(s);
-	if (st != STP_OK)
-		return st;
-	bytes = stp_plan_layout(plan, s->shapes, s->offsets);
-	if (bytes == 0)
-		return STP_ERR_NOMEM;
-	if (bytes != s->arena_bytes) {
-		stp_free(s->arena);
-		s->arena_bytes = 0;
-		s->arena = stp_alloc(bytes);
-		if (!s->arena)
-			return STP_ERR_NOMEM;
-		s->arena_bytes = bytes;
-	}
-	s->h = h;
-	s->w = w;
-	return STP_OK;
 }
 
 /* The concat op: copies each input that is not a view of out into its
@@ -355,9 +200,7 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 	/* From here on the last run's results are gone, whatever happens. */
 	s->ran = 0;
 	s->ran_tasks = 0;
-	st = reshape(s, h, w);
-	if (st == STP_OK)
-		st = size_conv_tables(s);
+	st = stp_scratch_for_input(s, h, w);
 	if (st != STP_OK)
 		return st;
 	s->input = input;
@@ -473,9 +316,4 @@ enum stp_status stp_session_output(const stp_session *s, int index,
 	out->c = t.c;
 	out->c_stride = t.c_stride;
 	return STP_OK;
-}
-
-size_t stp_session_workspace_bytes(const stp_session *s)
-{
-	return s ? s->arena_bytes : 0;
 }

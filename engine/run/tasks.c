@@ -1,11 +1,13 @@
 /*
  * tasks.c - the task API of stipple.h: what a model's heads can do, and
- * stp_session_run_image = preprocessing (image-input.c) + the plan
+ * stp_session_run_image = the scratch for the image's size (scratch.c) +
+ * preprocessing (image-input.c) + the plan
  * (stp_session_run_with, which runs the heads' convs too) + the heads'
  * post-processing (engine/heads/). Results stay in the session until the
  * next run, which clears them first.
  */
 #include "image-input.h"
+#include "scratch.h"
 
 unsigned stp_model_tasks(const stp_model *model)
 {
@@ -50,7 +52,15 @@ enum stp_status stp_session_run_image_reduced(stp_session *s, const uint8_t *rgb
 	if (!s || (tasks & ~stp_model_tasks(s->model)))
 		return STP_ERR_INVALID_ARG;
 	s->ran_tasks = 0;
-	st = stp_image_input(s, rgb, h, w, stride, source_h, source_w, &g);
+	if (s->model->arch.in_channels != 3)
+		return STP_ERR_UNSUPPORTED;
+	if (!rgb || h <= 0 || w <= 0 || stride < (size_t)w * 3 || source_h <= 0 || source_w <= 0)
+		return STP_ERR_INVALID_ARG;
+	st = stp_image_geometry_of(s->model, source_h, source_w, &g);
+	if (st == STP_OK)
+		st = stp_scratch_for_image(s, &g);
+	if (st == STP_OK)
+		st = stp_image_input(s, rgb, h, w, stride, &g);
 	if (st == STP_OK)
 		st = stp_session_run_with(s, s->image_input, g.ph, g.pw, opts);
 	if (st != STP_OK)
@@ -59,15 +69,15 @@ enum stp_status stp_session_run_image_reduced(stp_session *s, const uint8_t *rgb
 	if (tasks & STP_TASK_DETECT) {
 		if (s->abort_fn && s->abort_fn(s->abort_user))
 			return STP_ERR_CANCELLED;
-		st = s->model->gfl ? stp_gfl_head_run(s->model->gfl, &s->values, &g, &s->gfl_state)
-				   : stp_detect_head_run(s->model->detect, &s->values, &g, &s->detect_state);
+		st = s->model->gfl ? stp_gfl_head_run(s->model->gfl, &s->values, &g, s->gfl_state)
+				   : stp_detect_head_run(s->model->detect, &s->values, &g, s->detect_state);
 		if (st != STP_OK)
 			return st;
 	}
 	if (tasks & STP_TASK_SEGMENT) {
 		if (s->abort_fn && s->abort_fn(s->abort_user))
 			return STP_ERR_CANCELLED;
-		st = stp_segment_head_run(s->model->segment, &s->values, &g, &s->segment_state);
+		st = stp_segment_head_run(s->model->segment, &s->values, &g, s->segment_state);
 		if (st != STP_OK)
 			return st;
 	}

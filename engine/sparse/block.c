@@ -44,6 +44,24 @@ size_t stp_sparse_block_table_bytes(const struct stp_sparse_block *block)
 	return bytes;
 }
 
+size_t stp_sparse_block_interp_floats(const struct stp_sparse_block *block, int h, int w,
+				      int threads)
+{
+	size_t most = 0;
+
+	for (int j = 0; j < block->nconvs; j++) {
+		const struct stp_conv_desc *d = stp_conv_get_desc(block->conv[j]);
+		size_t floats;
+
+		if (!stp_conv_output_size(d, h, w, &h, &w))
+			return most;
+		floats = stp_interp_buffer_floats(&block->kernel[block->interp_of[j]], w, d->cout,
+						  threads);
+		most = floats > most ? floats : most;
+	}
+	return most;
+}
+
 enum stp_status stp_sparse_block_set_partials(struct stp_sparse_block *block, const float *w,
 					      const float *bias, int k, int cin,
 					      stp_dotconv_ukernel_fn dotconv)

@@ -122,6 +122,12 @@ void stp_sparse_block_destroy(struct stp_sparse_block *block);
 /* The tile tables a thread of any of the block's convs needs (conv.h). */
 size_t stp_sparse_block_table_bytes(const struct stp_sparse_block *block);
 
+/* The most floats the block's interpolations ask of the scratch's
+ * interp_rows (stp_interp_buffer_floats) for an h x w input on `threads`
+ * threads. */
+size_t stp_sparse_block_interp_floats(const struct stp_sparse_block *block, int h, int w,
+				      int threads);
+
 /* Lets the block take logit partials: packs its k stride-1 mask channels'
  * weights w ([k][cin][3][3], PyTorch's layout) as partial_w, with biases
  * bias[k] and the engine's DOTCONV kernel. STP_ERR_NOMEM, or OK. */

@@ -441,8 +441,7 @@ static int choose_separable(const struct stp_interp_kernel *kernel, const struct
 	}
 }
 
-/* Makes buffer hold at least floats floats. */
-static enum stp_status grow_buffer(struct stp_interp_buffer *buffer, size_t floats)
+enum stp_status stp_interp_buffer_reserve(struct stp_interp_buffer *buffer, size_t floats)
 {
 	float *p;
 	if (floats <= buffer->floats)
@@ -454,6 +453,22 @@ static enum stp_status grow_buffer(struct stp_interp_buffer *buffer, size_t floa
 	buffer->data = p;
 	buffer->floats = floats;
 	return STP_OK;
+}
+
+/* Floats of one thread's ring of working rows (the separable form). */
+static size_t ring_floats(int reach, int w, size_t cpad)
+{
+	const size_t floats = (size_t)(2 * reach + 1) * (size_t)w * (cpad + 1);
+	return (floats + 15) / 16 * 16;   /* keep rows aligned */
+}
+
+size_t stp_interp_buffer_floats(const struct stp_interp_kernel *kernel, int w, int c, int threads)
+{
+	const size_t cpad = ((size_t)c + 15) / 16 * 16;
+	struct interp_taps taps;
+
+	list_taps(kernel, w, &taps);
+	return (size_t)threads * (TILE_ROWS * cpad + ring_floats(taps.reach, w, cpad));
 }
 
 void stp_interp_buffer_free(struct stp_interp_buffer *buffer)
@@ -485,7 +500,6 @@ enum stp_status stp_interp_apply(const struct stp_interp_kernel *kernel, const u
 		job.flags |= STP_GATHER_STREAM;
 	/* The buffer: the tiles, then the separable form's rings. */
 	if (exec->buffer && ntargets > 0 && choose_separable(kernel, &job, exec->form, &sj)) {
-		const size_t slots = (size_t)(2 * job.taps.reach + 1);
 		enum stp_status st;
 		sj.r = job.taps.reach;
 		/* Two bands per thread: a band recomputes 2r working rows. */
@@ -493,9 +507,9 @@ enum stp_status stp_interp_apply(const struct stp_interp_kernel *kernel, const u
 		if (sj.band < MIN_BAND_ROWS)
 			sj.band = MIN_BAND_ROWS;
 		sj.cpad = job.cpad;
-		sj.thread_floats = slots * (size_t)in->w * (sj.cpad + 1);
-		sj.thread_floats = (sj.thread_floats + 15) / 16 * 16;  /* keep rows aligned */
-		st = grow_buffer(exec->buffer, tile_floats + (size_t)threads * sj.thread_floats);
+		sj.thread_floats = ring_floats(sj.r, in->w, sj.cpad);
+		st = stp_interp_buffer_reserve(exec->buffer,
+					       tile_floats + (size_t)threads * sj.thread_floats);
 		if (st != STP_OK)
 			return st;
 		job.tiles = exec->buffer->data;
@@ -506,7 +520,7 @@ enum stp_status stp_interp_apply(const struct stp_interp_kernel *kernel, const u
 		return STP_OK;
 	}
 	if (tile_floats) {
-		enum stp_status st = grow_buffer(exec->buffer, tile_floats);
+		enum stp_status st = stp_interp_buffer_reserve(exec->buffer, tile_floats);
 		if (st != STP_OK)
 			return st;
 		job.tiles = exec->buffer->data;

@@ -45,12 +45,20 @@ void stp_interp_kernel_rbf(struct stp_interp_kernel *kernel, int k, float a);
  *   AUTO       the cheaper of the two by a count of their FMAs. */
 enum stp_interp_form { STP_INTERP_FORM_AUTO, STP_INTERP_FORM_GATHER, STP_INTERP_FORM_SEPARABLE };
 
-/* Working rows of the separable form: grown on first use, then reused. */
+/* The tiles of dots and the working rows of the separable form: reserved
+ * by the owner before a run (stp_interp_apply grows it where it is short,
+ * for callers that reserve nothing), then reused. */
 struct stp_interp_buffer {
 	float *data;
 	size_t floats;
 };
 
+/* The most floats stp_interp_apply asks of its buffer for maps w cells wide
+ * with c channels on `threads` threads (either form, with dots). */
+size_t stp_interp_buffer_floats(const struct stp_interp_kernel *kernel, int w, int c,
+				int threads);
+/* Makes buffer hold at least floats floats (it only grows). */
+enum stp_status stp_interp_buffer_reserve(struct stp_interp_buffer *buffer, size_t floats);
 void stp_interp_buffer_free(struct stp_interp_buffer *buffer);
 
 /* An extra output of a whole-map pass (targets NULL): at every output cell

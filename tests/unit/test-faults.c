@@ -6,13 +6,15 @@
  * (ASan's leak check in CI) and leave what it was given usable: the same
  * session then runs and gives exactly the output of an undisturbed run.
  * Once a session has run at a size, its next run there (and the report)
- * allocates nothing at all. A session that ran at one size and then fails
+ * allocates nothing at all; nor does the first run of a session sized
+ * beforehand (stp_session_reserve), whose scratch the run leaves as it
+ * found it, and a reserve that fails leaves the session usable. A session that ran at one size and then fails
  * at another holds no results (outputs and report refuse) until a run
  * succeeds.
  *
  * Operations: model load (both shipped models: the sparse ResNet-18 detector
  * + segmenter and the GFL detector nanodet-g), session creation, and runs of
- * a fresh session (its first run reshapes it) in the run modes (dense,
+ * a fresh session (its first run reshapes it; or reserve) in the run modes (dense,
  * budget 0.5, stochastic trained masks) with every task the model has. A
  * run may also absorb a failure (a conv then runs one tile at a time from a
  * stack table): then its result must be exactly the undisturbed one.
@@ -147,6 +149,106 @@ static void test_session_create(const char *name, const stp_model *m)
 	printf("%s: session creation survives each of its %ld allocations failing\n", name, n - 1);
 }
 
+/* A session sized by stp_session_reserve: its first run allocates nothing,
+ * keeps its scratch and gives ref. */
+static void test_reserved_run(const char *name, const stp_model *m,
+			      const struct stp_run_options *ro, const char *mode,
+			      const uint8_t *rgb, const struct outcome *ref)
+{
+	struct outcome got;
+	stp_session *s;
+	size_t bytes;
+	enum stp_status st;
+
+	if (stp_session_create(m, &s) != STP_OK)
+		HARNESS_ERROR("session");
+	CHECK(stp_session_reserve(s, IMAGE_H, IMAGE_W) == STP_OK, "%s: reserve", name);
+	bytes = stp_session_workspace_bytes(s);
+	stp_alloc_fail_nth(1);
+	st = stp_session_run_image(s, rgb, IMAGE_H, IMAGE_W, IMAGE_W * 3, ro, stp_model_tasks(m));
+	CHECK(st == STP_OK && stp_alloc_failures() == 0,
+	      "%s %s: the first run of a reserved session allocates nothing: %s", name, mode,
+	      stp_status_str(st));
+	stp_alloc_fail_nth(0);
+	CHECK(bytes > 0 && stp_session_workspace_bytes(s) == bytes,
+	      "%s %s: the run keeps the reserved scratch (%zu bytes, then %zu)", name, mode, bytes,
+	      stp_session_workspace_bytes(s));
+	if (st == STP_OK) {
+		outcome_of(s, &got);
+		CHECK(same_outcome(ref, &got), "%s %s: a reserved session's run differs", name, mode);
+		free(got.output);
+	}
+	stp_session_destroy(s);
+}
+
+/* Reserving fails at each allocation: STP_ERR_NOMEM, then the session runs
+ * as if nothing happened. */
+static void test_reserve_faults(const char *name, const stp_model *m, const uint8_t *rgb)
+{
+	const struct stp_run_options ro = {.mode = STP_RUN_DENSE};
+	const unsigned tasks = stp_model_tasks(m);
+	struct outcome ref, got;
+	stp_session *s;
+	long n;
+
+	if (stp_session_create(m, &s) != STP_OK ||
+	    stp_session_run_image(s, rgb, IMAGE_H, IMAGE_W, IMAGE_W * 3, &ro, tasks) != STP_OK)
+		HARNESS_ERROR("%s: the undisturbed run fails", name);
+	outcome_of(s, &ref);
+	stp_session_destroy(s);
+	for (n = 1; n < MAX_N; n = next_n(n)) {
+		enum stp_status st;
+
+		if (stp_session_create(m, &s) != STP_OK)
+			HARNESS_ERROR("session");
+		stp_alloc_fail_nth(n);
+		st = stp_session_reserve(s, IMAGE_H, IMAGE_W);
+		stp_alloc_fail_nth(0);
+		if (stp_alloc_failures() == 0) {
+			CHECK(st == STP_OK, "%s: reserve without a failure", name);
+			stp_session_destroy(s);
+			break;
+		}
+		CHECK(st == STP_ERR_NOMEM, "%s: reserve with allocation %ld failing: %s", name, n,
+		      stp_status_str(st));
+		st = stp_session_run_image(s, rgb, IMAGE_H, IMAGE_W, IMAGE_W * 3, &ro, tasks);
+		CHECK(st == STP_OK, "%s: the run after reserve failure %ld", name, n);
+		if (st == STP_OK) {
+			outcome_of(s, &got);
+			CHECK(same_outcome(&ref, &got), "%s: the run after reserve failure %ld differs",
+			      name, n);
+			free(got.output);
+		}
+		stp_session_destroy(s);
+	}
+	printf("%s: reserve survives its allocations failing (fewer than %ld)\n", name, n);
+	free(ref.output);
+}
+
+/* A session reserved, run, moved to an engine of one thread and reserved
+ * again: its next run allocates nothing either. */
+static void test_reserve_threads(const char *name, const stp_model *m, stp_engine *one,
+				 const uint8_t *rgb)
+{
+	const struct stp_run_options ro = {.mode = STP_RUN_BUDGET, .budget = 0.5};
+	const unsigned tasks = stp_model_tasks(m);
+	stp_session *s;
+	enum stp_status st;
+
+	if (stp_session_create(m, &s) != STP_OK ||
+	    stp_session_run_image(s, rgb, IMAGE_H, IMAGE_W, IMAGE_W * 3, &ro, tasks) != STP_OK ||
+	    stp_session_set_engine(s, one) != STP_OK)
+		HARNESS_ERROR("%s: session", name);
+	CHECK(stp_session_reserve(s, IMAGE_H, IMAGE_W) == STP_OK, "%s: reserve for 1 thread", name);
+	stp_alloc_fail_nth(1);
+	st = stp_session_run_image(s, rgb, IMAGE_H, IMAGE_W, IMAGE_W * 3, &ro, tasks);
+	CHECK(st == STP_OK && stp_alloc_failures() == 0,
+	      "%s: a run on 1 thread after reserving for it allocates nothing: %s", name,
+	      stp_status_str(st));
+	stp_alloc_fail_nth(0);
+	stp_session_destroy(s);
+}
+
 /* rep: the undisturbed run's report. */
 static void test_runs(const char *name, const stp_model *m, const struct stp_run_options *ro,
 		      const char *mode, const uint8_t *rgb, struct stp_run_report *rep)
@@ -168,6 +270,7 @@ static void test_runs(const char *name, const stp_model *m, const struct stp_run
 	      "%s %s: a repeated run and its report allocate nothing", name, mode);
 	stp_alloc_fail_nth(0);
 	stp_session_destroy(s);
+	test_reserved_run(name, m, ro, mode, rgb, &ref);
 	for (n = 1; n < MAX_N; n = next_n(n)) {
 		enum stp_status st;
 
@@ -256,8 +359,8 @@ static void test_second_size(const char *name, const stp_model *m, const uint8_t
 }
 
 /* A dense model runs the dense mode only (the others are the same run). */
-static void test_model(stp_engine *e, const char *srcdir, const char *name, const uint8_t *rgb,
-		       const uint8_t *rgb_t)
+static void test_model(stp_engine *e, stp_engine *one, const char *srcdir, const char *name,
+		       const uint8_t *rgb, const uint8_t *rgb_t)
 {
 	const struct stp_run_options modes[] = {
 		{.mode = STP_RUN_DENSE},
@@ -282,17 +385,19 @@ static void test_model(stp_engine *e, const char *srcdir, const char *name, cons
 			break;
 	}
 	test_second_size(name, m, rgb, rgb_t);
+	test_reserve_faults(name, m, rgb);
+	test_reserve_threads(name, m, one, rgb);
 	stp_model_destroy(m);
 	free(file);
 }
 
 int main(void)
 {
-	const struct stp_engine_options opts = {2, STP_ISA_AUTO};
+	const struct stp_engine_options opts = {2, STP_ISA_AUTO}, opts_one = {1, STP_ISA_AUTO};
 	const char *srcdir = getenv("top_srcdir") ? getenv("top_srcdir") : "..";
 	uint8_t rgb[IMAGE_H * IMAGE_W * 3], rgb_t[IMAGE_W * IMAGE_H * 3];
 	unsigned long long rng = 7;
-	stp_engine *e;
+	stp_engine *e, *one;
 
 	for (size_t i = 0; i < sizeof(rgb); i++)
 		rgb[i] = (uint8_t)(test_randf(&rng) * 127.5f + 127.5f);
@@ -302,10 +407,11 @@ int main(void)
 	stp_alloc_fail_nth(1);
 	CHECK(stp_engine_create(&opts, &e) == STP_ERR_NOMEM, "engine creation, first allocation failing");
 	stp_alloc_fail_nth(0);
-	if (stp_engine_create(&opts, &e) != STP_OK)
+	if (stp_engine_create(&opts, &e) != STP_OK || stp_engine_create(&opts_one, &one) != STP_OK)
 		HARNESS_ERROR("engine");
-	test_model(e, srcdir, "stipple-r18-detseg", rgb, rgb_t);
-	test_model(e, srcdir, "nanodet-g", rgb, rgb_t);
+	test_model(e, one, srcdir, "stipple-r18-detseg", rgb, rgb_t);
+	test_model(e, one, srcdir, "nanodet-g", rgb, rgb_t);
+	stp_engine_destroy(one);
 	stp_engine_destroy(e);
 	return test_main_end();
 }
