@@ -122,7 +122,7 @@ def main():
     w("## Peak resident memory (MiB, whole process)")
     w("")
     w("getrusage of each runtime's own process: it includes the Python interpreter and torch, "
-      "or node and the ONNX Runtime library. Stipple's activation workspace is shown apart.")
+      "or node and the ONNX Runtime library. Stipple's scratch per session (stp_session_workspace_bytes: every buffer a run uses) is shown apart.")
     w("")
     w("| network | size | threads | Stipple (workspace) | PyTorch | ONNX Runtime |")
     w("|---|---|---|---|---|---|")

@@ -3,7 +3,8 @@
  *
  * Loads the model, then prints its architecture (read from the JSON stored in
  * the file, proto/model-format.md), its parameter count, its outputs and the
- * dense cost of one forward pass at --size (stp_model_cost). Output shapes
+ * dense cost of one forward pass at --size (stp_model_cost), and the scratch
+ * a session holds for that size on --threads (stp_session_reserve). Output shapes
  * follow from the architecture without running anything: every stride-2
  * layer of a ResNet (7x7 stem, 3x3 max-pool, the 3x3 and 1x1 stride-2 convs,
  * FPN's P6 pool) maps n pixels to ceil(n / 2), so level L has the input size
@@ -161,7 +162,7 @@ static void model_size(const stp_model *model, const json_t *arch, int size[2])
 }
 
 static void print_text(const char *path, const stp_model *model, const json_t *arch,
-		       const struct info_opts *o, const struct stp_cost *cost)
+		       const struct info_opts *o, const struct stp_cost *cost, size_t scratch)
 {
 	const json_t *bb = json_object_get(arch, "backbone");
 	const json_t *neck = json_object_get(arch, "neck");
@@ -230,6 +231,9 @@ static void print_text(const char *path, const stp_model *model, const json_t *a
 	printf("parameters   %llu (%.2f M)\n", (unsigned long long)params, (double)params / 1e6);
 	printf("cost         at %dx%d: backbone %.2f GMACs, total %.2f GFLOPs\n",
 	       o->size[0], o->size[1], cost->backbone_macs / 1e9, cost->total_flops / 1e9);
+	if (scratch > 0)
+		printf("scratch      at %dx%d: %.1f MB per session (%d thread%s)\n", o->size[0],
+		       o->size[1], (double)scratch / 1e6, o->threads, o->threads == 1 ? "" : "s");
 	for (int i = 0; i < stp_model_output_count(model); i++) {
 		const char *name = stp_model_output_name(model, i);
 		if (arch != NULL && output_shape(arch, name, o->size[0], o->size[1], shape))
@@ -240,7 +244,7 @@ static void print_text(const char *path, const stp_model *model, const json_t *a
 }
 
 static int print_json(const char *path, const stp_model *model, json_t *arch,
-		      const struct info_opts *o, const struct stp_cost *cost)
+		      const struct info_opts *o, const struct stp_cost *cost, size_t scratch)
 {
 	uint64_t params = stp_model_parameter_count(model);
 	json_t *root = NULL, *outputs;
@@ -257,7 +261,7 @@ static int print_json(const char *path, const stp_model *model, json_t *arch,
 		if (out == NULL || json_array_append_new(outputs, out) != 0)
 			goto error;
 	}
-	root = json_pack("{s:s, s:s, s:O?, s:I, s:f, s:o, s:[ii], s:f, s:f}",
+	root = json_pack("{s:s, s:s, s:O?, s:I, s:f, s:o, s:[ii], s:f, s:f, s:I}",
 			 "model", path,
 			 "version", stp_version(),
 			 "architecture", arch,
@@ -266,7 +270,8 @@ static int print_json(const char *path, const stp_model *model, json_t *arch,
 			 "outputs", outputs,
 			 "size", o->size[0], o->size[1],
 			 "backbone_gmacs", cost->backbone_macs / 1e9,
-			 "total_gflops", cost->total_flops / 1e9);
+			 "total_gflops", cost->total_flops / 1e9,
+			 "scratch_bytes", (json_int_t)scratch);
 	outputs = NULL;   /* "o" stole the reference, even on failure */
 	if (root == NULL || json_dumpf(root, stdout, JSON_REAL_PRECISION(10)) != 0)
 		goto error;
@@ -280,6 +285,20 @@ error:
 	return rc;
 }
 
+/* The scratch a session of model holds for images of size (every buffer
+ * of a run, stp_session_reserve); 0 when it cannot tell (no image input). */
+static size_t scratch_bytes(const stp_model *model, const int size[2])
+{
+	stp_session *s = NULL;
+	size_t bytes = 0;
+
+	if (stp_session_create(model, &s) == STP_OK &&
+	    stp_session_reserve(s, size[0], size[1]) == STP_OK)
+		bytes = stp_session_workspace_bytes(s);
+	stp_session_destroy(s);
+	return bytes;
+}
+
 static int info_run(const char *const *args, const void *p)
 {
 	const char *path = args[0];
@@ -288,6 +307,7 @@ static int info_run(const char *const *args, const void *p)
 	stp_model *model = NULL;
 	json_t *arch = NULL;
 	struct stp_cost cost;
+	size_t scratch;
 	enum stp_status st;
 	int rc;
 
@@ -308,10 +328,11 @@ static int info_run(const char *const *args, const void *p)
 		rc = CLI_EXIT_FAIL;
 		goto error;
 	}
+	scratch = scratch_bytes(model, o->size);
 	if (o->json) {
-		rc = print_json(path, model, arch, o, &cost);
+		rc = print_json(path, model, arch, o, &cost, scratch);
 	} else {
-		print_text(path, model, arch, o, &cost);
+		print_text(path, model, arch, o, &cost, scratch);
 		rc = CLI_EXIT_OK;
 	}
 error:
