@@ -5,7 +5,8 @@
  *   1. proposals: per RPN level, the pre_nms_top_n largest objectness logits
  *      (anchors in (y, x, a) order), decoded, scored by the float32 sigmoid,
  *      clipped to the resized image, small boxes and low scores dropped; NMS
- *      per level; the best post_nms_top_n overall;
+ *      per level; the best post_nms_top_n overall (fewer where the caller
+ *      caps them: budget mode);
  *   2. RoIAlign of every proposal on its level, in parallel over proposals;
  *   3. fc6, fc7 and the predictor as 1x1 convs over the RoIs (the engine's
  *      GEMM kernels, on the pool);
@@ -40,6 +41,7 @@ struct stp_detect_state {
 	/* results */
 	struct stp_detection *dets;
 	int ndets;
+	int nproposals;    /* the box head's, in the last run */
 	size_t caps[19];   /* element capacity of each buffer above, in order */
 };
 
@@ -101,10 +103,11 @@ enum stp_status stp_detect_state_reserve(const struct stp_detect_head *h,
 	return STP_OK;
 }
 
-/* Step 1: the proposals into st->proposals; returns their count, or -1
- * when st was not reserved for run's size. */
+/* Step 1: at most max_proposals proposals into st->proposals; returns their
+ * count, or -1 when st was not reserved for run's size. */
 static long proposals(const struct stp_detect_head *h, const struct stp_run_values *run,
-		      const struct stp_image_geometry *g, struct stp_detect_state *st)
+		      const struct stp_image_geometry *g, size_t max_proposals,
+		      struct stp_detect_state *st)
 {
 	const struct stp_arch_faster_rcnn *c = &h->cfg;
 	const int a = h->anchors;
@@ -149,6 +152,8 @@ static long proposals(const struct stp_detect_head *h, const struct stp_run_valu
 				c->rpn_nms_thresh, st->keep, st->scratch, st->flags);
 	if (nkeep > (size_t)c->post_nms_top_n)
 		nkeep = (size_t)c->post_nms_top_n;
+	if (nkeep > max_proposals)
+		nkeep = max_proposals;
 	for (size_t i = 0; i < nkeep; i++)
 		st->proposals[i] = st->cand[st->keep[i]];
 	return (long)nkeep;
@@ -263,23 +268,38 @@ static void postprocess(const struct stp_detect_head *h, const struct stp_image_
 
 enum stp_status stp_detect_head_run(const struct stp_detect_head *head,
 				    const struct stp_run_values *run,
-				    const struct stp_image_geometry *g,
+				    const struct stp_image_geometry *g, int max_proposals,
 				    struct stp_detect_state *st)
 {
 	long n;
 
-	if (!st)
+	if (!st || max_proposals < 1)
 		return STP_ERR_INTERNAL;
 	st->ndets = 0;
-	n = proposals(head, run, g, st);
+	st->nproposals = 0;
+	n = proposals(head, run, g, (size_t)max_proposals, st);
 	if (n < 0)
 		return STP_ERR_INTERNAL;
+	st->nproposals = (int)n;
 	if (n == 0)
 		return STP_OK;
 	if (box_branch(head, run, st, (size_t)n))
 		return STP_ERR_INTERNAL;
 	postprocess(head, g, st, (size_t)n);
 	return STP_OK;
+}
+
+int stp_detect_state_proposals(const struct stp_detect_state *state)
+{
+	return state ? state->nproposals : 0;
+}
+
+double stp_detect_head_macs(const struct stp_detect_head *h, int n)
+{
+	const double in = (double)h->channels * h->cfg.output_size * h->cfg.output_size;
+	const double r = h->cfg.representation_size;
+
+	return (double)n * (in * r + r * r + r * 5.0 * h->classes);
 }
 
 int stp_detect_state_results(const struct stp_detect_state *state,

@@ -88,11 +88,17 @@ enum stp_status stp_detect_state_reserve(const struct stp_detect_head *head,
 					 const struct stp_run_values *run,
 					 struct stp_detect_state **state, size_t *bytes);
 /* Runs after the plan: detections in original pixels into state (reserved
- * for run's shapes and pool), on the run's pool. */
+ * for run's shapes and pool), on the run's pool, from at most
+ * max_proposals proposals (and at most the model's post_nms_top_n). */
 enum stp_status stp_detect_head_run(const struct stp_detect_head *head,
 				    const struct stp_run_values *run,
-				    const struct stp_image_geometry *g,
+				    const struct stp_image_geometry *g, int max_proposals,
 				    struct stp_detect_state *state);
+/* The proposals the last run's box head ran on. */
+int stp_detect_state_proposals(const struct stp_detect_state *state);
+/* Multiply-accumulates of the box head's fully connected layers (fc6, fc7,
+ * the predictor) on n proposals. */
+double stp_detect_head_macs(const struct stp_detect_head *head, int n);
 int stp_detect_state_results(const struct stp_detect_state *state,
 			     const struct stp_detection **out);
 void stp_detect_state_destroy(struct stp_detect_state *state);

@@ -186,8 +186,11 @@ struct stp_run_report {
 	double backbone_ms;          /* wall time from the run's start (budget solve
 					included) to the end of the last backbone op */
 	double network_macs;         /* every conv of the plan (backbone, neck, head),
-					mask convs and interpolation included */
-	double dense_network_macs;   /* the same network run densely */
+					mask convs and interpolation included, and
+					after a detection run the box head's fully
+					connected layers on its proposals */
+	double dense_network_macs;   /* the same network run densely (the box head
+					on post_nms_top_n proposals) */
 };
 STP_API enum stp_status stp_session_report(const stp_session *session,
 					   struct stp_run_report *out);

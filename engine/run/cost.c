@@ -251,6 +251,13 @@ enum stp_status stp_session_report(const stp_session *s, struct stp_run_report *
 	}
 	out->network_macs = stp_cost_network(s, s->ran_dense ? NULL : d, &plan_backbone);
 	out->dense_network_macs = stp_cost_network(s, NULL, NULL);
+	if (s->model->detect && (s->ran_tasks & STP_TASK_DETECT)) {
+		/* the box head: its proposals, and the model's full count */
+		out->network_macs += stp_detect_head_macs(
+			s->model->detect, stp_detect_state_proposals(s->detect_state));
+		out->dense_network_macs += stp_detect_head_macs(
+			s->model->detect, s->model->arch.detect.post_nms_top_n);
+	}
 	if (plan_masks(plan) && !s->ran_dense)
 		macs = plan_backbone;   /* gated backbone convs ran at their masks' cells */
 	out->nmasks = plan->nmasks;

@@ -16,6 +16,8 @@
 # the reference. A sparse model is calibrated on each image first
 # (task_golden.py); the engine runs the calibrated file. compare_task.py
 # decides (same labels and order, boxes within 1e-3 relative, scores 1e-4).
+# Last, budget mode's proposal cap on the dense model, against the reference
+# keeping as many proposals.
 #
 # Environment (set by make check): top_srcdir, top_builddir, PYTHON_TORCH;
 # the setup is golden-env.sh's.
@@ -77,5 +79,20 @@ sys.exit(len(labels) < 8)' "$tmp/ref.json" || harness_error "$arch $img: under 8
 			check_task detect 50 "$run" "$tmp/$img.png" --threads $threads --score-threshold 0
 		done
 	done
+done
+
+# Budget mode keeps ceil(budget x post_nms_top_n) proposals: on the dense
+# model (no masks) budget 0.1 changes only that, and must equal the
+# reference keeping as many.
+m=$tmp/resnet18-fpn-det.stp
+cap=$("$py" -c 'import json, math, sys
+from stipple_train.export import load_model
+print(math.ceil(0.1 * load_model(sys.argv[1]).rpn.cfg["post_nms_top_n"]))' "$m") ||
+	harness_error "post_nms_top_n"
+for img in small wide; do
+	"$py" -m stipple_train.task_golden --model "$m" --image "$tmp/$img.png" --proposals "$cap" \
+		-o "$tmp/ref.json" || harness_error "reference $img, $cap proposals"
+	printf 'resnet18-fpn-det %s budget 0.1 (%s proposals): ' "$img" "$cap"
+	check_task detect 50 "$m" "$tmp/$img.png" --threads 2 --score-threshold 0 --budget 0.1
 done
 exit $failed

@@ -106,18 +106,23 @@ def build_heads(arch, channels):
 
 
 @torch.no_grad()
-def predict(model, images):
+def predict(model, images, max_proposals=None):
     """Runs model (a StippleNet with heads, in eval mode) on a list of
     (C, h, w) images in 0-255 units. Returns one dict per image: "boxes"
     (D, 4) in original pixels, "scores" (D,), "labels" (D,) (1..K) with a
     faster_rcnn head; "semantic" (h, w) int64 labels (0 = background) and
-    "semantic_logits" (K + 1, h, w) with a semantic_fpn head."""
+    "semantic_logits" (K + 1, h, w) with a semantic_fpn head.
+    max_proposals caps the RPN's post_nms_top_n, as the engine's budget
+    mode does (ceil(budget x post_nms_top_n), docs/sparse.md)."""
     batch, sizes, originals, _ = preprocess(images, model.arch["input"])
     feats = model(batch)
     results = [{} for _ in images]
     padded = tuple(batch.shape[-2:])
     if model.rpn is not None:
-        proposals, _, _ = model.rpn(feats, padded, sizes)
+        post = model.rpn.cfg["post_nms_top_n"]
+        if max_proposals is not None:
+            post = min(post, max_proposals)
+        proposals, _, _ = model.rpn(feats, padded, sizes, post_nms_top_n=post)
         dets = model.roi_heads(feats, proposals, sizes)
         for r, d, s, o in zip(results, dets, sizes, originals):
             r["boxes"] = rescale_boxes(d["boxes"], s, o)

@@ -130,10 +130,10 @@ class StippleNet(nn.Module):
             out = self.neck(out)
         return out
 
-    def predict(self, images):
+    def predict(self, images, max_proposals=None):
         """Task outputs of a list of (C, h, w) images in 0-255 units
         (detection.predict)."""
-        return detection.predict(self, images)
+        return detection.predict(self, images, max_proposals)
 
 
 def build_model(arch):

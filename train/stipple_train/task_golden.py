@@ -2,10 +2,11 @@
 segmentation) on one image, for the C engine's golden tests.
 
     python3 -m stipple_train.task_golden --model M.stp --image IMG.png \
-        [--calibrated-model C.stp] -o REF.json [--labels REF.png]
+        [--calibrated-model C.stp] [--proposals N] -o REF.json [--labels REF.png]
 
 Loads the image (8-bit RGB, as the engine decodes it), runs detection.predict
-in float32, deterministic sampling, and writes REF.json: "detections" (boxes
+in float32, deterministic sampling (at most N proposals: the engine's
+budget mode), and writes REF.json: "detections" (boxes
 x1, y1, x2, y2 in original pixels, scores, labels; by descending score),
 "size" [h, w], and with --labels the semantic label map as an 8-bit PNG.
 A sparse model is first calibrated on this image's network input
@@ -40,7 +41,7 @@ def calibrate_on(model, image):
     golden.calibrate(model.float().eval(), batch[0].permute(1, 2, 0), "deterministic", 0)
 
 
-def reference(model, image):
+def reference(model, image, max_proposals=None):
     """(predict's dict for image, smallest margin or None). float32, as the
     engine: preprocessing is float32 in both (transform.preprocess)."""
     model = model.float().eval()
@@ -55,7 +56,8 @@ def reference(model, image):
              if isinstance(m, MaskPredictor)]
     try:
         with torch.no_grad(), sampling_mode("deterministic"):
-            out = model.predict([image])[0]
+            kwargs = {} if max_proposals is None else {"max_proposals": max_proposals}
+            out = model.predict([image], **kwargs)[0]
     finally:
         for h in hooks:
             h.remove()
@@ -70,6 +72,7 @@ def main(argv=None):
     p.add_argument("--calibrated-model", help="sparse models (required): the calibrated model")
     p.add_argument("-o", "--output", required=True, help="the reference JSON")
     p.add_argument("--labels", help="write the semantic label map here (PNG)")
+    p.add_argument("--proposals", type=int, help="keep at most N proposals")
     args = p.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -81,7 +84,7 @@ def main(argv=None):
         calibrate_on(model, image)
         save_model(model, args.calibrated_model, golden._file_dtype(args.model))
         model = load_model(args.calibrated_model)
-    out, margin = reference(model, image)
+    out, margin = reference(model, image, args.proposals)
     if margin is not None and margin < golden.MIN_MARGIN:
         raise RuntimeError("calibrated masks leave a compared value %.3g from 0" % margin)
     doc = {"size": list(image.shape[1:]), "min_margin": margin}
