@@ -41,8 +41,8 @@ struct server {
 	atomic_int abort_all;           /* the drain timed out: abandon running work */
 	atomic_int suspended;           /* connections waiting for a worker */
 	atomic_ullong next_id;
-	/* Where the HTTP layer hands requests on (main.c sets them, so that
-	 * http.c calls up into no handler): the routes answered at once, and
+	/* Where the HTTP layer hands requests on (server_start sets them, so
+	 * that http.c calls up into no handler): the routes answered at once, and
 	 * the job of the routes run on a worker. */
 	int (*answer_at_once)(struct request *r);
 	void (*run_on_worker)(struct job *job, stp_engine *engine);
@@ -125,6 +125,16 @@ int route_match(const char *method, const char *path, struct route *out);
 int handle_sync(struct request *r);
 /* infer.c: the job of an inference route, on a worker. */
 void infer_run(struct job *job, stp_engine *engine);
+
+/* lifecycle.c: starts the daemon on srv->cfg (settings read): the engine,
+ * the repository with its models loaded, the workers, HTTP; 0, or -1 after
+ * logging why (server_stop then frees what did start). */
+int server_start(struct server *srv);
+/* SIGTERM: not ready, no new work; waits up to drain_timeout_s for the
+ * requests in flight, then abandons what still runs. */
+void server_drain(struct server *srv);
+/* Stops HTTP and the workers and frees all of srv, its settings included. */
+void server_stop(struct server *srv);
 
 /* http.c */
 int http_start(struct server *srv, char *err, size_t errlen);
