@@ -129,7 +129,7 @@ static void reply_web_page(struct request *r)
 	char *page = malloc(stipple_web_page_len);
 
 	if (!page) {
-		request_reply_error(r, 500, "out of memory copying the page");
+		request_reply_nomem(r, "copying the page");
 		return;
 	}
 	memcpy(page, stipple_web_page, stipple_web_page_len);
@@ -151,7 +151,7 @@ static void reply_metrics(struct request *r)
 	repo_count_states(r->srv->repo, g.model_states);
 	text = metrics_render(r->srv->metrics, &g, &len);
 	if (!text) {
-		request_reply_error(r, 500, "out of memory rendering metrics");
+		request_reply_nomem(r, "rendering metrics");
 		return;
 	}
 	free(r->reply);

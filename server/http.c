@@ -9,11 +9,13 @@
  *   2. once per body chunk: append to the body up to max_body_bytes; past
  *      it, count and discard (chunked bodies; the 413 goes out at the end),
  *      resetting the connection if a client keeps sending far beyond it;
+ *      out of memory growing it, the same with a 503;
  *   3. the final call: answer sync routes at once; push inference jobs and
  *      suspend the connection (a full queue answers 503 + Retry-After);
  *   4. after a worker resumes the connection: queue the reply it built.
  * The request is freed only in on_completed, which libmicrohttpd calls for
- * every request however it ended (a disconnected client included). While
+ * every request however it ended (a disconnected client included). A
+ * request whose record cannot be allocated gets a fixed 503 at once. While
  * suspended, libmicrohttpd does not watch the socket: request_client_gone
  * peeks at it, so that a hung-up request is dropped from the queue (jobs.h)
  * or abandoned between layers (infer.c) and answered 499 to the logs.
@@ -57,8 +59,8 @@ void request_reply_json(struct request *r, int status, json_t *doc)
 	r->reply_len = r->reply ? strlen(r->reply) : 0;
 	r->reply_type = "application/json";
 	json_decref(doc);
-	if (!r->reply && status != 500)
-		request_reply_error(r, 500, "out of memory building the reply");
+	if (!r->reply && status != 503)
+		request_reply_nomem(r, "building the reply");
 }
 
 void request_reply_error(struct request *r, int status, const char *fmt, ...)
@@ -73,6 +75,12 @@ void request_reply_error(struct request *r, int status, const char *fmt, ...)
 	r->binary_tail = NULL;
 	r->binary_tail_len = 0;
 	request_reply_json(r, status, json_pack("{s:s}", "error", msg));
+}
+
+void request_reply_nomem(struct request *r, const char *doing)
+{
+	r->retry_after = r->srv->cfg.retry_after_s;
+	request_reply_error(r, 503, "out of memory %s; retry later", doing);
 }
 
 /* ---- request bookkeeping ---------------------------------------------- */
@@ -111,6 +119,30 @@ static struct request *request_new(struct server *srv, struct MHD_Connection *co
 		snprintf(r->id, sizeof(r->id), "%016llx",
 			 (unsigned long long)atomic_fetch_add(&srv->next_id, 0x9e3779b97f4a7c15ULL));
 	return r;
+}
+
+/* Stands for every request that got no record (out of memory): answered a
+ * fixed 503 from its headers, its body discarded, nothing to free. */
+static struct request unrecorded;
+
+static enum MHD_Result reply_unrecorded(struct server *srv, struct MHD_Connection *conn,
+					void **con_cls)
+{
+	static const char body[] = "{\"error\":\"out of memory starting the request; retry later\"}";
+	struct MHD_Response *resp = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body,
+								     MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ret;
+	char retry[32];
+
+	if (!resp)
+		return MHD_NO;
+	*con_cls = &unrecorded;
+	snprintf(retry, sizeof(retry), "%d", srv->cfg.retry_after_s);
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "Retry-After", retry);
+	ret = MHD_queue_response(conn, 503, resp);
+	MHD_destroy_response(resp);
+	return ret;
 }
 
 static double ms_between(int64_t a, int64_t b)
@@ -156,9 +188,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	double total_ms;
 
 	(void)conn;
-	if (!r)
-		return;
 	*con_cls = NULL;
+	if (!r || r == &unrecorded)
+		return;
 	total_ms = ms_between(r->t_arrival_ns, now_ns());
 	if (!r->status)
 		r->status = 499;  /* the client went away before a reply (nginx's code) */
@@ -190,8 +222,10 @@ static enum MHD_Result send_reply(struct request *r)
 		request_reply_error(r, 500, "no reply was built");
 	if (r->binary_tail) {
 		buf = malloc(len ? len : 1);
-		if (!buf)
-			return MHD_NO;
+		if (!buf) {   /* the error instead, without the tail */
+			request_reply_nomem(r, "sending the reply");
+			return send_reply(r);
+		}
 		memcpy(buf, r->reply, r->reply_len);
 		memcpy(buf + r->reply_len, r->binary_tail, r->binary_tail_len);
 		free(r->reply);
@@ -448,7 +482,7 @@ static int append_body(struct request *r, const char *data, size_t n)
 		r->body_len += n;  /* keep counting; the 413 goes out at the end */
 		return r->body_len > limit * DISCARD_FACTOR ? -1 : 0;
 	}
-	if (r->body_len + n > r->body_cap) {
+	if (!r->body_lost && r->body_len + n > r->body_cap) {
 		size_t cap = r->body_cap ? r->body_cap : 65536;
 		uint8_t *p;
 
@@ -457,10 +491,15 @@ static int append_body(struct request *r, const char *data, size_t n)
 		if (cap > limit)
 			cap = limit;
 		p = realloc(r->body, cap);
-		if (!p)
-			return -1;
-		r->body = p;
-		r->body_cap = cap;
+		r->body_lost = !p;   /* counted and discarded from here on */
+		if (p) {
+			r->body = p;
+			r->body_cap = cap;
+		}
+	}
+	if (r->body_lost) {
+		r->body_len += n;
+		return 0;
 	}
 	memcpy(r->body + r->body_len, data, n);
 	r->body_len += n;
@@ -556,10 +595,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct request *r = *con_cls;
 
 	(void)version;
+	if (r == &unrecorded) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
 	if (!r) {
 		r = request_new(srv, conn, method, url);
 		if (!r)
-			return MHD_NO;
+			return reply_unrecorded(srv, conn, con_cls);
 		*con_cls = r;
 		if (check_headers(r)) {
 			r->early_reply = 1;
@@ -580,6 +623,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (r->body_len > (size_t)srv->cfg.max_body_bytes) {
 		request_reply_error(r, 413, "the body is over the limit of %lld bytes",
 				    srv->cfg.max_body_bytes);
+		return send_reply(r);
+	}
+	if (r->body_lost) {
+		request_reply_nomem(r, "reading the body");
 		return send_reply(r);
 	}
 	if (r->route.job)

@@ -22,6 +22,7 @@
 
 #include "base64.h"
 #include "image.h"
+#include "json-alloc.h"
 #include "server.h"
 #include "v2-tasks.h"
 
@@ -60,7 +61,7 @@ static int take_base64(struct infer_ctx *c, const char *text, const char *what)
 	int rc = base64_decode_field(text, strlen(text), &c->decoded, &c->image_len, &bad);
 
 	if (rc == -2) {
-		request_reply_error(c->r, 500, "out of memory decoding base64");
+		request_reply_nomem(c->r, "decoding base64");
 		return -1;
 	}
 	if (rc) {
@@ -242,7 +243,7 @@ static int v2_mask_outputs(struct request *r, stp_session *s, const struct stp_r
 		char name[32], *b64 = mask_png_base64(s, i);
 
 		if (!b64) {
-			request_reply_error(r, 500, "out of memory encoding mask %d", i);
+			request_reply_nomem(r, "encoding a mask");
 			return -1;
 		}
 		snprintf(name, sizeof(name), "mask%d", i);
@@ -315,7 +316,7 @@ static int v2_outputs(struct infer_ctx *c, stp_session *s, json_t *outputs)
 
 			if (!tail) {
 				json_decref(t);
-				request_reply_error(r, 500, "out of memory");
+				request_reply_nomem(r, "building the outputs");
 				return -1;
 			}
 			r->binary_tail = tail;
@@ -365,7 +366,7 @@ static void reply_v2(struct infer_ctx *c, stp_session *s, const struct stp_run_r
 	r->binary_tail = tail.data;
 	r->binary_tail_len = tail.len;
 	if (failed) {
-		request_reply_error(r, 500, "out of memory building the outputs");
+		request_reply_nomem(r, "building the outputs");
 		json_decref(outputs);
 		return;
 	}
@@ -500,7 +501,7 @@ static void reply_task(struct request *r, stp_session *s, const struct stp_run_r
 	if (!doc || !result) {
 		json_decref(doc);
 		json_decref(result);
-		request_reply_error(r, 500, "out of memory building the reply");
+		request_reply_nomem(r, "building the reply");
 		return;
 	}
 	json_object_set_new(doc, r->route.kind == ROUTE_DETECT ? "detections" : "segmentation",
@@ -517,7 +518,7 @@ static void reply_task(struct request *r, stp_session *s, const struct stp_run_r
 				free(b64);
 				json_decref(masks);
 				json_decref(doc);
-				request_reply_error(r, 500, "out of memory encoding mask %d", i);
+				request_reply_nomem(r, "encoding a mask");
 				return;
 			}
 			json_array_append_new(masks, json_pack("{s:i, s:i, s:i, s:f, s:s}", "index", i,
@@ -572,6 +573,8 @@ static void run_engine(struct infer_ctx *c, const uint8_t *rgb, const struct ima
 	} else if (st == STP_ERR_CANCELLED) {
 		request_reply_error(r, 504, "the deadline passed after %.0f ms; the work was abandoned",
 				    ms_since(r->t_arrival_ns));
+	} else if (st == STP_ERR_NOMEM) {
+		request_reply_nomem(r, "running the model");
 	} else if (st == STP_ERR_BUDGET) {
 		request_reply_error(r, 400, "budget %g is below this model's cheapest run at this "
 				    "image's size: %.3f (its grid prior and mask convs alone)",
@@ -617,7 +620,7 @@ static void process(struct request *r, stp_engine *engine)
 					   rw, rh, &rgb, &info, err, sizeof(err));
 	r->decode_ms = ms_since(t0);
 	if (ist == IMAGE_ERR_NOMEM) {
-		request_reply_error(r, 500, "out of memory decoding the image");
+		request_reply_nomem(r, "decoding the image");
 		goto done;
 	}
 	if (ist != IMAGE_OK) {
@@ -643,6 +646,7 @@ done:
 void infer_run(struct job *job, stp_engine *engine)
 {
 	struct request *r = (struct request *)job;
+	const unsigned long json_failures = json_alloc_failures();
 
 	r->t_start_ns = now_ns();
 	if (atomic_load(&r->srv->abort_all))
@@ -652,6 +656,10 @@ void infer_run(struct job *job, stp_engine *engine)
 				    ms_since(r->t_arrival_ns));
 	else
 		process(r, engine);
+	/* A JSON allocation failed on the way: the body may have been read with a
+	 * byte missing, the reply built without a member (json-alloc.h). */
+	if (json_alloc_failures() != json_failures)
+		request_reply_nomem(r, "handling JSON");
 	r->worker_done = 1;
 	http_resume(r);
 }

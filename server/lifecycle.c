@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json-alloc.h"
 #include "log.h"
 #include "server.h"
 
@@ -70,6 +71,7 @@ int server_start(struct server *srv)
 	struct stp_engine_options eo = {1, STP_ISA_AUTO};
 	char err[512];
 
+	json_alloc_install();
 	srv->answer_at_once = handle_sync;
 	srv->run_on_worker = infer_run;
 	log_set_level(srv->cfg.log_level);

@@ -84,6 +84,7 @@ struct request {
 	size_t body_len, body_cap;
 	size_t json_header_len;         /* BODY_V2_BINARY: Inference-Header-Content-Length */
 	int early_reply;                /* a reply was queued before the body was read */
+	int body_lost;                  /* out of memory growing body: the rest is discarded, 503 */
 	int image_width, image_height;  /* the posted image, upright (once decoded) */
 	struct infer_params params;
 
@@ -109,6 +110,10 @@ void request_reply_json(struct request *r, int status, json_t *doc);
 /* Sets the reply to {"error": message}. */
 void request_reply_error(struct request *r, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* An allocation failed while `doing` (STP_ERR_NOMEM, IMAGE_ERR_NOMEM, a JSON
+ * value): 503 + Retry-After, {"error": "out of memory <doing>; retry later"}.
+ * The daemon is overloaded, not broken: the same request may succeed. */
+void request_reply_nomem(struct request *r, const char *doing);
 
 /* http.c: takes a reference to the route's model (the default one when the
  * route names none) into r->model, released when the request completes;
