@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int test_passed, test_failed;
 
@@ -79,6 +80,35 @@ static inline double test_rel_l2(const float *a, const float *b, size_t n)
 		den += (double)b[i] * (double)b[i];
 	}
 	return sqrt(num) / (den > 1e-30 ? sqrt(den) : 1e-15);
+}
+
+/* The whole of a file (malloc'd; HARNESS_ERROR when it cannot be read). */
+static inline unsigned char *test_read_file(const char *path, size_t *size)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *buf;
+	long n;
+
+	if (!f || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0)
+		HARNESS_ERROR("cannot read %s", path);
+	buf = malloc((size_t)n);
+	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n)
+		HARNESS_ERROR("cannot read %s", path);
+	fclose(f);
+	*size = (size_t)n;
+	return buf;
+}
+
+/* Allocation-failure tests: the allocation to fail after n. Every one up
+ * to 64, then every 7th (an operation's allocations are mostly the same
+ * few, repeated); every one with STIPPLE_FAULTS_ALL=1. */
+static inline long test_next_fault(long n)
+{
+	static int all = -1;
+
+	if (all < 0)
+		all = getenv("STIPPLE_FAULTS_ALL") && !strcmp(getenv("STIPPLE_FAULTS_ALL"), "1");
+	return all || n < 64 ? n + 1 : n + 7;
 }
 
 #endif

@@ -20,7 +20,7 @@
  * stack table): then its result must be exactly the undisturbed one.
  *
  * N grows until an operation completes without meeting the armed failure:
- * by 1 up to FULL_UNTIL, then by STRIDE (a model load makes 500-800
+ * by 1 up to 64, then by 7 (test_next_fault) (a model load makes 500-800
  * allocations, mostly the same few per tensor); STIPPLE_FAULTS_ALL=1 tries
  * every N.
  */
@@ -34,33 +34,6 @@
 #define IMAGE_H 72
 #define IMAGE_W 100
 #define MAX_N 100000   /* far above any operation's allocations */
-#define FULL_UNTIL 64
-#define STRIDE 7
-
-static long next_n(long n)
-{
-	static int all = -1;
-
-	if (all < 0)
-		all = getenv("STIPPLE_FAULTS_ALL") && !strcmp(getenv("STIPPLE_FAULTS_ALL"), "1");
-	return all || n < FULL_UNTIL ? n + 1 : n + STRIDE;
-}
-
-static unsigned char *read_file(const char *path, size_t *size)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *buf;
-	long n;
-
-	if (!f || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0)
-		HARNESS_ERROR("cannot read %s", path);
-	buf = malloc((size_t)n);
-	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n)
-		HARNESS_ERROR("cannot read %s", path);
-	fclose(f);
-	*size = (size_t)n;
-	return buf;
-}
 
 /* What a run leaves: the first output and the detections, copied. */
 struct outcome {
@@ -99,11 +72,27 @@ static int same_outcome(const struct outcome *a, const struct outcome *b)
 	       memcmp(a->det, b->det, (size_t)a->ndet * sizeof(a->det[0])) == 0;
 }
 
+/* Whether s runs rgb (h x w, rows 3w bytes) with ro and tasks and gives
+ * exactly ref. */
+static int run_gives(stp_session *s, const uint8_t *rgb, int h, int w,
+		     const struct stp_run_options *ro, unsigned tasks, const struct outcome *ref)
+{
+	struct outcome got;
+	int same;
+
+	if (stp_session_run_image(s, rgb, h, w, (size_t)w * 3, ro, tasks) != STP_OK)
+		return 0;
+	outcome_of(s, &got);
+	same = same_outcome(ref, &got);
+	free(got.output);
+	return same;
+}
+
 static void test_load(stp_engine *e, const char *name, const unsigned char *file, size_t size)
 {
 	long n, tried = 0;
 
-	for (n = 1; n < MAX_N; n = next_n(n), tried++) {
+	for (n = 1; n < MAX_N; n = test_next_fault(n), tried++) {
 		stp_model *m = (stp_model *)&n;   /* must come back NULL on failure */
 		char err[256] = "";
 		enum stp_status st;
@@ -187,7 +176,7 @@ static void test_reserve_faults(const char *name, const stp_model *m, const uint
 {
 	const struct stp_run_options ro = {.mode = STP_RUN_DENSE};
 	const unsigned tasks = stp_model_tasks(m);
-	struct outcome ref, got;
+	struct outcome ref;
 	stp_session *s;
 	long n;
 
@@ -196,7 +185,7 @@ static void test_reserve_faults(const char *name, const stp_model *m, const uint
 		HARNESS_ERROR("%s: the undisturbed run fails", name);
 	outcome_of(s, &ref);
 	stp_session_destroy(s);
-	for (n = 1; n < MAX_N; n = next_n(n)) {
+	for (n = 1; n < MAX_N; n = test_next_fault(n)) {
 		enum stp_status st;
 
 		if (stp_session_create(m, &s) != STP_OK)
@@ -211,14 +200,8 @@ static void test_reserve_faults(const char *name, const stp_model *m, const uint
 		}
 		CHECK(st == STP_ERR_NOMEM, "%s: reserve with allocation %ld failing: %s", name, n,
 		      stp_status_str(st));
-		st = stp_session_run_image(s, rgb, IMAGE_H, IMAGE_W, IMAGE_W * 3, &ro, tasks);
-		CHECK(st == STP_OK, "%s: the run after reserve failure %ld", name, n);
-		if (st == STP_OK) {
-			outcome_of(s, &got);
-			CHECK(same_outcome(&ref, &got), "%s: the run after reserve failure %ld differs",
-			      name, n);
-			free(got.output);
-		}
+		CHECK(run_gives(s, rgb, IMAGE_H, IMAGE_W, &ro, tasks, &ref),
+		      "%s: the run after reserve failure %ld gives the undisturbed result", name, n);
 		stp_session_destroy(s);
 	}
 	printf("%s: reserve survives its allocations failing (fewer than %ld)\n", name, n);
@@ -271,7 +254,7 @@ static void test_runs(const char *name, const stp_model *m, const struct stp_run
 	stp_alloc_fail_nth(0);
 	stp_session_destroy(s);
 	test_reserved_run(name, m, ro, mode, rgb, &ref);
-	for (n = 1; n < MAX_N; n = next_n(n)) {
+	for (n = 1; n < MAX_N; n = test_next_fault(n)) {
 		enum stp_status st;
 
 		if (stp_session_create(m, &s) != STP_OK)
@@ -292,15 +275,8 @@ static void test_runs(const char *name, const stp_model *m, const struct stp_run
 		}
 		CHECK(st == STP_ERR_NOMEM || st == STP_OK, "%s %s: run with allocation %ld failing: %s",
 		      name, mode, n, stp_status_str(st));
-		st = stp_session_run_image(s, rgb, IMAGE_H, IMAGE_W, IMAGE_W * 3, ro, tasks);
-		CHECK(st == STP_OK, "%s %s: the run after failure %ld: %s", name, mode, n,
-		      stp_status_str(st));
-		if (st == STP_OK) {
-			outcome_of(s, &got);
-			CHECK(same_outcome(&ref, &got), "%s %s: the run after failure %ld differs", name,
-			      mode, n);
-			free(got.output);
-		}
+		CHECK(run_gives(s, rgb, IMAGE_H, IMAGE_W, ro, tasks, &ref),
+		      "%s %s: the run after failure %ld gives the undisturbed result", name, mode, n);
 		stp_session_destroy(s);
 	}
 	printf("%s %s: a first run survives its allocations failing (fewer than %ld)\n", name,
@@ -316,7 +292,7 @@ static void test_second_size(const char *name, const stp_model *m, const uint8_t
 	const struct stp_run_options ro = {.mode = STP_RUN_BUDGET, .budget = 0.5};
 	const unsigned tasks = stp_model_tasks(m);
 	struct stp_run_report rep;
-	struct outcome ref, got;
+	struct outcome ref;
 	struct stp_tensor_view v;
 	stp_session *s;
 	long n;
@@ -326,7 +302,7 @@ static void test_second_size(const char *name, const stp_model *m, const uint8_t
 		HARNESS_ERROR("%s: the undisturbed run fails", name);
 	outcome_of(s, &ref);
 	stp_session_destroy(s);
-	for (n = 1; n < MAX_N; n = next_n(n)) {
+	for (n = 1; n < MAX_N; n = test_next_fault(n)) {
 		enum stp_status st;
 
 		if (stp_session_create(m, &s) != STP_OK ||
@@ -344,13 +320,9 @@ static void test_second_size(const char *name, const stp_model *m, const uint8_t
 			      stp_session_report(s, &rep) != STP_OK,
 			      "%s: a failed run at a new size (allocation %ld) leaves no results: %s",
 			      name, n, stp_status_str(st));
-		st = stp_session_run_image(s, rgb_t, IMAGE_W, IMAGE_H, IMAGE_H * 3, &ro, tasks);
-		CHECK(st == STP_OK, "%s: the run after failure %ld at a new size", name, n);
-		if (st == STP_OK) {
-			outcome_of(s, &got);
-			CHECK(same_outcome(&ref, &got), "%s: the run after failure %ld differs", name, n);
-			free(got.output);
-		}
+		CHECK(run_gives(s, rgb_t, IMAGE_W, IMAGE_H, &ro, tasks, &ref),
+		      "%s: the run after failure %ld at a new size gives the undisturbed result",
+		      name, n);
 		stp_session_destroy(s);
 	}
 	printf("%s: a run at a second size survives its allocations failing (fewer than %ld)\n",
@@ -374,7 +346,7 @@ static void test_model(stp_engine *e, stp_engine *one, const char *srcdir, const
 	size_t size;
 
 	snprintf(path, sizeof(path), "%s/models/%s/1/model.stp", srcdir, name);
-	file = read_file(path, &size);
+	file = test_read_file(path, &size);
 	test_load(e, name, file, size);
 	if (stp_model_load_buffer(e, file, size, &m, err, sizeof(err)) != STP_OK)
 		HARNESS_ERROR("%s: %s", name, err);

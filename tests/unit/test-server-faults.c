@@ -23,7 +23,7 @@
  * KiB, so that reading one takes the same allocations however it arrives.
  *
  * N grows until a request completes without meeting the armed failure: by 1
- * up to FULL_UNTIL, then by STRIDE; STIPPLE_FAULTS_ALL=1 tries every N.
+ * up to 64, then by 7 (test_next_fault); STIPPLE_FAULTS_ALL=1 tries every N.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,34 +44,7 @@
 #include "server.h"
 
 #define MAX_N 100000          /* far above any request's allocations */
-#define FULL_UNTIL 64
-#define STRIDE 7
 #define REPLY_TIMEOUT_S 120   /* a reply slower than this is a hang */
-
-static long next_n(long n)
-{
-	static int all = -1;
-
-	if (all < 0)
-		all = getenv("STIPPLE_FAULTS_ALL") && !strcmp(getenv("STIPPLE_FAULTS_ALL"), "1");
-	return all || n < FULL_UNTIL ? n + 1 : n + STRIDE;
-}
-
-static unsigned char *read_file(const char *path, size_t *size)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *buf;
-	long n;
-
-	if (!f || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0)
-		HARNESS_ERROR("cannot read %s", path);
-	buf = malloc((size_t)n);
-	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n)
-		HARNESS_ERROR("cannot read %s", path);
-	fclose(f);
-	*size = (size_t)n;
-	return buf;
-}
 
 /* ---- test images ------------------------------------------------------------ */
 
@@ -90,7 +63,7 @@ static struct picture load_photo(const char *srcdir, const char *path, int step)
 	size_t size;
 
 	snprintf(file, sizeof(file), "%s/%s", srcdir, path);
-	bytes = read_file(file, &size);
+	bytes = test_read_file(file, &size);
 	if (image_decode(bytes, size, 1u << 30, &full.rgb, &info, err, sizeof(err)) != IMAGE_OK)
 		HARNESS_ERROR("%s: %s", file, err);
 	free(bytes);
@@ -345,7 +318,7 @@ static void walk(int port, const struct fault_walk *w)
 {
 	long n, tried = 0;
 
-	for (n = 1; n < MAX_N; n = next_n(n), tried++) {
+	for (n = 1; n < MAX_N; n = test_next_fault(n), tried++) {
 		struct reply got, after;
 		size_t len = 0;
 		long failures;
