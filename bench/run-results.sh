@@ -14,7 +14,8 @@
 #
 #   bench/run-results.sh BUILD_DIR TEST_DIR MODEL [LABEL=EXTRA_MODEL[@RHO] ...]
 #
-# Output: OUT.json, OUT-table.md, OUT.png, OUT by default docs/results.
+# Output: OUT.json, OUT-table.md, OUT.png; OUT by default ./results (the
+# pages' figures are written only where OUT names them, e.g. docs/results-ft8).
 # Environment: THREADS (default 2), LIMIT (images, default all),
 # UNIFORM_MODEL (default MODEL), EQUAL_SHARES_MODEL (default none), OUT.
 set -eu
@@ -61,7 +62,7 @@ for extra in "$@"; do
 	*) point model "${extra%%=*}" "$spec" ;;
 	esac
 done
-dest=${OUT:-$top/docs/results}
+dest=${OUT:-results}
 cp "$out" "$dest.json"
 "$py" "$top/bench/plot-results.py" "$dest.json" "$dest.png" >"$dest-table.md"
 echo "results: $dest.json, $dest-table.md, $dest.png" >&2
