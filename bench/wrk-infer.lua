@@ -1,7 +1,8 @@
 -- wrk-infer.lua - wrk script for stippled: POSTs one JPEG, cycling through
 -- budgets given in the environment (WRK_BUDGETS="0.25,0.5,1"). By default as
 -- KServe v2 infer requests asking only for a small output in binary form;
--- with WRK_ROUTE=detect as raw-JPEG POST /v1/models/MODEL/detect?budget=B.
+-- with WRK_ROUTE=detect (or segment) as raw-JPEG POST
+-- /v1/models/MODEL/detect?budget=B (or .../segment).
 -- WRK_IMAGE is the JPEG file, WRK_MODEL the model, WRK_OUTPUT the output name.
 
 local function b64(data)
@@ -25,10 +26,10 @@ local image = b64(jpeg)
 local model = os.getenv("WRK_MODEL")
 local output = os.getenv("WRK_OUTPUT")
 local requests = {}
-local detect = os.getenv("WRK_ROUTE") == "detect"
+local route = os.getenv("WRK_ROUTE") or "infer"
 for budget in string.gmatch(os.getenv("WRK_BUDGETS") or "0.5", "[^,]+") do
-  if detect then
-    requests[#requests + 1] = wrk.format("POST", "/v1/models/" .. model .. "/detect?budget=" .. budget,
+  if route ~= "infer" then
+    requests[#requests + 1] = wrk.format("POST", "/v1/models/" .. model .. "/" .. route .. "?budget=" .. budget,
       {["Content-Type"] = "image/jpeg"}, jpeg)
   else
     local body = '{"parameters": {"sparsity_budget": ' .. budget .. ', "binary_data_output": true}, ' ..
