@@ -91,7 +91,8 @@ static enum stp_status build_rpn(struct stp_net_builder *b, struct stp_detect_he
 
 		o.in = stp_plan_add(b->plan, &t, c);
 		h->rpn_out[i] = o.in < 0 ? -1 : stp_plan_add(b->plan, &o, 5 * a);
-		if (h->rpn_out[i] < 0 || stp_plan_keep(b->plan, h->rpn_out[i]) != STP_OK)
+		if (h->rpn_out[i] < 0 ||
+		    stp_plan_keep(b->plan, h->rpn_out[i], STP_TASK_DETECT) != STP_OK)
 			st = stp_set_error(b->err, b->errlen, STP_ERR_NOMEM, "out of memory");
 	}
 	return st;
@@ -172,7 +173,7 @@ enum stp_status stp_detect_head_build(struct stp_net_builder *b,
 	if (st == STP_OK)
 		st = build_box_branch(b, h);
 	for (int i = 0; st == STP_OK && i < cfg->roi_nlevels; i++)
-		if (stp_plan_keep(b->plan, h->roi_feature[i]) != STP_OK)
+		if (stp_plan_keep(b->plan, h->roi_feature[i], STP_TASK_DETECT) != STP_OK)
 			st = stp_set_error(b->err, b->errlen, STP_ERR_NOMEM, "out of memory");
 	if (st != STP_OK) {
 		stp_detect_head_destroy(h);

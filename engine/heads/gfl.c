@@ -82,7 +82,7 @@ enum stp_status stp_gfl_head_build(struct stp_net_builder *b, const struct stp_a
 			    (st = stp_net_gate(b, v, h->mask[l], logits, NULL, 0)) != STP_OK)
 				v = -1;
 		}
-		if (v < 0 || (st = stp_plan_keep(b->plan, v)) != STP_OK) {
+		if (v < 0 || (st = stp_plan_keep(b->plan, v, STP_TASK_DETECT)) != STP_OK) {
 			free(h);
 			return st == STP_ERR_NOMEM ? stp_set_error(b->err, b->errlen, st, "out of memory")
 						   : st;

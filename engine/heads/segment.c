@@ -74,7 +74,7 @@ enum stp_status stp_segment_head_build(struct stp_net_builder *b,
 	if (a < 0)
 		return st;
 	head = stp_zalloc(1, sizeof(*head));
-	if (!head || stp_plan_keep(b->plan, a) != STP_OK) {
+	if (!head || stp_plan_keep(b->plan, a, STP_TASK_SEGMENT) != STP_OK) {
 		free(head);
 		return stp_set_error(b->err, b->errlen, STP_ERR_NOMEM, "out of memory");
 	}

@@ -198,7 +198,8 @@ STP_API enum stp_status stp_session_report(const stp_session *session,
 STP_API double stp_session_mask_density(const stp_session *session, int index);
 
 /* The cells mask i sampled in the last run: *data points at h x w bytes
- * (1 = sampled, row-major), valid until the next run. */
+ * (1 = sampled, row-major), valid until the next run. STP_ERR_INVALID_ARG
+ * for a mask the run skipped (another task's head). */
 STP_API enum stp_status stp_session_mask(const stp_session *session, int index,
 					 const uint8_t **data, int *h, int *w);
 
@@ -262,8 +263,9 @@ STP_API enum stp_status stp_model_input_size(const stp_model *model, int h, int 
  * 3 bytes each, rows `stride` bytes apart): normalise, resize and pad by the
  * model's "input" rules, the network (opts as stp_session_run_with), then
  * the heads in `tasks` (STP_TASK_* bits the model has; 0 runs only the
- * network). Feature outputs, masks and the report are those of the padded
- * input, as after stp_session_run_with. */
+ * network up to its outputs). Convs that only another head needs are
+ * skipped, and the report counts only what ran. Feature outputs, masks and
+ * the report are those of the padded input, as after stp_session_run_with. */
 STP_API enum stp_status stp_session_run_image(stp_session *session, const uint8_t *rgb,
 					      int h, int w, size_t stride,
 					      const struct stp_run_options *opts,

@@ -43,6 +43,7 @@ void stp_plan_clear(struct stp_plan *plan)
 	free(plan->outputs);
 	free(plan->output_names);
 	free(plan->kept);
+	free(plan->kept_users);
 	memset(plan, 0, sizeof(*plan));
 }
 
@@ -179,13 +180,44 @@ int stp_plan_concat(struct stp_plan *plan, int a, int b)
 	return out;
 }
 
-enum stp_status stp_plan_keep(struct stp_plan *plan, int value)
+enum stp_status stp_plan_keep(struct stp_plan *plan, int value, unsigned users)
 {
 	int *kept = stp_realloc(plan->kept, ((size_t)plan->nkept + 1) * sizeof(int));
+	unsigned *kept_users;
+
 	if (!kept)
 		return STP_ERR_NOMEM;
 	plan->kept = kept;
-	kept[plan->nkept++] = value;
+	kept_users = stp_realloc(plan->kept_users, ((size_t)plan->nkept + 1) * sizeof(unsigned));
+	if (!kept_users)
+		return STP_ERR_NOMEM;
+	plan->kept_users = kept_users;
+	kept[plan->nkept] = value;
+	kept_users[plan->nkept++] = users;
+	return STP_OK;
+}
+
+enum stp_status stp_plan_mark_users(struct stp_plan *plan)
+{
+	unsigned *users = stp_zalloc((size_t)plan->nvalues, sizeof(unsigned));
+
+	if (!users)
+		return STP_ERR_NOMEM;
+	for (int i = 0; i < plan->noutputs; i++)
+		users[plan->outputs[i]] |= STP_PLAN_OUTPUT_USER;
+	for (int k = 0; k < plan->nkept; k++)
+		users[plan->kept[k]] |= plan->kept_users[k];
+	for (int i = plan->nops - 1; i >= 0; i--) {
+		struct stp_op *op = &plan->ops[i];
+
+		op->users = users[op->out];
+		users[op->in] |= op->users;
+		if (op->in2 >= 0)
+			users[op->in2] |= op->users;
+		if (op->kind == STP_OP_CONV && op->gated)
+			users[op->mask_logits] |= op->users;
+	}
+	free(users);
 	return STP_OK;
 }
 

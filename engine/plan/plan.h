@@ -24,6 +24,12 @@
  * is a 3x3 stride-1 conv gated by the same mask. Without fill the other
  * cells hold nothing: only readers of the same cells may follow (a 1x1
  * conv under the same mask, a head that decodes the sampled cells).
+ *
+ * Users: whoever reads a value after the plan ran (a task head, through
+ * stp_plan_keep; the caller of the outputs) is a bit of op->users on every
+ * op the value depends on (stp_plan_mark_users), so that a run for some
+ * users only skips the ops the others alone need (a detection run skips
+ * the segmentation head's convs).
  */
 #ifndef STP_PLAN_H
 #define STP_PLAN_H
@@ -70,7 +76,13 @@ struct stp_op {
 					  * cells it did not compute, or NULL */
 	int ntemps;             /* values the op uses as scratch, dead after it */
 	int temps[STP_OP_MAX_TEMPS];
+	unsigned users;         /* who needs it: the bits of the kept values and outputs
+				 * that depend on it (stp_plan_mark_users) */
 };
+
+/* The users bit of the plan's outputs (the bits below are the callers' of
+ * stp_plan_keep). */
+#define STP_PLAN_OUTPUT_USER 0x80000000u
 
 struct stp_shape {
 	int h, w, c;
@@ -90,6 +102,7 @@ struct stp_plan {
 	char **output_names;
 	int nkept;
 	int *kept;              /* values read after the plan ran (task heads), not outputs */
+	unsigned *kept_users;   /* [nkept]: the users bits of each */
 	size_t zero_floats;     /* largest zero row any conv needs */
 	size_t table_bytes;     /* largest tile tables a thread of any conv needs */
 	int nmasks;             /* masks of all sparse blocks */
@@ -114,8 +127,13 @@ enum stp_status stp_plan_add_output(struct stp_plan *plan, int value, const char
  * conv stores straight into it; the op copies only the other inputs. */
 int stp_plan_concat(struct stp_plan *plan, int a, int b);
 /* Keeps a value alive to the end of the run without making it an output
- * (the heads read such values after the plan). */
-enum stp_status stp_plan_keep(struct stp_plan *plan, int value);
+ * (the heads read such values after the plan, users their bits: the task's,
+ * below STP_PLAN_OUTPUT_USER). */
+enum stp_status stp_plan_keep(struct stp_plan *plan, int value, unsigned users);
+/* Sets every op's users once the plan is built: the bits of the outputs and
+ * kept values it feeds, through its readers (a gated conv reads its mask's
+ * MASK op too). STP_ERR_NOMEM, or OK. */
+enum stp_status stp_plan_mark_users(struct stp_plan *plan);
 
 /* Shapes of every value for an input of h x w (shapes has nvalues entries).
  * STP_ERR_INVALID_ARG when the input is too small for the network. */

@@ -285,6 +285,8 @@ double stp_cost_network(const struct stp_session *s, const double *density, doub
 		const double cells = (double)o->h * o->w;
 		double real, official, d = 1;
 
+		if (!(op->users & s->run_users))
+			continue;   /* skipped: only another task needs it */
 		if (op->kind == STP_OP_SPARSE_BLOCK) {
 			double db[STP_BLOCK_MAX_MASKS];
 			for (int m = 0; m < op->sparse->nmasks; m++)

@@ -58,6 +58,8 @@ struct stp_session {
 	int *mask_h, *mask_w;        /* [plan.nmasks]: its size */
 	double min_budget;           /* the last budget solve's grid-only cost ratio */
 	int ran;                     /* a run completed since the last reshape */
+	unsigned run_users;          /* the last run's users (plan.h): it ran the ops
+				      * with op->users & run_users */
 	int ran_dense;               /* ... with budget 1: no masks, no interpolation cost */
 	int partials_used;           /* sparse blocks of the last run whose logits came
 				      * from the block before's partials (sparse/block.h) */
@@ -78,5 +80,11 @@ struct stp_session {
 	struct stp_segment_state *segment_state;
 	struct stp_gfl_state *gfl_state;
 };
+
+/* stp_session_run_with for some users only (plan.h: STP_PLAN_OUTPUT_USER
+ * and STP_TASK_* bits): ops that only others need are skipped, masks of
+ * skipped MASK ops count no cells (session.c). */
+enum stp_status stp_session_run_for(struct stp_session *s, const float *input, int h, int w,
+				    const struct stp_run_options *opts, unsigned users);
 
 #endif

@@ -79,6 +79,8 @@ static enum stp_status build(struct stp_model *m, struct stp_st_file *file,
 		st = add_backbone_outputs(&m->plan, levels, 4);
 	}
 built:
+	if (st == STP_OK)
+		st = stp_plan_mark_users(&m->plan);
 	if (st != STP_OK)
 		return st == STP_ERR_NOMEM ? stp_set_error(err, errlen, st, "out of memory") : st;
 	m->parameters = b.parameters;

@@ -174,6 +174,12 @@ static int run_options_valid(const struct stp_run_options *o)
 enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, int w,
 				     const struct stp_run_options *opts)
 {
+	return stp_session_run_for(s, input, h, w, opts, ~0u);
+}
+
+enum stp_status stp_session_run_for(struct stp_session *s, const float *input, int h, int w,
+				    const struct stp_run_options *opts, unsigned users)
+{
 	const struct stp_run_options defaults = {.mode = STP_RUN_TRAINED};
 	struct stp_sparse_options sparse_opts;
 	const struct stp_plan *plan;
@@ -208,6 +214,7 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 					    s->list_store, s->mask_offset, s->sampled, pool};
 	s->partials_used = 0;
 	s->backbone_ms = 0;
+	s->run_users = users;   /* the budget and the report count the ops it runs */
 	start = stp_now_ns();
 	if (opts->mode == STP_RUN_BUDGET && opts->budget < 1 && plan->nmasks > 0) {
 		st = stp_budget_solve(s, opts->budget, s->topk, &s->min_budget);
@@ -232,6 +239,11 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 			prof->w = out.w;
 			prof->c = out.c;
 			t0 = stp_now_ns();
+		}
+		if (!(op->users & users)) {   /* only other users need it */
+			if (op->kind == STP_OP_MASK)
+				s->sampled[op->mask] = s->cells[op->mask] = 0;
+			continue;
 		}
 		sparse_opts.phase_ms = s->profiling ? prof->phase_ms : NULL;
 		if (op->in2 >= 0)
@@ -290,7 +302,8 @@ enum stp_status stp_session_run_with(stp_session *s, const float *input, int h, 
 enum stp_status stp_session_mask(const stp_session *s, int index, const uint8_t **data,
 				 int *h, int *w)
 {
-	if (!s || !data || !h || !w || !s->ran || index < 0 || index >= s->model->plan.nmasks)
+	if (!s || !data || !h || !w || !s->ran || index < 0 || index >= s->model->plan.nmasks ||
+	    !s->cells[index])
 		return STP_ERR_INVALID_ARG;
 	*data = s->mask_store + s->mask_offset[index];
 	*h = s->mask_h[index];

@@ -1,10 +1,10 @@
 /*
  * tasks.c - the task API of stipple.h: what a model's heads can do, and
  * stp_session_run_image = the scratch for the image's size (scratch.c) +
- * preprocessing (image-input.c) + the plan
- * (stp_session_run_with, which runs the heads' convs too) + the heads'
- * post-processing (engine/heads/). Results stay in the session until the
- * next run, which clears them first.
+ * preprocessing (image-input.c) + the plan for the tasks asked
+ * (stp_session_run_for: the outputs and those heads' convs; another head's
+ * convs are skipped) + the heads' post-processing (engine/heads/). Results
+ * stay in the session until the next run, which clears them first.
  */
 #include <math.h>
 
@@ -79,7 +79,8 @@ enum stp_status stp_session_run_image_reduced(stp_session *s, const uint8_t *rgb
 	if (st == STP_OK)
 		st = stp_image_input(s, rgb, h, w, stride, &g);
 	if (st == STP_OK)
-		st = stp_session_run_with(s, s->image_input, g.ph, g.pw, opts);
+		st = stp_session_run_for(s, s->image_input, g.ph, g.pw, opts,
+					 tasks | STP_PLAN_OUTPUT_USER);
 	if (st != STP_OK)
 		return st;
 	s->geometry = g;
