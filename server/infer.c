@@ -240,8 +240,11 @@ static int v2_mask_outputs(struct request *r, stp_session *s, const struct stp_r
 			   json_t *outputs)
 {
 	for (int i = 0; i < rep->nmasks; i++) {
-		char name[32], *b64 = mask_png_base64(s, i);
+		char name[32], *b64;
 
+		if (stp_session_mask_density(s, i) < 0)
+			continue;   /* another task's mask: this run skipped it */
+		b64 = mask_png_base64(s, i);
 		if (!b64) {
 			request_reply_nomem(r, "encoding a mask");
 			return -1;
@@ -511,9 +514,12 @@ static void reply_task(struct request *r, stp_session *s, const struct stp_run_r
 
 		for (int i = 0; i < rep->nmasks && masks; i++) {
 			const uint8_t *cells;
-			char *b64 = mask_png_base64(s, i);
+			char *b64;
 			int h, w;
 
+			if (stp_session_mask_density(s, i) < 0)
+				continue;   /* another task's mask: this run skipped it */
+			b64 = mask_png_base64(s, i);
 			if (!b64 || stp_session_mask(s, i, &cells, &h, &w) != STP_OK) {
 				free(b64);
 				json_decref(masks);
