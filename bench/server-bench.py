@@ -271,7 +271,8 @@ def render(o, args):
         "",
         "Throughput at budget 0.25 / budget 1: **%.2fx**, at 0.5: **%.2fx** (targets: 2.5x, 1.6x). "
         "A budget caps the backbone and the box head's proposals (docs/sparse.md, \"Budget policy\"); "
-        "the FPN, the RPN conv, the semantic head and JPEG decoding cost the same at every budget." % (
+        "the FPN, the RPN conv and JPEG decoding cost the same at every budget (/detect skips the "
+        "semantic head, /segment the RPN)." % (
             o["detect_ratio"], o["detect"]["0.5"]["throughput_rps"] / o["detect"]["1"]["throughput_rps"]),
         "",
         "The same through `POST /v1/models/detseg/segment?budget=B` (the label map's class shares):",
