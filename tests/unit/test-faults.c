@@ -72,6 +72,20 @@ static int same_outcome(const struct outcome *a, const struct outcome *b)
 	       memcmp(a->det, b->det, (size_t)a->ndet * sizeof(a->det[0])) == 0;
 }
 
+/* The outcome of an undisturbed run of a fresh session of m on rgb (h x w)
+ * into ref. */
+static void undisturbed(const char *name, const stp_model *m, const uint8_t *rgb, int h, int w,
+			const struct stp_run_options *ro, struct outcome *ref)
+{
+	stp_session *s;
+
+	if (stp_session_create(m, &s) != STP_OK ||
+	    stp_session_run_image(s, rgb, h, w, (size_t)w * 3, ro, stp_model_tasks(m)) != STP_OK)
+		HARNESS_ERROR("%s: the undisturbed run fails", name);
+	outcome_of(s, ref);
+	stp_session_destroy(s);
+}
+
 /* Whether s runs rgb (h x w, rows 3w bytes) with ro and tasks and gives
  * exactly ref. */
 static int run_gives(stp_session *s, const uint8_t *rgb, int h, int w,
@@ -180,11 +194,7 @@ static void test_reserve_faults(const char *name, const stp_model *m, const uint
 	stp_session *s;
 	long n;
 
-	if (stp_session_create(m, &s) != STP_OK ||
-	    stp_session_run_image(s, rgb, IMAGE_H, IMAGE_W, IMAGE_W * 3, &ro, tasks) != STP_OK)
-		HARNESS_ERROR("%s: the undisturbed run fails", name);
-	outcome_of(s, &ref);
-	stp_session_destroy(s);
+	undisturbed(name, m, rgb, IMAGE_H, IMAGE_W, &ro, &ref);
 	for (n = 1; n < MAX_N; n = test_next_fault(n)) {
 		enum stp_status st;
 
@@ -297,11 +307,7 @@ static void test_second_size(const char *name, const stp_model *m, const uint8_t
 	stp_session *s;
 	long n;
 
-	if (stp_session_create(m, &s) != STP_OK ||
-	    stp_session_run_image(s, rgb_t, IMAGE_W, IMAGE_H, IMAGE_H * 3, &ro, tasks) != STP_OK)
-		HARNESS_ERROR("%s: the undisturbed run fails", name);
-	outcome_of(s, &ref);
-	stp_session_destroy(s);
+	undisturbed(name, m, rgb_t, IMAGE_W, IMAGE_H, &ro, &ref);
 	for (n = 1; n < MAX_N; n = test_next_fault(n)) {
 		enum stp_status st;
 
