@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(TOP_SRCDIR, "train"))
 try:
     import numpy as np
     from PIL import Image
-    import torch  # noqa: F401  (the exporter needs it)
+    import torch
     from stipple_train.set_input import set_classes, set_resize
 except ImportError as e:
     print("SKIP: %s" % e)
@@ -692,6 +692,44 @@ def test_bundled_default_model():
             d.proc.kill()
 
 
+def test_skipped_masks():
+    """A sparse NanoDet (masks on its stages and head levels, random mask
+    convs): a KServe infer that asks only for a feature map skips the head
+    and its masks, and return_masks returns the masks that ran; asking for
+    boxes returns them all."""
+    from stipple_train import nanodet
+    from stipple_train.export import load_model, save_model
+    repo = os.path.join(WORK, "repo-masks")
+    path = os.path.join(repo, "snd", "1", "model.stp")
+    shutil.rmtree(repo, ignore_errors=True)
+    os.makedirs(os.path.dirname(path))
+    dense = load_model(os.path.join(TOP_SRCDIR, "models", "nanodet-g", "1", "model.stp"))
+    arch = nanodet.sparse_arch(dense.arch, stages=[1, 1, 1, 1], head=[1, 1, 1], window=7,
+                               grid_stride=5, temperature=1.0)
+    sparse = nanodet.NanoDet(arch)
+    sparse.load_state_dict(dense.state_dict(), strict=False)
+    torch.manual_seed(2)
+    for m in nanodet.masks_of(sparse):
+        m.weight.data.normal_(0, 0.01)
+    save_model(sparse, path)
+    set_resize(path, 160)
+    d = Daemon(repo)
+    try:
+        img = image_bytes("JPEG")
+        for outputs, want in ((["p3"], ["p3"] + ["mask%d" % i for i in range(4)]),
+                              (["boxes"], ["boxes"] + ["mask%d" % i for i in range(7)])):
+            st, _, _, doc = d.request("POST", "/v2/models/snd/infer",
+                                      v2_body(img, outputs, sparsity_budget=0.5,
+                                              return_masks=True), JSON)
+            names = [o["name"] for o in doc["outputs"]] if st == 200 else doc
+            check(st == 200 and names == want,
+                  "return_masks with outputs %r: the masks that ran: %r" % (outputs, names))
+        check(d.stop() == 0, "sparse NanoDet daemon exits 0")
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+
+
 def main():
     repo = os.path.join(WORK, "repo")
     shutil.rmtree(repo, ignore_errors=True)
@@ -721,6 +759,7 @@ def main():
     test_queue_full_and_drain(repo)
     test_hangups(repo)
     test_bundled_default_model()
+    test_skipped_masks()
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
 
