@@ -115,7 +115,7 @@ def wrk(port, seconds, budgets, args, model, output, connections=16, detect_imag
 def overhead(args, port, image, budget, output, runs):
     body = infer_body(image, budget, output)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    lat, infer = [], []
+    lat = []
     for i in range(runs + 2):
         t0 = time.perf_counter()
         conn.request("POST", "/v2/models/big/infer", body=body,
