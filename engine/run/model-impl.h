@@ -39,7 +39,6 @@ struct stp_session {
 	float *zero;                 /* plan.zero_floats zeros */
 	/* zero, and tile tables of threads x plan.table_bytes + 64 bytes (owned) */
 	struct stp_conv_scratch conv;
-	const float *input;          /* the last run's input (caller's memory) */
 	struct stp_run_values values;   /* the last run's values, as heads read them */
 	struct stp_sparse_scratch sparse;  /* shared by the sparse blocks, in turn */
 	size_t sparse_cells;         /* cells the sparse scratch is sized for */

@@ -15,6 +15,8 @@
 #include "image-input.h"
 #include "scratch.h"
 
+/* Frees the sparse scratch sized by cells (not the interpolation buffer,
+ * which size_interp_buffer sizes apart). */
 static void free_sparse_scratch(struct stp_sparse_scratch *sc)
 {
 	for (int m = 0; m < STP_BLOCK_MAX_MASKS; m++) {
@@ -29,7 +31,6 @@ static void free_sparse_scratch(struct stp_sparse_scratch *sc)
 	stp_free(sc->need);
 	stp_free(sc->rank);
 	stp_free(sc->partials);
-	stp_interp_buffer_free(&sc->interp_rows);
 	sc->targets = NULL;
 	sc->need = NULL;
 	sc->rank = NULL;
@@ -40,6 +41,7 @@ static void free_sparse_scratch(struct stp_sparse_scratch *sc)
 void stp_scratch_free(struct stp_session *s)
 {
 	free_sparse_scratch(&s->sparse);
+	stp_interp_buffer_free(&s->sparse.interp_rows);
 	stp_free(s->arena);
 	stp_free(s->conv.tables);
 	stp_free(s->mask_store);
@@ -62,13 +64,10 @@ void stp_scratch_free(struct stp_session *s)
 static enum stp_status size_sparse_scratch(struct stp_session *s, size_t cells)
 {
 	struct stp_sparse_scratch *sc = &s->sparse;
-	struct stp_interp_buffer rows = sc->interp_rows;   /* sized apart */
 
 	if (cells <= s->sparse_cells)
 		return STP_OK;
-	sc->interp_rows = (struct stp_interp_buffer){NULL, 0};
 	free_sparse_scratch(sc);
-	sc->interp_rows = rows;
 	s->sparse_cells = 0;
 	for (int m = 0; m < STP_BLOCK_MAX_MASKS; m++) {
 		sc->logits[m] = stp_malloc(cells * STP_BLOCK_MAX_MASKS * sizeof(float));

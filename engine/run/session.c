@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "../ops/ops.h"
-#include "../heads/heads.h"
 #include "cost.h"
 #include "gated.h"
 #include "scratch.h"
@@ -209,9 +208,8 @@ enum stp_status stp_session_run_for(struct stp_session *s, const float *input, i
 	st = stp_scratch_for_input(s, h, w);
 	if (st != STP_OK)
 		return st;
-	s->input = input;
-	s->values = (struct stp_run_values){plan, s->shapes, s->offsets, s->arena, input,
-					    s->list_store, s->mask_offset, s->sampled, pool};
+	s->values.input = input;   /* the rest of the view is the scratch's */
+	s->values.pool = pool;     /* the engine's, even one of as many threads set since */
 	s->partials_used = 0;
 	s->backbone_ms = 0;
 	s->run_users = users;   /* the budget and the report count the ops it runs */
