@@ -17,6 +17,10 @@
  * bisection refines it up to the next step. The scan does not assume the
  * cost grows with s (with narrow convs the interpolation term d(1-d) can
  * outweigh the conv savings).
+ *
+ * A Faster R-CNN box head runs its fully connected layers once per
+ * proposal, so the budget caps their number too: ceil(rho x
+ * post_nms_top_n), at most rho x the box head's cost at full count.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -136,4 +140,15 @@ enum stp_status stp_budget_solve(const struct stp_session *s, double rho, size_t
 	if (reference <= 0)
 		return STP_ERR_INVALID_ARG;
 	return solve(s, rho, topk, min_rho, reference, s->density, sp);
+}
+
+int stp_budget_proposals(const stp_model *m, const struct stp_run_options *opts)
+{
+	const int post = m->arch.detect.post_nms_top_n;
+	int cap;
+
+	if (!opts || opts->mode != STP_RUN_BUDGET || opts->budget >= 1)
+		return post;
+	cap = (int)ceil(opts->budget * post);
+	return cap < 1 ? 1 : cap;
 }

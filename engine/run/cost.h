@@ -31,5 +31,8 @@ void stp_session_dense_cost(const struct stp_session *s, struct stp_cost *out);
  * STP_ERR_BUDGET when rho < *min_rho. Needs the session's shapes. */
 enum stp_status stp_budget_solve(const struct stp_session *s, double rho, size_t *topk,
 				 double *min_rho);
+/* The proposals a Faster R-CNN run of m keeps with opts (NULL: trained
+ * masks): post_nms_top_n, or in budget mode ceil(rho x post_nms_top_n). */
+int stp_budget_proposals(const stp_model *m, const struct stp_run_options *opts);
 
 #endif

@@ -6,8 +6,7 @@
  * convs are skipped) + the heads' post-processing (engine/heads/). Results
  * stay in the session until the next run, which clears them first.
  */
-#include <math.h>
-
+#include "cost.h"
 #include "image-input.h"
 #include "scratch.h"
 
@@ -35,21 +34,6 @@ const char *stp_model_class_name(const stp_model *model, int label)
 	if (!model || label < 1 || label > model->arch.nclasses)
 		return NULL;
 	return model->arch.classes[label - 1];
-}
-
-/* The proposals a Faster R-CNN run keeps: post_nms_top_n, or in budget
- * mode ceil(rho x post_nms_top_n), so that the box head's fully connected
- * layers cost at most rho x theirs at full count, as the backbone does
- * (docs/sparse.md, "Budget policy"). */
-static int proposal_cap(const stp_model *m, const struct stp_run_options *opts)
-{
-	const int post = m->arch.detect.post_nms_top_n;
-	int cap;
-
-	if (!opts || opts->mode != STP_RUN_BUDGET || opts->budget >= 1)
-		return post;
-	cap = (int)ceil(opts->budget * post);
-	return cap < 1 ? 1 : cap;
 }
 
 enum stp_status stp_session_run_image(stp_session *s, const uint8_t *rgb, int h, int w,
@@ -89,7 +73,7 @@ enum stp_status stp_session_run_image_reduced(stp_session *s, const uint8_t *rgb
 			return STP_ERR_CANCELLED;
 		st = s->model->gfl ? stp_gfl_head_run(s->model->gfl, &s->values, &g, s->gfl_state)
 				   : stp_detect_head_run(s->model->detect, &s->values, &g,
-							 proposal_cap(s->model, opts), s->detect_state);
+							 stp_budget_proposals(s->model, opts), s->detect_state);
 		if (st != STP_OK)
 			return st;
 	}
