@@ -704,10 +704,8 @@ def test_skipped_masks():
     shutil.rmtree(repo, ignore_errors=True)
     os.makedirs(os.path.dirname(path))
     dense = load_model(os.path.join(TOP_SRCDIR, "models", "nanodet-g", "1", "model.stp"))
-    arch = nanodet.sparse_arch(dense.arch, stages=[1, 1, 1, 1], head=[1, 1, 1], window=7,
-                               grid_stride=5, temperature=1.0)
-    sparse = nanodet.NanoDet(arch)
-    sparse.load_state_dict(dense.state_dict(), strict=False)
+    sparse = nanodet.sparse_copy(dense, stages=[1, 1, 1, 1], head=[1, 1, 1], window=7,
+                                 grid_stride=5, temperature=1.0)
     torch.manual_seed(2)
     for m in nanodet.masks_of(sparse):
         m.weight.data.normal_(0, 0.01)

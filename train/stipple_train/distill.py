@@ -58,7 +58,6 @@ trained threshold on the validation photos (budget shares).
 import argparse
 import glob
 import json
-import math
 import os
 import random
 import sys
@@ -235,11 +234,10 @@ def run(cfg, teacher_path, out_dir):
     teacher = load_model(teacher_path).float().eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
-    arch = nanodet.sparse_arch(teacher.arch, stages=cfg["stages"], head=cfg["head"],
-                               window=cfg["window"], grid_stride=cfg["grid_stride"],
-                               temperature=cfg["t0"])
-    student = nanodet.NanoDet(arch)
-    student.load_state_dict(teacher.state_dict(), strict=False)
+    student = nanodet.sparse_copy(teacher, stages=cfg["stages"], head=cfg["head"],
+                                  window=cfg["window"], grid_stride=cfg["grid_stride"],
+                                  temperature=cfg["t0"])
+    arch = student.arch
     gamma = (cfg["t1"] / cfg["t0"]) ** (1.0 / max(1, cfg["iters"]))
     for m in nanodet.masks_of(student):
         m.temperature.fill_(cfg["t0"])

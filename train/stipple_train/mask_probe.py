@@ -47,11 +47,10 @@ def oracle_ranks(outs, heads, nstages, num_classes):
 def probe(model_path, densities, crops=4, crop=320, seed=0):
     """{(ranking, density): (feature, class, box) losses}."""
     teacher = load_model(model_path).float().eval()
-    arch = nanodet.sparse_arch(teacher.arch, stages=[1] * len(teacher.backbone.stages),
-                               head=[1] * len(teacher.head.out), window=7, grid_stride=5,
-                               temperature=1.0)
-    student = nanodet.NanoDet(arch)
-    student.load_state_dict(teacher.state_dict(), strict=False)
+    student = nanodet.sparse_copy(teacher, stages=[1] * len(teacher.backbone.stages),
+                                  head=[1] * len(teacher.head.out), window=7, grid_stride=5,
+                                  temperature=1.0)
+    arch = student.arch
     _, val = distill.training_photos()
     photos = distill.load_photos(val[:6], 832)
     rng = random.Random(seed)

@@ -350,6 +350,14 @@ def sparse_arch(arch, **settings):
     return out
 
 
+def sparse_copy(dense, **settings):
+    """A NanoDet with dense's weights and backbone.sparse set by settings
+    (sparse_settings); its mask convs keep their initial weights."""
+    model = NanoDet(sparse_arch(dense.arch, **settings))
+    model.load_state_dict(dense.state_dict(), strict=False)
+    return model
+
+
 def masks_of(model):
     """The model's MaskPredictors in mask order (stages, then head levels)."""
     stages = [s.mask for s in model.backbone.stages if s.mask is not None]

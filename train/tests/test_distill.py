@@ -64,10 +64,9 @@ def test_class_distillation_is_zero_when_agreeing_and_charges_skips():
 def test_auto_density_moves_the_biases():
     from stipple_train.export import load_model
     teacher = load_model("models/nanodet-g/1/model.stp").float().eval()
-    arch = nanodet.sparse_arch(teacher.arch, stages=[1, 1, 1, 1], head=[1, 1, 1], window=7,
-                               grid_stride=5, temperature=1.0)
-    student = nanodet.NanoDet(arch)
-    student.load_state_dict(teacher.state_dict(), strict=False)
+    student = nanodet.sparse_copy(teacher, stages=[1, 1, 1, 1], head=[1, 1, 1], window=7,
+                                  grid_stride=5, temperature=1.0)
+    arch = student.arch
     torch.manual_seed(2)
     for m in nanodet.masks_of(student):
         m.weight.data.normal_(0, 0.01)
